@@ -1,0 +1,43 @@
+# ctrnn-bench. `make bench` and `make test` set up what is missing first.
+PYTHON   ?= python3
+VENV     ?= .venv
+PY       := $(VENV)/bin/python
+
+MODEL     ?= baselines
+FRAMEWORK ?= all
+DEVICE    ?= cpu
+TASK      ?= flipflop-*
+PROFILE   ?= quick
+SEEDS     ?= 0
+RESULTS   ?= results
+OUTDIR    ?= leaderboard
+FORCE     ?=
+
+.PHONY: setup bench test leaderboard list lint clean
+
+$(PY):
+	$(PYTHON) -m venv --system-site-packages $(VENV) || $(PYTHON) -m venv --system-site-packages --without-pip $(VENV)
+
+setup: $(PY)
+	@$(PY) -m bench.install
+
+bench: setup
+	$(PY) -m bench run --model '$(MODEL)' --framework '$(FRAMEWORK)' --device '$(DEVICE)' \
+		--task '$(TASK)' --profile '$(PROFILE)' --seeds '$(SEEDS)' --results-dir '$(RESULTS)' \
+		$(if $(filter 1 yes true,$(FORCE)),--force)
+	$(PY) -m bench leaderboard --results-dir '$(RESULTS)' --out '$(OUTDIR)'
+
+leaderboard: setup
+	$(PY) -m bench leaderboard --results-dir '$(RESULTS)' --out '$(OUTDIR)'
+
+list: setup
+	@$(PY) -m bench list
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(PY) -m ruff check bench tasks baselines submissions tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,7 @@
+"""nODE in PyTorch: tau dh/dt = -h + F(h, x)."""
+
+from bench.ode_torch import ode_from_config
+
+
+def build(config: dict, n_inputs: int, n_outputs: int):
+    return ode_from_config(config, n_inputs, n_outputs, gated=False)

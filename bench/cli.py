@@ -1,0 +1,150 @@
+"""Command line: ``run``, ``list`` and ``leaderboard``.
+
+User errors end as one line on stderr and exit status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from bench.errors import UserError, unknown
+
+PROFILES = ("smoke", "quick", "paper")
+FRAMEWORKS = ("torch", "jax")
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds: list[int] = []
+        for part in (p.strip() for p in text.split(",") if p.strip()):
+            lo, _, hi = part.partition("-")
+            seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+    except ValueError:
+        raise UserError(f"--seeds {text!r}: give integers like 0,1,2 or a range 0-4") from None
+    if not seeds or min(seeds) < 0:
+        raise UserError(f"--seeds {text!r}: give non-negative integers like 0,1,2")
+    return sorted(set(seeds))
+
+
+def _frameworks(text: str) -> list[str]:
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if parts == ["all"]:
+        return list(FRAMEWORKS)
+    for p in parts:
+        if p not in FRAMEWORKS:
+            raise unknown("framework", p, FRAMEWORKS, "Use torch, jax or all.")
+    if not parts:
+        raise UserError("no framework given; use torch, jax or all")
+    return [f for f in FRAMEWORKS if f in parts]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench import harness
+    from bench.registry import select_models
+    from bench.tasks import select_tasks
+
+    if args.profile not in PROFILES:
+        raise unknown("profile", args.profile, PROFILES, "")
+    models, tasks = select_models(args.model), select_tasks(args.task)
+    frameworks, seeds = _frameworks(args.framework), _seeds(args.seeds)
+    device = harness.resolve_device(args.device, frameworks)
+    cells, skipped_fw = [], []
+    for task in tasks:
+        for model in models:
+            for fw in frameworks:
+                if fw not in model.frameworks:
+                    skipped_fw.append(f"{model.name}/{fw}")
+                    continue
+                cells += [harness.Cell(model, fw, task, s) for s in seeds]
+    if not cells:
+        raise UserError(f"no cell to run: {', '.join(sorted(set(skipped_fw)))} "
+                        "not implemented; pick another --framework")
+    overrides = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
+                 "weight_decay": args.weight_decay}
+    print(f"bench: {len(cells)} cell(s), profile {args.profile}, device {device}, "
+          f"results in {args.results_dir}", flush=True)
+    report = harness.run(cells, args.profile, device, Path(args.results_dir), args.force,
+                         overrides, echo=lambda s: print(s, flush=True))
+    print(f"bench: {len(report.done)} done, {len(report.skipped)} already done, "
+          f"{len(report.problems)} diverged or failed")
+    for line in report.problems:
+        print(f"  {line}")
+    return 1 if report.problems else 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from bench.registry import discover
+    from bench.tasks import get_task, task_files
+
+    rows = []
+    for name in task_files():
+        t = get_task(name)
+        rows.append([t.name, t.version, t.primary_metric, len(t.splits["train"]) and
+                     t.splits["train"]["size"], t.description.split(".")[0]])
+    print(tabulate(rows, ["task", "version", "primary metric", "train size", "description"],
+                   tablefmt="simple"))
+    print()
+    rows = [[m.name, m.kind, ", ".join(m.frameworks), m.metadata["description"].split(".")[0]
+             .strip()] for m in discover().values()]
+    print(tabulate(rows, ["model", "kind", "frameworks", "description"], tablefmt="simple"))
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from bench.leaderboard import build
+
+    if not Path(args.results_dir).is_dir():
+        raise UserError(f"no results folder {args.results_dir!r}; run `make bench` first")
+    written = build(Path(args.results_dir), Path(args.out))
+    print(f"leaderboard: wrote {', '.join(str(p) for p in written[:2])} "
+          f"and {len(written) - 2} plot(s)")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="train and evaluate cells, write result files")
+    r.add_argument("--model", default="baselines",
+                   help="names, comma-separated; or baselines, submissions, all")
+    r.add_argument("--framework", default="all", help="torch, jax, or all")
+    r.add_argument("--device", default="cpu", help="cpu, cuda, or auto")
+    r.add_argument("--task", default="flipflop-*", help="names or globs, comma-separated; or all")
+    r.add_argument("--profile", default="quick", help="smoke, quick or paper")
+    r.add_argument("--seeds", default="0", help="e.g. 0,1,2 or 0-4")
+    r.add_argument("--results-dir", default="results")
+    r.add_argument("--force", action="store_true", help="rerun cells that are done already")
+    g = r.add_argument_group("overrides of the task's training defaults")
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--lr", type=float)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--weight-decay", type=float)
+    r.set_defaults(func=cmd_run)
+    sub.add_parser("list", help="tasks (with versions) and models").set_defaults(func=cmd_list)
+    lb = sub.add_parser("leaderboard", help="regenerate the leaderboard from result files")
+    lb.add_argument("--results-dir", default="results")
+    lb.add_argument("--out", default="leaderboard")
+    lb.set_defaults(func=cmd_leaderboard)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished cells are saved; rerun the same command to resume",
+              file=sys.stderr)
+        return 130
+    finally:
+        sys.stdout.flush()
+        if os.environ.get("BENCH_DEBUG"):
+            pass

@@ -1,0 +1,108 @@
+"""Provenance for result files: code version, software versions and hardware."""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata as md
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("torch", "jax", "jaxlib", "diffrax", "equinox", "optax", "torchdiffeq", "numpy")
+
+
+def _run(cmd: list[str]) -> str | None:
+    try:
+        out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_state() -> dict[str, Any]:
+    """The commit and whether tracked files differ from it (results/ and leaderboard/ aside)."""
+    commit = _run(["git", "rev-parse", "HEAD"])
+    status = _run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                   ".", ":!results", ":!leaderboard"])
+    return {"git_commit": commit, "git_dirty": None if status is None else bool(status)}
+
+
+def _version(name: str) -> str | None:
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return None
+
+
+@functools.cache
+def software() -> dict[str, Any]:
+    info: dict[str, Any] = {"python": platform.python_version(),
+                            "packages": {p: _version(p) for p in PACKAGES}}
+    try:
+        import torch
+
+        info["cuda"] = torch.version.cuda
+        info["cudnn"] = torch.backends.cudnn.version() if torch.cuda.is_available() else None
+    except ImportError:
+        info["cuda"] = None
+    return info
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _ram_gb() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                return round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return None
+
+
+@functools.cache
+def hardware(device_class: str) -> dict[str, Any]:
+    hw: dict[str, Any] = {
+        "cpu": _cpu_model(),
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
+        "ram_gb": _ram_gb(),
+        "platform": platform.platform(),
+        "gpu": None, "gpu_memory_gb": None, "driver": None,
+    }
+    if device_class == "gpu":
+        smi = _run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version",
+                    "--format=csv,noheader,nounits", "-i", "0"])
+        if smi:
+            name, mem, driver = (s.strip() for s in smi.split(",")[:3])
+            hw.update(gpu=name, gpu_memory_gb=round(float(mem) / 1024, 1), driver=driver)
+        else:
+            import torch
+
+            if torch.cuda.is_available():
+                props = torch.cuda.get_device_properties(0)
+                hw.update(gpu=props.name, gpu_memory_gb=round(props.total_memory / 2**30, 1))
+    return hw
+
+
+def hardware_label(hw: dict[str, Any]) -> str:
+    """A short name for tables: the GPU, else the CPU model and core count."""
+    if hw.get("gpu"):
+        return str(hw["gpu"])
+    return f"{hw.get('cpu', '?')} ({hw.get('cores', '?')} cores)"
+
+
+def command_line() -> str:
+    return " ".join([Path(sys.executable).name, *sys.argv])

@@ -1,0 +1,18 @@
+"""User-facing errors: the CLI prints them as one line and exits non-zero, with no traceback."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class UserError(Exception):
+    """Bad input from the user: say what is wrong and what to do."""
+
+
+def unknown(kind: str, name: str, known: Iterable[str], hint: str) -> UserError:
+    """An 'unknown <kind>' error that suggests the closest known names."""
+    known = sorted(known)
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    did = f" Did you mean {', '.join(close)}?" if close else ""
+    return UserError(f"unknown {kind} {name!r}.{did} Known: {', '.join(known)}. {hint}")

@@ -1,0 +1,176 @@
+"""The harness: run (model, framework, task, seed) cells under one protocol, write result files.
+
+For every cell it resolves the configuration, generates the data, hands the training and
+validation splits and the test *inputs* to the framework's trainer, computes the metrics on the
+test targets itself, and writes one result file atomically. Cells whose file exists are skipped
+unless ``force`` is set, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench import environment, metrics, results
+from bench.errors import UserError
+from bench.registry import ModelSpec
+from bench.tasks import Task
+from bench.training import Diverged, TrainSpec
+
+TRAINERS = {"torch": "bench.train_torch", "jax": "bench.train_jax"}
+TRAINING_KEYS = ("optimizer", "lr", "weight_decay", "betas", "batch_size", "loss", "epochs")
+
+
+@dataclass
+class Cell:
+    model: ModelSpec
+    framework: str
+    task: Task
+    seed: int
+
+
+@dataclass
+class RunReport:
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # diverged or failed, with the reason
+
+
+def cuda_available(framework: str) -> bool:
+    if framework == "torch":
+        import torch
+
+        return torch.cuda.is_available()
+    import jax
+
+    try:
+        return bool(jax.devices("gpu"))
+    except RuntimeError:
+        return False
+
+
+def resolve_device(device: str, frameworks: list[str]) -> str:
+    """``cpu``, ``cuda`` (checked) or ``auto`` (cuda when every framework sees a GPU)."""
+    if device == "cpu":
+        return "cpu"
+    if device not in ("cuda", "auto"):
+        raise UserError(f"unknown device {device!r}; use cpu, cuda or auto")
+    missing = [f for f in frameworks if not cuda_available(f)]
+    if device == "auto":
+        return "cpu" if missing else "cuda"
+    if missing:
+        raise UserError(f"--device cuda, but {' and '.join(missing)} sees no CUDA GPU here; "
+                        "use DEVICE=cpu (or DEVICE=auto), or run on a machine with a GPU")
+    return "cuda"
+
+
+def device_class(device: str) -> str:
+    return "gpu" if device == "cuda" else "cpu"
+
+
+def resolve_training(task: Task, model: ModelSpec, profile: str,
+                     overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(model config, training settings): task defaults < model < profile < command line."""
+    config, model_training = model.resolve(task.name, profile)
+    training = {**task.training, **model_training}
+    training["epochs"] = task.profile(profile)["epochs"]
+    training.update({k: v for k, v in overrides.items() if v is not None})
+    if training.get("optimizer", "adamw") != "adamw" or training.get("loss", "mse") != "mse":
+        raise UserError("only optimizer: adamw and loss: mse are supported so far; fix the task")
+    return config, training
+
+
+def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Train and evaluate one cell; return its result document (status ok/diverged/failed)."""
+    task, model = cell.task, cell.model
+    config, training = resolve_training(task, model, profile, overrides)
+    train = task.load_split("train", profile)
+    validation = task.load_split("validation", profile)
+    test = task.load_split("test", profile)
+    test_inputs = {"inputs": test["inputs"], "dt": test["dt"]}  # targets stay here
+    spec = TrainSpec(config=config, training=training, seed=cell.seed, device=device,
+                     n_inputs=train["inputs"].shape[-1], n_outputs=train["targets"].shape[-1],
+                     label=f"{model.name}/{cell.framework} {task.name} s{cell.seed}")
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    doc: dict[str, Any] = {
+        "schema_version": results.SCHEMA_VERSION,
+        "task": task.name, "task_version": task.version,
+        "model": model.name, "model_kind": model.kind, "framework": cell.framework,
+        "device": device, "device_class": device_class(device), "seed": cell.seed,
+        "profile": profile, "status": "ok", "reason": None,
+        "metrics": {}, "primary_metric": task.primary_metric,
+        "higher_is_better": task.higher_is_better, "n_params": None, "timing": {},
+        "memory": {}, "nfe": None, "curve": {}, "example": None,
+        "config": {"model": config, "training": training,
+                   "task": {"data": task.data, "splits": task.splits}},
+    }
+    try:
+        module = model.load(cell.framework)
+        trainer = importlib.import_module(TRAINERS[cell.framework])
+        out = trainer.fit_predict(module, spec, train, validation, test_inputs)
+    except Diverged as e:
+        doc.update(status="diverged", reason=str(e))
+    except UserError:
+        raise
+    except Exception as e:  # a model's own error must not stop the other cells
+        last = traceback.extract_tb(e.__traceback__)[-1]
+        doc.update(status="failed", reason=f"{type(e).__name__}: {e} "
+                   f"({Path(last.filename).name}:{last.lineno})")
+    else:
+        pred = out.predictions
+        if pred.shape != test["targets"].shape:
+            doc.update(status="failed", reason=f"predictions have shape {pred.shape}, "
+                       f"expected {test['targets'].shape}")
+        elif not np.all(np.isfinite(pred)):
+            doc.update(status="diverged", reason="non-finite test predictions")
+        else:
+            doc["metrics"] = metrics.compute(task.metrics, pred, test["targets"])
+            doc["example"] = {
+                "trial": 0,
+                "inputs": test["inputs"][0].round(4).tolist(),
+                "targets": test["targets"][0].round(4).tolist(),
+                "outputs": pred[0].round(4).tolist(),
+            }
+        doc.update(n_params=out.n_params, timing=out.timing, memory=out.memory, nfe=out.nfe,
+                   curve=out.curve)
+    doc["provenance"] = {
+        **environment.git_state(),
+        **environment.software(),
+        "hardware": environment.hardware(device_class(device)),
+        "command": environment.command_line(),
+        "started_at": started,
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    return doc
+
+
+def run(cells: list[Cell], profile: str, device: str, results_dir: Path, force: bool = False,
+        overrides: dict[str, Any] | None = None, echo=print) -> RunReport:
+    """Run every cell not already done; write each result as soon as it exists."""
+    report = RunReport()
+    for i, cell in enumerate(cells, 1):
+        path = results.cell_path(results_dir, cell.task.name, cell.task.version, profile,
+                                 device_class(device), cell.model.name, cell.framework, cell.seed)
+        name = f"{cell.task.key} {cell.model.name}/{cell.framework} seed {cell.seed}"
+        if path.exists() and not force:
+            report.skipped.append(name)
+            echo(f"[{i}/{len(cells)}] {name}: done already ({path}); FORCE=1 reruns it")
+            continue
+        doc = run_cell(cell, profile, device, overrides or {})
+        results.write_atomic(path, doc)
+        if doc["status"] == "ok":
+            report.done.append(name)
+            m = ", ".join(f"{k} {v:.4g}" for k, v in doc["metrics"].items())
+            t = doc["timing"]
+            echo(f"[{i}/{len(cells)}] {name}: {m}; train {t['train_total_s']:.1f} s, "
+                 f"step {1e3 * t['step_median_s']:.2f} ms")
+        else:
+            report.problems.append(f"{name}: {doc['status']}: {doc['reason']}")
+            echo(f"[{i}/{len(cells)}] {name}: {doc['status'].upper()}: {doc['reason']}")
+    return report

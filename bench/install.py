@@ -1,0 +1,107 @@
+"""Install what is missing, and nothing else (stdlib only: it runs before any dependency).
+
+Run as ``python -m bench.install`` inside the virtual environment that ``make setup`` made.
+
+- torch: ``torch==2.13.0`` (this project's CPU build) only when no torch is importable,
+  so a GPU machine keeps its CUDA build and no several-GB CUDA wheel is ever pulled.
+- everything else: the floors in ``pyproject.toml``; a package is installed only when it is
+  absent or older than its floor.
+- with everything present it touches no network; when the network is missing, packages listed
+  under ``[tool.ctrnn-bench] optional-at-runtime`` only produce a warning.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import importlib.util
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TORCH_PIN = "torch==2.13.0"
+PIP_NET = ["--retries", "1", "--timeout", "20"]
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split("."):
+        m = re.match(r"\d+", piece)
+        if not m:
+            break
+        parts.append(int(m.group()))
+    return tuple(parts)
+
+
+def _parse(requirement: str) -> tuple[str, str | None]:
+    m = re.fullmatch(r"\s*([A-Za-z0-9_.\-]+)\s*(?:>=\s*([0-9][0-9A-Za-z.]*))?\s*", requirement)
+    if not m:
+        raise SystemExit(f"error: cannot read requirement {requirement!r} in pyproject.toml")
+    return m.group(1), m.group(2)
+
+
+def missing_requirements(pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
+    """Return pip specifiers for every dependency that is absent or below its floor."""
+    meta = tomllib.loads(pyproject.read_text())
+    wanted = []
+    for req in meta["project"]["dependencies"]:
+        name, floor = _parse(req)
+        if name == "torch":
+            if importlib.util.find_spec("torch") is None:
+                wanted.append(TORCH_PIN)
+            continue
+        try:
+            have = md.version(name)
+        except md.PackageNotFoundError:
+            wanted.append(req)
+            continue
+        if floor and _version_tuple(have) < _version_tuple(floor):
+            wanted.append(req)
+    return wanted
+
+
+def main() -> int:
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    optional = set(meta.get("tool", {}).get("ctrnn-bench", {}).get("optional-at-runtime", []))
+    wanted = missing_requirements()
+    if not wanted:
+        print("setup: every dependency is present; nothing to install")
+        return 0
+    def name_of(spec: str) -> str:
+        return re.split(r"[=>]", spec)[0]
+
+    # torch first and alone, so that nothing that depends on it can pull another build;
+    # optional packages last and apart, so that their failure cannot block the others.
+    groups = [
+        [w for w in wanted if w == TORCH_PIN],
+        [w for w in wanted if w != TORCH_PIN and name_of(w) not in optional],
+        [w for w in wanted if name_of(w) in optional],
+    ]
+    for group in groups:
+        if not group:
+            continue
+        print("setup: installing " + " ".join(group), flush=True)
+        cmd = [sys.executable, "-m", "pip", "install", "-q", *PIP_NET, *group]
+        if subprocess.call(cmd) == 0:
+            continue
+        names = {name_of(g) for g in group}
+        required = sorted(names - optional)
+        if required:
+            print(
+                f"setup: error: could not install {', '.join(required)} "
+                "(no network?). Install them by hand or from wheels, then rerun `make setup`.",
+                file=sys.stderr,
+            )
+            return 1
+        print(
+            f"setup: warning: could not install optional {', '.join(sorted(names))}; "
+            "the suite runs without it (plain progress lines instead of bars)",
+            file=sys.stderr,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""Generate ``leaderboard/README.md``, ``leaderboard/results.csv`` and plots from result files.
+
+Tables are per (task@version, profile, hardware class): a CPU result is never ranked against a
+GPU one, and results of different task versions or profiles are never pooled. The output is a
+pure function of the result files (no clocks, sorted everywhere), so it is byte-for-byte
+reproducible.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tabulate import tabulate
+
+from bench.environment import hardware_label
+from bench.results import load_all
+
+PROFILE_ORDER = {"paper": 0, "quick": 1, "smoke": 2}
+CLASS_ORDER = {"gpu": 0, "cpu": 1}
+CLASS_NAME = {"gpu": "GPU", "cpu": "CPU"}
+
+
+def flatten(doc: dict[str, Any]) -> dict[str, Any]:
+    """One tidy row per result file (the columns of results.csv)."""
+    t, prov = doc.get("timing") or {}, doc["provenance"]
+    row = {
+        "task": doc["task"], "task_version": doc["task_version"], "profile": doc["profile"],
+        "device_class": doc["device_class"], "hardware": hardware_label(prov["hardware"]),
+        "model": doc["model"], "model_kind": doc.get("model_kind"),
+        "framework": doc["framework"], "seed": doc["seed"], "status": doc["status"],
+        "reason": doc.get("reason"), "primary_metric": doc["primary_metric"],
+    }
+    row.update({f"metric.{k}": v for k, v in sorted((doc.get("metrics") or {}).items())})
+    step = t.get("step_median_s")
+    row.update({
+        "n_params": doc.get("n_params"),
+        "train_total_s": t.get("train_total_s"),
+        "step_median_ms": None if step is None else 1e3 * step,
+        "compile_s": t.get("compile_s"),
+        "eval_seqs_per_s": t.get("eval_seqs_per_s"),
+        "peak_gpu_mb": (doc.get("memory") or {}).get("peak_gpu_mb"),
+        "nfe_eval_forward": (doc.get("nfe") or {}).get("eval_forward"),
+        "git_commit": prov.get("git_commit"), "git_dirty": prov.get("git_dirty"),
+    })
+    return row
+
+
+def _mean_std(values: pd.Series) -> str:
+    v = values.dropna().to_numpy(dtype=float)
+    if v.size == 0:
+        return "—"
+    if v.size == 1:
+        return f"{v[0]:.4f}"
+    return f"{v.mean():.4f} ± {v.std(ddof=1):.4f}"
+
+
+def _number(value: float | None, fmt: str) -> str:
+    return "—" if value is None or not np.isfinite(value) else format(value, fmt)
+
+
+def table(group: pd.DataFrame, higher: dict[str, bool]) -> str:
+    """A ranked markdown table for one (task, version, profile, hardware class) group."""
+    primary = group["primary_metric"].iloc[0]
+    metric_cols = sorted((c for c in group if c.startswith("metric.")),
+                         key=lambda c: (c != f"metric.{primary}", c))
+    rows = []
+    for (model, fw), g in group.groupby(["model", "framework"], sort=True):
+        ok = g[g["status"] == "ok"]
+        score = ok[f"metric.{primary}"].mean() if len(ok) else np.nan
+        bad = sorted(set(g.loc[g["status"] != "ok", "status"]))
+        rows.append({
+            "_score": score,
+            "model": model + ("" if g["model_kind"].iloc[0] == "baseline" else " (submission)"),
+            "framework": fw,
+            **{c.split(".", 1)[1] + (" ↓" if not higher[c.split(".", 1)[1]] else " ↑"):
+               _mean_std(ok[c]) if c in ok else "—" for c in metric_cols},
+            "seeds": f"{len(ok)}" if not bad else f"{len(ok)}/{len(g)} ({', '.join(bad)})",
+            "params": _number(g["n_params"].dropna().max() if g["n_params"].notna().any()
+                              else None, ",.0f"),
+            "train (s)": _number(ok["train_total_s"].mean() if len(ok) else None, ".1f"),
+            "step (ms)": _number(ok["step_median_ms"].median() if len(ok) else None, ".2f"),
+            "hardware": ", ".join(sorted(set(g["hardware"]))),
+        })
+    df = pd.DataFrame(rows)
+    sign = 1 if higher[primary] else -1
+    df["_key"] = df["_score"].map(lambda s: np.inf if np.isnan(s) else -sign * s)
+    df = df.sort_values(["_key", "model", "framework"], kind="stable")
+    df.insert(0, "rank", [str(i + 1) if np.isfinite(k) else "—"
+                          for i, k in enumerate(df["_key"])])
+    return tabulate(df.drop(columns=["_score", "_key"]), headers="keys", tablefmt="github",
+                    showindex=False, disable_numparse=True)
+
+
+def _plot(docs: list[dict[str, Any]], title: str, path: Path) -> bool:
+    """Example test trial (targets vs each model's output) and validation-loss curves."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    docs = [d for d in docs if d["status"] == "ok" and d.get("example")]
+    if not docs:
+        return False
+    first: dict[tuple[str, str], dict[str, Any]] = {}
+    for d in sorted(docs, key=lambda d: (d["model"], d["framework"], d["seed"])):
+        first.setdefault((d["model"], d["framework"]), d)
+    ex = next(iter(first.values()))["example"]
+    targets, inputs = np.asarray(ex["targets"]), np.asarray(ex["inputs"])
+    C = targets.shape[1]
+    models = sorted({m for m, _ in first})
+    colors = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(models)}
+    fig, axes = plt.subplots(2, max(C, 1), figsize=(4.2 * C, 6.2), squeeze=False)
+    for c in range(C):
+        ax = axes[0, c]
+        ax.bar(np.arange(len(inputs)), inputs[:, c], color="0.8", width=1.0, label="input")
+        ax.plot(targets[:, c], color="black", lw=2, label="target")
+        for (m, fw), d in first.items():
+            ax.plot(np.asarray(d["example"]["outputs"])[:, c], color=colors[m], lw=1,
+                    ls="-" if fw == "torch" else "--", label=f"{m}/{fw}")
+        ax.set_title(f"channel {c + 1}, test trial 0")
+        ax.set_xlabel("time bin")
+    axes[0, 0].legend(fontsize=7, ncol=2, loc="lower left")
+    ax = axes[1, 0]
+    for (m, fw), d in first.items():
+        ax.semilogy(d["curve"]["val_loss"], color=colors[m], ls="-" if fw == "torch" else "--",
+                    label=f"{m}/{fw}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation MSE")
+    ax.set_title("validation loss (seed shown above)")
+    ax.legend(fontsize=7, ncol=2)
+    for ax in axes[1, 1:]:
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80, metadata={"Software": None})
+    plt.close(fig)
+    return True
+
+
+def build(results_dir: Path, out_dir: Path) -> list[Path]:
+    """Regenerate the leaderboard files; returns the paths written."""
+    docs = load_all(results_dir)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [out_dir / "results.csv", out_dir / "README.md"]
+    lines = [
+        "# Leaderboard",
+        "",
+        "Generated by `make leaderboard` (`python -m bench leaderboard`) from every file in "
+        "`results/`; do not edit by hand.",
+        "",
+        "- One table per task version, profile and hardware class: CPU and GPU results are "
+        "never ranked against each other, and task versions and profiles are never pooled.",
+        "- Metrics are on the test split, mean ± sample std over seeds; ↓ lower is better, "
+        "↑ higher is better. Rank follows the task's primary metric (first column).",
+        "- `train (s)`: total training wall-clock, mean over seeds; `step (ms)`: median "
+        "training step (forward + backward + update) after warm-up, JIT compile excluded.",
+        "- A seed that diverged or failed is counted in `seeds` and named there, never hidden.",
+        "",
+    ]
+    if not docs:
+        lines.append("No results yet: run `make bench`.")
+        pd.DataFrame().to_csv(written[0], index=False)
+    else:
+        df = pd.DataFrame([flatten(d) for d in docs])
+        df = df.sort_values(["task", "task_version", "profile", "device_class", "model",
+                             "framework", "seed"], kind="stable").reset_index(drop=True)
+        df.to_csv(written[0], index=False, float_format="%.6g", lineterminator="\n")
+        keys = sorted(
+            {(d["task"], d["task_version"], d["profile"], d["device_class"]) for d in docs},
+            key=lambda k: (k[0], -k[1], PROFILE_ORDER.get(k[2], 9), CLASS_ORDER.get(k[3], 9)),
+        )
+        latest = {t: max(v for (tt, v, _, _) in keys if tt == t) for (t, _, _, _) in keys}
+        current_task = None
+        for task, version, profile, dclass in keys:
+            if task != current_task:
+                lines += [f"## {task}", ""]
+                current_task = task
+            group = df[(df.task == task) & (df.task_version == version)
+                       & (df.profile == profile) & (df.device_class == dclass)]
+            higher = next(d["higher_is_better"] for d in docs if d["task"] == task
+                          and d["task_version"] == version)
+            old = "" if version == latest[task] else " (superseded version)"
+            lines += [f"### {task} v{version}{old} · {profile} profile · {CLASS_NAME[dclass]}",
+                      "", table(group, higher), ""]
+            png = out_dir / "plots" / f"{task}-v{version}-{profile}-{dclass}.png"
+            group_docs = [d for d in docs if (d["task"], d["task_version"], d["profile"],
+                                              d["device_class"]) == (task, version, profile,
+                                                                     dclass)]
+            title = f"{task} v{version}, {profile} profile, {CLASS_NAME[dclass]}"
+            if _plot(group_docs, title, png):
+                written.append(png)
+                lines += [f"![{task} {profile} {dclass}](plots/{png.name})", ""]
+    (out_dir / "README.md").write_text("\n".join(lines).rstrip() + "\n")
+    return written

@@ -1,0 +1,24 @@
+"""Metrics computed by the harness from predictions and targets (never by model code)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def mse(pred: np.ndarray, target: np.ndarray) -> float:
+    """Mean squared error over every trial, time bin and channel."""
+    return float(np.mean((pred.astype(np.float64) - target) ** 2))
+
+
+def r2(pred: np.ndarray, target: np.ndarray) -> float:
+    """1 - SSE / SST, with SST about each channel's mean over all trials and bins."""
+    target = target.astype(np.float64)
+    centred = target - target.reshape(-1, target.shape[-1]).mean(axis=0)
+    return float(1.0 - np.sum((pred - target) ** 2) / np.sum(centred**2))
+
+
+METRICS = {"mse": mse, "r2": r2}
+
+
+def compute(names: list[str], pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    return {name: METRICS[name](pred, target) for name in names}

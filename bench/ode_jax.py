@@ -1,0 +1,213 @@
+"""JAX (equinox + diffrax) building blocks for (gated) neural ODE recurrent models.
+
+The same models and the same time convention as ``bench.ode_torch``; parameter names match the
+PyTorch modules one for one (``F.W0.weight``, ``gate.U.weight``, ``readout.bias``, ``h0``), so
+weights can be copied across with :func:`load_state`.
+
+Modules here act on one sequence: ``model(x, dt)`` with ``x`` of shape (T, I) and ``dt`` of
+shape (T,); the harness ``vmap``s over the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import partial
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+ACTIVATIONS = {
+    "relu": jax.nn.relu,
+    "tanh": jnp.tanh,
+    "gelu": partial(jax.nn.gelu, approximate=False),  # torch.nn.GELU's default is exact
+    "silu": jax.nn.silu,
+}
+FIXED_SOLVERS = ("euler", "rk4")
+ADAPTIVE_SOLVERS = {"dopri5": diffrax.Dopri5, "bosh3": diffrax.Bosh3, "tsit5": diffrax.Tsit5}
+# New vector-field evaluations per diffrax step (FSAL pairs reuse their last stage).
+STAGES_PER_STEP = {"dopri5": 6, "bosh3": 3, "tsit5": 6}
+
+
+def linear(n_in: int, n_out: int, key: jax.Array, *, bias: bool = True) -> eqx.nn.Linear:
+    """A Linear layer with the paper's init: Glorot-uniform weights, biases ~ N(0, 1e-6)."""
+    kw, kb = jax.random.split(key)
+    layer = eqx.nn.Linear(n_in, n_out, use_bias=bias, key=kw)
+    w = jax.nn.initializers.glorot_uniform()(kw, (n_out, n_in))
+    layer = eqx.tree_at(lambda m: m.weight, layer, w)
+    if bias:
+        layer = eqx.tree_at(lambda m: m.bias, layer, 1e-3 * jax.random.normal(kb, (n_out,)))
+    return layer
+
+
+class FlowMLP(eqx.Module):
+    """F(h, x): the input enters the first layer only; see ``bench.ode_torch.FlowMLP``."""
+
+    W0: eqx.nn.Linear
+    U: eqx.nn.Linear
+    layers: list[eqx.nn.Linear]
+    out: eqx.nn.Linear | None
+    activation: str = eqx.field(static=True)
+
+    def __init__(self, n_hidden, n_inputs, widths: Sequence[int], activation, linear_output,
+                 *, key):
+        if not widths:
+            raise ValueError("F needs at least one hidden layer (widths is empty)")
+        if not linear_output and widths[-1] != n_hidden:
+            raise ValueError("without a linear output layer the last width must equal N")
+        keys = jax.random.split(key, len(widths) + 2)
+        self.W0 = linear(n_hidden, widths[0], keys[0])
+        self.U = linear(n_inputs, widths[0], keys[1], bias=False)
+        self.layers = [linear(a, b, k) for a, b, k in zip(widths[:-1], widths[1:], keys[2:])]
+        self.out = linear(widths[-1], n_hidden, keys[-1]) if linear_output else None
+        self.activation = activation
+
+    def __call__(self, h, ux):
+        act = ACTIVATIONS[self.activation]
+        s = act(self.W0(h) + ux)
+        for layer in self.layers:
+            s = act(layer(s))
+        return s if self.out is None else self.out(s)
+
+
+class Gate(eqx.Module):
+    """G(h, x) = sigmoid(W h + U x + b)."""
+
+    W: eqx.nn.Linear
+    U: eqx.nn.Linear
+
+    def __init__(self, n_hidden, n_inputs, *, key):
+        k1, k2 = jax.random.split(key)
+        self.W = linear(n_hidden, n_hidden, k1)
+        self.U = linear(n_inputs, n_hidden, k2, bias=False)
+
+    def __call__(self, h, ux):
+        return jax.nn.sigmoid(self.W(h) + ux)
+
+
+class ODERNN(eqx.Module):
+    """A (gated) neural ODE driven by a piecewise-constant input, with a linear readout."""
+
+    F: FlowMLP
+    gate: Gate | None
+    readout: eqx.nn.Linear
+    h0: jax.Array
+    tau: float = eqx.field(static=True)
+    solver: str = eqx.field(static=True)
+    steps: int = eqx.field(static=True)
+    rtol: float = eqx.field(static=True)
+    atol: float = eqx.field(static=True)
+    max_steps: int = eqx.field(static=True)
+    learn_h0: bool = eqx.field(static=True)
+    reports_nfe: bool = eqx.field(static=True)
+
+    def __init__(self, n_inputs, n_outputs, *, N, widths, activation="relu", gated=True,
+                 linear_output=True, tau=1.0, solver="euler", steps_per_interval=1, rtol=1e-6,
+                 atol=1e-6, h0="learned", max_steps=100_000, key):
+        if solver not in FIXED_SOLVERS + tuple(ADAPTIVE_SOLVERS):
+            raise ValueError(
+                f"solver {solver!r} is not available in JAX; choose one of "
+                f"{', '.join(FIXED_SOLVERS + tuple(ADAPTIVE_SOLVERS))}"
+            )
+        kf, kg, kr = jax.random.split(key, 3)
+        self.F = FlowMLP(N, n_inputs, widths, activation, linear_output, key=kf)
+        self.gate = Gate(N, n_inputs, key=kg) if gated else None
+        self.readout = linear(N, n_outputs, kr)
+        self.h0 = jnp.zeros(N)
+        self.tau, self.solver, self.steps = float(tau), solver, int(steps_per_interval)
+        self.rtol, self.atol, self.max_steps = float(rtol), float(atol), int(max_steps)
+        self.learn_h0 = h0 == "learned"
+        self.reports_nfe = solver in ADAPTIVE_SOLVERS
+
+    def drive(self, x):
+        """Input projections for F and G, for every time step at once."""
+        uf = jax.vmap(self.F.U)(x)
+        ug = None if self.gate is None else jax.vmap(self.gate.U)(x)
+        return uf, ug
+
+    def vector_field(self, h, uf, ug):
+        """dh/dt at state h under the (projected) input."""
+        flow = self.F(h, uf) - h
+        if self.gate is not None:
+            flow = self.gate(h, ug) * flow
+        return flow / self.tau
+
+    def __call__(self, x, dt, *, return_stats: bool = False):
+        uf, ug = self.drive(x)
+        h0 = self.h0 if self.learn_h0 else jax.lax.stop_gradient(self.h0)
+        if self.solver in FIXED_SOLVERS:
+            states = self._fixed(h0, uf, ug, dt)
+            nfe = jnp.asarray(uf.shape[0] * self.steps * (1 if self.solver == "euler" else 4))
+        else:
+            states, nfe = self._adaptive(h0, uf, ug, dt)
+        y = jax.vmap(self.readout)(states)
+        return (y, {"nfe_forward": nfe}) if return_stats else y
+
+    def _fixed(self, h0, uf, ug, dt):
+        def interval(h, inputs):
+            u_f, u_g, d = inputs
+            step = d / self.steps
+            for _ in range(self.steps):
+                if self.solver == "euler":
+                    h = h + step * self.vector_field(h, u_f, u_g)
+                else:
+                    k1 = self.vector_field(h, u_f, u_g)
+                    k2 = self.vector_field(h + 0.5 * step * k1, u_f, u_g)
+                    k3 = self.vector_field(h + 0.5 * step * k2, u_f, u_g)
+                    k4 = self.vector_field(h + step * k3, u_f, u_g)
+                    h = h + step * (k1 + 2 * k2 + 2 * k3 + k4) / 6
+            return h, h
+
+        _, states = jax.lax.scan(interval, h0, (uf, ug, dt))
+        return states
+
+    def _adaptive(self, h0, uf, ug, dt):
+        T = uf.shape[0]
+
+        def rhs(s, h, args):
+            k = jnp.clip(jnp.floor(s).astype(jnp.int32), 0, T - 1)
+            return dt[k] * self.vector_field(h, uf[k], None if ug is None else ug[k])
+
+        grid = jnp.arange(T + 1, dtype=uf.dtype)
+        controller = diffrax.ClipStepSizeController(
+            diffrax.PIDController(rtol=self.rtol, atol=self.atol), jump_ts=grid[1:-1]
+        )
+        sol = diffrax.diffeqsolve(
+            diffrax.ODETerm(rhs), ADAPTIVE_SOLVERS[self.solver](), t0=0.0, t1=float(T),
+            dt0=None, y0=h0, saveat=diffrax.SaveAt(ts=grid[1:]), stepsize_controller=controller,
+            max_steps=self.max_steps,
+        )
+        nfe = STAGES_PER_STEP[self.solver] * sol.stats["num_steps"] + 1
+        return sol.ys, nfe
+
+
+def ode_from_config(config: dict, n_inputs: int, n_outputs: int, *, gated: bool, key) -> ODERNN:
+    """Build an :class:`ODERNN` from a model config (the same keys as the PyTorch side)."""
+    return ODERNN(
+        n_inputs, n_outputs, N=config["N"], widths=config["widths"],
+        activation=config.get("activation", "relu"), gated=gated,
+        linear_output=config.get("linear_output", True), tau=config.get("tau", 1.0),
+        solver=config.get("solver", "euler"),
+        steps_per_interval=config.get("steps_per_interval", 1),
+        rtol=config.get("rtol", 1e-6), atol=config.get("atol", 1e-6),
+        h0=config.get("h0", "learned"), max_steps=config.get("max_steps", 100_000), key=key,
+    )
+
+
+def load_state(model: eqx.Module, state: Mapping[str, np.ndarray]) -> eqx.Module:
+    """Copy a PyTorch ``state_dict`` (as numpy arrays) into a module with matching names."""
+
+    def locate(root, dotted):
+        node = root
+        for part in dotted.split("."):
+            node = node[int(part)] if part.isdigit() else getattr(node, part)
+        return node
+
+    for name, value in state.items():
+        current = locate(model, name)
+        if current.shape != value.shape:
+            raise ValueError(f"{name}: shape {value.shape} does not match {current.shape}")
+        model = eqx.tree_at(lambda m, n=name: locate(m, n), model, jnp.asarray(value))
+    return model

@@ -1,0 +1,163 @@
+"""Find models: every folder with a ``metadata.yaml`` under ``baselines/`` or ``submissions/``.
+
+Baselines and submissions follow one contract (``submissions/README.md``):
+
+- ``metadata.yaml``: name, authors, framework (torch, jax or both), description, link, and the
+  model's ``config`` with optional ``training`` overrides and per-``profiles`` changes;
+- ``torch_model.py``: ``build(config, n_inputs, n_outputs) -> torch.nn.Module``;
+- ``jax_model.py``: ``build(config, n_inputs, n_outputs, *, key) -> equinox.Module``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib.util
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import yaml
+
+from bench.errors import UserError, unknown
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = {"baseline": ROOT / "baselines", "submission": ROOT / "submissions"}
+FRAMEWORKS = ("torch", "jax")
+MODULE_FILE = {"torch": "torch_model.py", "jax": "jax_model.py"}
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+REQUIRED = ("name", "authors", "framework", "description", "link", "config")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registered model and its metadata."""
+
+    name: str
+    kind: str  # "baseline" or "submission"
+    path: Path
+    metadata: dict[str, Any]
+
+    @property
+    def frameworks(self) -> tuple[str, ...]:
+        fw = self.metadata["framework"]
+        return tuple(f for f in FRAMEWORKS if f in ([fw] if isinstance(fw, str) else fw))
+
+    def code_files(self, framework: str) -> list[Path]:
+        return [self.path / "metadata.yaml", self.path / MODULE_FILE[framework]]
+
+    def load(self, framework: str) -> ModuleType:
+        """Import this model's module for ``framework``."""
+        if framework not in self.frameworks:
+            raise UserError(f"model {self.name} has no {framework} implementation "
+                            f"(it has {', '.join(self.frameworks)}); pick --framework accordingly")
+        file = self.path / MODULE_FILE[framework]
+        mod_name = f"_bench_models.{self.kind}.{self.name.replace('-', '_')}.{framework}"
+        if mod_name in sys.modules:
+            return sys.modules[mod_name]
+        spec = importlib.util.spec_from_file_location(mod_name, file)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[mod_name] = module
+        spec.loader.exec_module(module)
+        if not callable(getattr(module, "build", None)):
+            raise UserError(f"{file}: defines no build(config, n_inputs, n_outputs) function; "
+                            "see submissions/README.md")
+        return module
+
+    def resolve(self, task: str, profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(model config, training overrides) for a task and profile.
+
+        Order, later wins: ``config`` < ``profiles.<profile>.config`` <
+        ``profiles.<profile>.tasks.<glob matching task>.config`` (the same for ``training``).
+        """
+        meta = self.metadata
+        config, training = dict(meta["config"]), dict(meta.get("training") or {})
+        prof = (meta.get("profiles") or {}).get(profile) or {}
+        layers = [prof] + [v for pat, v in (prof.get("tasks") or {}).items()
+                           if fnmatch.fnmatch(task, pat)]
+        for layer in layers:
+            config.update(layer.get("config") or {})
+            training.update(layer.get("training") or {})
+        return config, training
+
+
+def validate_metadata(meta: Any, folder: Path) -> dict[str, Any]:
+    """Check a metadata mapping; every problem is a one-line :class:`UserError`."""
+    where = folder / "metadata.yaml"
+
+    def bad(msg: str) -> UserError:
+        return UserError(f"{where}: {msg}; see submissions/README.md")
+
+    if not isinstance(meta, dict):
+        raise bad("expected a mapping of keys")
+    missing = [k for k in REQUIRED if k not in meta]
+    if missing:
+        raise bad(f"missing field(s) {', '.join(missing)}")
+    if not isinstance(meta["name"], str) or not NAME_RE.match(meta["name"]):
+        raise bad("name must be 1-40 characters of a-z, 0-9, '-' or '_'")
+    if meta["name"] != folder.name:
+        raise bad(f"name {meta['name']!r} must match the folder name {folder.name!r}")
+    authors = meta["authors"]
+    if not (isinstance(authors, str) and authors.strip()) and not (
+        isinstance(authors, list) and authors and all(isinstance(a, str) for a in authors)
+    ):
+        raise bad("authors must be a name or a list of names")
+    fw = meta["framework"]
+    fws = [fw] if isinstance(fw, str) else fw
+    if not isinstance(fws, list) or not fws or not all(f in FRAMEWORKS for f in fws):
+        raise bad("framework must be torch, jax, or a list of both")
+    for f in fws:
+        if not (folder / MODULE_FILE[f]).is_file():
+            raise bad(f"framework {f} is declared but {MODULE_FILE[f]} is missing")
+    for key in ("description", "link"):
+        if not isinstance(meta[key], str):
+            raise bad(f"{key} must be text")
+    if not isinstance(meta["config"], dict):
+        raise bad("config must be a mapping")
+    for key in ("training", "profiles"):
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            raise bad(f"{key} must be a mapping")
+    return meta
+
+
+def discover() -> dict[str, ModelSpec]:
+    """Every model, baselines first. Names must be unique across both folders."""
+    models: dict[str, ModelSpec] = {}
+    for kind, base in SOURCES.items():
+        for meta_file in sorted(base.glob("*/metadata.yaml")):
+            folder = meta_file.parent
+            try:
+                raw = yaml.safe_load(meta_file.read_text())
+            except yaml.YAMLError:
+                raise UserError(f"{meta_file}: not valid YAML; fix the file") from None
+            meta = validate_metadata(raw, folder)
+            if meta["name"] in models:
+                raise UserError(f"{meta_file}: the name {meta['name']!r} is already taken "
+                                f"by {models[meta['name']].path}; rename the folder")
+            models[meta["name"]] = ModelSpec(meta["name"], kind, folder, meta)
+    return models
+
+
+def select_models(spec: str) -> list[ModelSpec]:
+    """Models from a comma-separated list; ``baselines``, ``submissions`` and ``all`` expand."""
+    models = discover()
+    groups = {
+        "all": list(models),
+        "baselines": [n for n, m in models.items() if m.kind == "baseline"],
+        "submissions": [n for n, m in models.items() if m.kind == "submission"],
+    }
+    names: list[str] = []
+    for part in (p.strip() for p in spec.split(",") if p.strip()):
+        if part in groups:
+            names += [n for n in groups[part] if n not in names]
+        elif part in models:
+            names += [part] if part not in names else []
+        else:
+            raise unknown("model", part, models,
+                          "See `python -m bench list`, or add a folder to submissions/.")
+    if not names:
+        raise UserError("no model given; pass --model NAME (or baselines, all)")
+    return [models[n] for n in names]

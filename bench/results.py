@@ -1,0 +1,86 @@
+"""Result files: one JSON document per (task@version, model, framework, device class, seed,
+profile), written atomically. The schema is documented in README.md ("Result files").
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.errors import UserError
+
+SCHEMA_VERSION = 1
+STATUSES = ("ok", "diverged", "failed")
+REQUIRED = ("schema_version", "task", "task_version", "model", "framework", "device",
+            "device_class", "seed", "profile", "status", "metrics", "n_params", "timing",
+            "config", "provenance")
+
+
+def cell_path(results_dir: Path, task: str, version: int, profile: str, device_class: str,
+              model: str, framework: str, seed: int) -> Path:
+    """Where a cell's result lives; the path encodes every part of the cell's identity."""
+    return (Path(results_dir) / f"{task}@v{version}" / profile / device_class
+            / f"{model}-{framework}-seed{seed}.json")
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN or infinity: store them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write_atomic(path: Path, result: dict[str, Any]) -> None:
+    """Write to a temporary file in the same folder, flush to disk, then rename over ``path``.
+
+    A crash leaves either the old file or the new one, never half of one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(_clean(result), indent=1, sort_keys=True, allow_nan=False) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def validate(result: Any, where: Path | str) -> dict[str, Any]:
+    if not isinstance(result, dict):
+        raise UserError(f"{where}: not a result object; delete it and rerun the cell")
+    missing = [k for k in REQUIRED if k not in result]
+    if missing:
+        raise UserError(f"{where}: result file lacks {', '.join(missing)}; "
+                        "delete it and rerun the cell")
+    if result["schema_version"] != SCHEMA_VERSION:
+        raise UserError(f"{where}: schema_version {result['schema_version']} is not "
+                        f"{SCHEMA_VERSION}; rerun the cell with this version of the suite")
+    if result["status"] not in STATUSES:
+        raise UserError(f"{where}: unknown status {result['status']!r}")
+    return result
+
+
+def read(path: Path) -> dict[str, Any]:
+    try:
+        return validate(json.loads(Path(path).read_text()), path)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UserError(f"{path}: not valid JSON; delete it and rerun the cell") from None
+
+
+def load_all(results_dir: Path) -> list[dict[str, Any]]:
+    """Every result file under ``results_dir`` (temporary files ignored), in path order."""
+    return [read(p) for p in sorted(Path(results_dir).rglob("*.json"))
+            if not p.name.startswith(".")]

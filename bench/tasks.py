@@ -1,0 +1,171 @@
+"""Load, validate and materialise the declarative task files in ``tasks/``.
+
+A task file names a generator module (``tasks/<generator>.py``), a version, data parameters,
+splits with seeds, metrics and training defaults. ``include:`` merges a template first (the
+task's own keys win, dictionaries merge key by key).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from bench.errors import UserError, unknown
+
+TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
+SPLITS = ("train", "validation", "test")
+PROFILES = ("smoke", "quick", "paper")
+REQUIRED = ("name", "version", "generator", "data", "splits", "metrics", "primary_metric",
+            "higher_is_better", "training", "profiles")
+
+
+@dataclass(frozen=True)
+class Task:
+    """A resolved task definition (after ``include:``)."""
+
+    name: str
+    version: int
+    generator: str
+    data: dict[str, Any]
+    splits: dict[str, dict[str, int]]
+    metrics: list[str]
+    primary_metric: str
+    higher_is_better: dict[str, bool]
+    training: dict[str, Any]
+    profiles: dict[str, dict[str, Any]]
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}@v{self.version}"
+
+    def profile(self, profile: str) -> dict[str, Any]:
+        if profile not in self.profiles:
+            raise UserError(f"task {self.name} has no {profile!r} profile; it has "
+                            f"{', '.join(self.profiles)}")
+        return self.profiles[profile]
+
+    def load_split(self, split: str, profile: str = "paper") -> dict[str, np.ndarray]:
+        """The split's arrays: deterministic given the version and the split's seed.
+
+        Small profiles take a prefix (``max_<split>``) of the full split, never other data.
+        """
+        spec = self.splits[split]
+        module = importlib.import_module(f"tasks.{self.generator}")
+        arrays = module.generate(self.data, int(spec["size"]), int(spec["seed"]))
+        limit = self.profiles.get(profile, {}).get(f"max_{split}")
+        if limit:
+            arrays = {k: v[: int(limit)] for k, v in arrays.items()}
+        return arrays
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _read(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    if path in seen:
+        raise UserError(f"task file {path.name}: include cycle through {path.name}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where else ""
+        raise UserError(f"task file {path}: not valid YAML{line}; fix the file") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"task file {path}: expected a mapping of keys at the top; fix the file")
+    inc = raw.pop("include", None)
+    if inc is None:
+        return raw
+    if not isinstance(inc, str) or not (path.parent / inc).is_file():
+        raise UserError(f"task file {path}: include {inc!r} is not a file beside it")
+    return _merge(_read(path.parent / inc, (*seen, path)), raw)
+
+
+def _validate(raw: dict, path: Path) -> Task:
+    def bad(msg: str) -> UserError:
+        return UserError(f"task file {path}: {msg}; fix the file")
+
+    missing = [k for k in REQUIRED if k not in raw]
+    if missing:
+        raise bad(f"missing key(s) {', '.join(missing)}")
+    if not isinstance(raw["name"], str) or raw["name"] != path.stem:
+        raise bad(f"name {raw['name']!r} must match the file name {path.stem!r}")
+    if not isinstance(raw["version"], int) or isinstance(raw["version"], bool) or raw["version"] < 1:
+        raise bad("version must be a positive integer")
+    if not isinstance(raw["generator"], str) or not (TASKS_DIR / f"{raw['generator']}.py").is_file():
+        raise bad(f"generator {raw['generator']!r} is not a module in tasks/")
+    splits = raw["splits"]
+    if not isinstance(splits, dict) or set(splits) != set(SPLITS):
+        raise bad(f"splits must be exactly {', '.join(SPLITS)}")
+    for s, spec in splits.items():
+        if not isinstance(spec, dict) or not all(
+            isinstance(spec.get(k), int) and spec[k] >= 0 for k in ("size", "seed")
+        ) or spec["size"] < 1:
+            raise bad(f"split {s} needs integer size >= 1 and seed >= 0")
+    if len({spec["seed"] for spec in splits.values()}) != len(SPLITS):
+        raise bad("the splits must have different seeds")
+    metrics = raw["metrics"]
+    if not isinstance(metrics, list) or not metrics or not all(isinstance(m, str) for m in metrics):
+        raise bad("metrics must be a non-empty list of names")
+    if raw["primary_metric"] not in metrics:
+        raise bad(f"primary_metric {raw['primary_metric']!r} is not among metrics")
+    hib = raw["higher_is_better"]
+    if not isinstance(hib, dict) or set(hib) != set(metrics) or not all(
+        isinstance(v, bool) for v in hib.values()
+    ):
+        raise bad("higher_is_better must give true/false for every metric")
+    for key in ("data", "training", "profiles"):
+        if not isinstance(raw[key], dict):
+            raise bad(f"{key} must be a mapping")
+    if not all(isinstance(raw["profiles"].get(p), dict) for p in PROFILES):
+        raise bad(f"profiles must define {', '.join(PROFILES)}")
+    if not all(isinstance(p.get("epochs"), int) and p["epochs"] >= 1
+               for p in raw["profiles"].values()):
+        raise bad("every profile needs an integer epochs >= 1")
+    known = set(REQUIRED) | {"description"}
+    return Task(
+        **{k: raw[k] for k in REQUIRED},
+        description=str(raw.get("description", "")).strip(),
+        extra={k: v for k, v in raw.items() if k not in known},
+    )
+
+
+def load_task_file(path: Path) -> Task:
+    """Read and validate one task file; every problem is a one-line :class:`UserError`."""
+    return _validate(_read(path), path)
+
+
+def task_files() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(TASKS_DIR.glob("*.yaml")) if not p.name.startswith("_")}
+
+
+def get_task(name: str) -> Task:
+    files = task_files()
+    if name not in files:
+        raise unknown("task", name, files, "See `python -m bench list`.")
+    return load_task_file(files[name])
+
+
+def select_tasks(spec: str) -> list[Task]:
+    """Tasks from a comma-separated list of names or globs; ``all`` is every task."""
+    files = task_files()
+    names: list[str] = []
+    for part in (p.strip() for p in spec.split(",") if p.strip()):
+        matched = sorted(files) if part == "all" else fnmatch.filter(sorted(files), part)
+        if not matched:
+            raise unknown("task", part, files, "See `python -m bench list`.")
+        names += [m for m in matched if m not in names]
+    if not names:
+        raise UserError("no task given; pass --task NAME (or all)")
+    return [get_task(n) for n in names]

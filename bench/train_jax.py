@@ -1,0 +1,137 @@
+"""Train, select on validation, and predict with a JAX (equinox) model, optimised by optax."""
+
+from __future__ import annotations
+
+import resource
+import time
+from types import ModuleType
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from bench.progress import bar
+from bench.timing import StepTimer
+from bench.training import Diverged, Outcome, TrainSpec, batches
+
+EVAL_BATCH = 500
+
+
+def jax_device(device: str) -> jax.Device:
+    return jax.devices("cpu" if device == "cpu" else "gpu")[0]
+
+
+def _padded(split: dict, idx: np.ndarray, size: int, dev) -> tuple:
+    """A fixed-shape batch (so nothing recompiles) and a weight of 0 on the padding rows."""
+    pad = size - len(idx)
+    full = np.concatenate([idx, np.repeat(idx[:1], pad)]) if pad else idx
+    weight = np.concatenate([np.ones(len(idx)), np.zeros(pad)]).astype(np.float32)
+    arrays = [split[k][full] for k in ("inputs", "dt", "targets") if k in split]
+    return tuple(jax.device_put(a, dev) for a in (*arrays, weight))
+
+
+def _loss(model, x, dt, y, w):
+    pred = jax.vmap(model)(x, dt)
+    per_seq = jnp.mean((pred - y) ** 2, axis=(1, 2))
+    return jnp.sum(w * per_seq) / jnp.sum(w)
+
+
+def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: dict,
+                test_inputs: dict) -> Outcome:
+    dev = jax_device(spec.device)
+    tr = spec.training
+    rng = np.random.default_rng(spec.seed)
+    with jax.default_device(dev):
+        model = module.build(spec.config, spec.n_inputs, spec.n_outputs,
+                             key=jax.random.PRNGKey(spec.seed))
+        model = jax.device_put(model, dev)
+        params, static = eqx.partition(model, eqx.is_inexact_array)
+        optim = optax.adamw(tr["lr"], b1=tr["betas"][0], b2=tr["betas"][1],
+                            weight_decay=tr["weight_decay"])
+        opt_state = optim.init(params)
+    n_params = sum(x.size for x in jax.tree_util.tree_leaves(params))
+
+    @eqx.filter_jit
+    def train_step(params, opt_state, x, dt, y, w):
+        loss, grads = jax.value_and_grad(
+            lambda p: _loss(eqx.combine(p, static), x, dt, y, w))(params)
+        updates, opt_state = optim.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    @eqx.filter_jit
+    def predict(params, x, dt):
+        return jax.vmap(eqx.combine(params, static))(x, dt)
+
+    def predict_all(params, split):
+        n = len(split["inputs"])
+        size = min(EVAL_BATCH, n)
+        out = []
+        for idx in batches(n, size, None):
+            x, dt, *_ = _padded(split, idx, size, dev)
+            out.append(np.asarray(predict(params, x, dt))[: len(idx)])
+        return np.concatenate(out)
+
+    batch = min(tr["batch_size"], len(train["inputs"]))
+    sync = lambda: jax.block_until_ready(params)  # noqa: E731
+    timer = StepTimer(sync)
+    t_start = time.perf_counter()
+    t0 = time.perf_counter()
+    first = _padded(train, np.arange(batch), batch, dev)
+    step = train_step.lower(params, opt_state, *first).compile()  # AOT: compile time alone
+    compile_s = time.perf_counter() - t0
+
+    best, best_params, best_epoch = float("inf"), params, -1
+    curve: dict[str, list] = {"train_loss": [], "val_loss": []}
+    progress = bar(tr["epochs"], spec.label)
+    for epoch in range(tr["epochs"]):
+        losses = []
+        for idx in batches(len(train["inputs"]), batch, rng):
+            args = _padded(train, idx, batch, dev)
+            timer.start()
+            params, opt_state, loss = step(params, opt_state, *args)
+            timer.stop()
+            losses.append(loss)
+        epoch_loss = float(jnp.mean(jnp.stack(losses)))
+        if not np.isfinite(epoch_loss):
+            progress.close()
+            raise Diverged(f"training loss is {epoch_loss} in epoch {epoch + 1}")
+        val = float(np.mean((predict_all(params, validation) - validation["targets"]) ** 2))
+        curve["train_loss"].append(epoch_loss)
+        curve["val_loss"].append(val)
+        if val < best:
+            best, best_params, best_epoch = val, params, epoch
+        progress.set_postfix_str(f"loss {epoch_loss:.4f} val {val:.4f}")
+        progress.update()
+    progress.close()
+    train_total = time.perf_counter() - t_start
+    curve["best_epoch"] = best_epoch + 1
+
+    predict_all(best_params, {k: v[:EVAL_BATCH] for k, v in test_inputs.items()})  # warm-up
+    t0 = time.perf_counter()
+    predictions = predict_all(best_params, test_inputs)  # np.asarray blocks until ready
+    eval_s = time.perf_counter() - t0
+
+    nfe = None
+    model = eqx.combine(best_params, static)
+    if getattr(model, "reports_nfe", False):
+        x, dt, *_ = _padded(test_inputs, np.arange(min(8, len(test_inputs["inputs"]))), 8, dev)
+        _, stats = eqx.filter_jit(jax.vmap(lambda a, b: model(a, b, return_stats=True)))(x, dt)
+        nfe = {"eval_forward": int(jnp.max(stats["nfe_forward"]))}
+
+    peak_gpu = None
+    if spec.device != "cpu":
+        stats = dev.memory_stats() or {}
+        peak_gpu = stats.get("peak_bytes_in_use", 0) / 2**20 or None
+    return Outcome(
+        predictions=predictions,
+        n_params=int(n_params),
+        timing={"train_total_s": train_total, "epochs": tr["epochs"],
+                "steps": len(timer.times), "compile_s": compile_s, **timer.summary(),
+                "eval_s": eval_s, "eval_seqs_per_s": len(predictions) / eval_s},
+        memory={"peak_gpu_mb": peak_gpu,
+                "peak_host_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
+        nfe=nfe,
+        curve=curve,
+    )

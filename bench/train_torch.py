@@ -1,0 +1,119 @@
+"""Train, select on validation, and predict with a PyTorch model."""
+
+from __future__ import annotations
+
+import copy
+import resource
+import time
+from types import ModuleType
+
+import numpy as np
+import torch
+
+from bench.progress import bar
+from bench.timing import StepTimer
+from bench.training import Diverged, Outcome, TrainSpec, batches
+
+EVAL_BATCH = 500
+
+
+def _sync(device: torch.device):
+    if device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    return lambda: None
+
+
+def _tensors(split: dict, device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: torch.as_tensor(split[k], device=device) for k in ("inputs", "dt", "targets")
+            if k in split}
+
+
+@torch.no_grad()
+def _predict(model, data: dict[str, torch.Tensor]) -> torch.Tensor:
+    model.eval()
+    n = data["inputs"].shape[0]
+    out = [model(data["inputs"][i : i + EVAL_BATCH], data["dt"][i : i + EVAL_BATCH])
+           for i in range(0, n, EVAL_BATCH)]
+    model.train()
+    return torch.cat(out)
+
+
+def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: dict,
+                test_inputs: dict) -> Outcome:
+    device = torch.device(spec.device)
+    sync = _sync(device)
+    torch.manual_seed(spec.seed)
+    rng = np.random.default_rng(spec.seed)
+    model = module.build(spec.config, spec.n_inputs, spec.n_outputs).to(device)
+    tr = spec.training
+    opt = torch.optim.AdamW(model.parameters(), lr=tr["lr"], betas=tuple(tr["betas"]),
+                            weight_decay=tr["weight_decay"])
+    tr_data, va_data = _tensors(train, device), _tensors(validation, device)
+    te_data = _tensors(test_inputs, device)
+    n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+    timer = StepTimer(sync)
+    best, best_state, best_epoch = float("inf"), copy.deepcopy(model.state_dict()), -1
+    curve: dict[str, list] = {"train_loss": [], "val_loss": []}
+    nfe = None
+    sync()
+    t_start = time.perf_counter()
+    progress = bar(tr["epochs"], spec.label)
+    for epoch in range(tr["epochs"]):
+        losses = []
+        for idx in batches(len(tr_data["inputs"]), tr["batch_size"], rng):
+            ib = torch.as_tensor(idx, device=device)
+            timer.start()
+            pred = model(tr_data["inputs"][ib], tr_data["dt"][ib])
+            loss = torch.mean((pred - tr_data["targets"][ib]) ** 2)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            timer.stop()
+            losses.append(loss.detach())
+            if nfe is None and hasattr(model, "nfe_forward") and model.solver not in ("euler",
+                                                                                      "rk4"):
+                nfe = {"train_forward": model.nfe_forward, "train_backward": model.nfe_backward}
+        epoch_loss = float(torch.stack(losses).mean())
+        if not np.isfinite(epoch_loss):
+            progress.close()
+            raise Diverged(f"training loss is {epoch_loss} in epoch {epoch + 1}")
+        val = float(torch.mean((_predict(model, va_data) - va_data["targets"]) ** 2))
+        curve["train_loss"].append(epoch_loss)
+        curve["val_loss"].append(val)
+        if val < best:
+            best, best_epoch = val, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        progress.set_postfix_str(f"loss {epoch_loss:.4f} val {val:.4f}")
+        progress.update()
+    progress.close()
+    sync()
+    train_total = time.perf_counter() - t_start
+    model.load_state_dict(best_state)
+    curve["best_epoch"] = best_epoch + 1
+
+    _predict(model, {k: v[:EVAL_BATCH] for k, v in te_data.items()})  # warm-up
+    sync()
+    t0 = time.perf_counter()
+    predictions = _predict(model, te_data)
+    sync()
+    eval_s = time.perf_counter() - t0
+    if nfe is not None:
+        nfe["eval_forward"] = model.nfe_forward
+
+    return Outcome(
+        predictions=predictions.cpu().numpy(),
+        n_params=int(n_params),
+        timing={"train_total_s": train_total, "epochs": tr["epochs"],
+                "steps": len(timer.times), "compile_s": None, **timer.summary(),
+                "eval_s": eval_s, "eval_seqs_per_s": len(predictions) / eval_s},
+        memory={
+            "peak_gpu_mb": torch.cuda.max_memory_allocated(device) / 2**20
+            if device.type == "cuda" else None,
+            "peak_host_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        },
+        nfe=nfe,
+        curve=curve,
+    )
