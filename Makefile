@@ -21,11 +21,14 @@ $(PY):
 setup: $(PY)
 	@$(PY) -m bench.install
 
+# The leaderboard is regenerated even when some cells diverged; the run's status is kept.
 bench: setup
-	$(PY) -m bench run --model '$(MODEL)' --framework '$(FRAMEWORK)' --device '$(DEVICE)' \
+	@$(PY) -m bench run --model '$(MODEL)' --framework '$(FRAMEWORK)' --device '$(DEVICE)' \
 		--task '$(TASK)' --profile '$(PROFILE)' --seeds '$(SEEDS)' --results-dir '$(RESULTS)' \
-		$(if $(filter 1 yes true,$(FORCE)),--force)
-	$(PY) -m bench leaderboard --results-dir '$(RESULTS)' --out '$(OUTDIR)'
+		$(if $(filter 1 yes true,$(FORCE)),--force); status=$$?; \
+	if [ $$status -ne 2 ]; then \
+		$(PY) -m bench leaderboard --results-dir '$(RESULTS)' --out '$(OUTDIR)' || exit $$?; fi; \
+	exit $$status
 
 leaderboard: setup
 	$(PY) -m bench leaderboard --results-dir '$(RESULTS)' --out '$(OUTDIR)'
