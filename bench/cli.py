@@ -6,7 +6,6 @@ User errors end as one line on stderr and exit status 2, never as a traceback.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -62,6 +61,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not cells:
         raise UserError(f"no cell to run: {', '.join(sorted(set(skipped_fw)))} "
                         "not implemented; pick another --framework")
+    if skipped_fw:
+        print(f"bench: skipping {', '.join(sorted(set(skipped_fw)))} (no such implementation)")
     overrides = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
                  "weight_decay": args.weight_decay}
     print(f"bench: {len(cells)} cell(s), profile {args.profile}, device {device}, "
@@ -146,5 +147,3 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         sys.stdout.flush()
-        if os.environ.get("BENCH_DEBUG"):
-            pass

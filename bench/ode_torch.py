@@ -13,6 +13,7 @@ sampling times still shares one solver grid.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
@@ -57,7 +58,7 @@ class FlowMLP(nn.Module):
         self.act = ACTIVATIONS[activation]()
         self.W0 = nn.Linear(n_hidden, widths[0])
         self.U = nn.Linear(n_inputs, widths[0], bias=False)
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(widths))
         self.out = nn.Linear(widths[-1], n_hidden) if linear_output else None
 
     def forward(self, h: torch.Tensor, ux: torch.Tensor) -> torch.Tensor:

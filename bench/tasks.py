@@ -101,9 +101,11 @@ def _validate(raw: dict, path: Path) -> Task:
         raise bad(f"missing key(s) {', '.join(missing)}")
     if not isinstance(raw["name"], str) or raw["name"] != path.stem:
         raise bad(f"name {raw['name']!r} must match the file name {path.stem!r}")
-    if not isinstance(raw["version"], int) or isinstance(raw["version"], bool) or raw["version"] < 1:
+    version = raw["version"]
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise bad("version must be a positive integer")
-    if not isinstance(raw["generator"], str) or not (TASKS_DIR / f"{raw['generator']}.py").is_file():
+    gen = raw["generator"]
+    if not isinstance(gen, str) or not (TASKS_DIR / f"{gen}.py").is_file():
         raise bad(f"generator {raw['generator']!r} is not a module in tasks/")
     splits = raw["splits"]
     if not isinstance(splits, dict) or set(splits) != set(SPLITS):
