@@ -175,6 +175,9 @@ def build(results_dir: Path, out_dir: Path) -> list[Path]:
             key=lambda k: (k[0], -k[1], PROFILE_ORDER.get(k[2], 9), CLASS_ORDER.get(k[3], 9)),
         )
         latest = {t: max(v for (tt, v, _, _) in keys if tt == t) for (t, _, _, _) in keys}
+        if not any(k[3] == "gpu" for k in keys):
+            lines += ["No GPU results yet: run `make bench DEVICE=cuda` on a machine with a GPU "
+                      "and commit the files it adds under `results/`.", ""]
         current_task = None
         for task, version, profile, dclass in keys:
             if task != current_task:
