@@ -122,6 +122,11 @@ class ODERNN(nn.Module):
         self.nfe_backward = 0  # vector-field VJPs in the last backward pass
         glorot_(self)
 
+    @property
+    def reports_nfe(self) -> bool:
+        """Adaptive solvers count their function evaluations (``nfe_forward/backward``)."""
+        return self.solver in ADAPTIVE_SOLVERS
+
     # -- dynamics --------------------------------------------------------------------------
     def drive(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Input projections for F and G, for every time step at once."""

@@ -73,8 +73,7 @@ def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: di
             opt.step()
             timer.stop()
             losses.append(loss.detach())
-            if nfe is None and hasattr(model, "nfe_forward") and model.solver not in ("euler",
-                                                                                      "rk4"):
+            if nfe is None and getattr(model, "reports_nfe", False):
                 nfe = {"train_forward": model.nfe_forward, "train_backward": model.nfe_backward}
         epoch_loss = float(torch.stack(losses).mean())
         if not np.isfinite(epoch_loss):
