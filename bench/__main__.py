@@ -7,6 +7,6 @@ import sys
 # which would starve the PyTorch cells and make peak-memory figures meaningless.
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
-from bench.cli import main  # noqa: E402
+from bench.cli import main
 
 sys.exit(main())

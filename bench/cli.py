@@ -6,6 +6,7 @@ User errors end as one line on stderr and exit status 2, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -26,6 +27,23 @@ def _seeds(text: str) -> list[int]:
     if not seeds or min(seeds) < 0:
         raise UserError(f"--seeds {text!r}: give non-negative integers like 0,1,2")
     return sorted(set(seeds))
+
+
+def _settings(pairs: list[str]) -> dict[str, object]:
+    """``--set KEY=VALUE`` model-config overrides; values are read as YAML (numbers, lists)."""
+    import yaml
+
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set {pair!r}: write KEY=VALUE, e.g. --set solver=dopri5")
+        try:
+            out[key.strip()] = float(value) if re.fullmatch(r"[-+]?[\d.]+[eE][-+]?\d+", value) \
+                else yaml.safe_load(value)  # YAML 1.1 reads 1e-4 as text
+        except yaml.YAMLError:
+            raise UserError(f"--set {pair!r}: cannot read the value {value!r}") from None
+    return out
 
 
 def _frameworks(text: str) -> list[str]:
@@ -64,7 +82,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if skipped_fw:
         print(f"bench: skipping {', '.join(sorted(set(skipped_fw)))} (no such implementation)")
     overrides = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
-                 "weight_decay": args.weight_decay}
+                 "weight_decay": args.weight_decay, "config": _settings(args.set)}
     print(f"bench: {len(cells)} cell(s), profile {args.profile}, device {device}, "
           f"results in {args.results_dir}", flush=True)
     report = harness.run(cells, args.profile, device, Path(args.results_dir), args.force,
@@ -125,6 +143,9 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--lr", type=float)
     g.add_argument("--batch-size", type=int)
     g.add_argument("--weight-decay", type=float)
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override the model config, e.g. --set solver=dopri5 --set N=16; "
+                        "results are stored as a variant of the model")
     r.set_defaults(func=cmd_run)
     sub.add_parser("list", help="tasks (with versions) and models").set_defaults(func=cmd_list)
     lb = sub.add_parser("leaderboard", help="regenerate the leaderboard from result files")

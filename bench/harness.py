@@ -74,13 +74,25 @@ def device_class(device: str) -> str:
     return "gpu" if device == "cuda" else "cpu"
 
 
+def variant(overrides: dict[str, Any]) -> str:
+    """A name for command-line overrides (``lr=0.01,solver=dopri5``); empty when there are none.
+
+    It is part of the result's file name and leaderboard row, so an overridden run never
+    replaces or pools with the standard one.
+    """
+    flat = {**{k: v for k, v in overrides.items() if k != "config" and v is not None},
+            **(overrides.get("config") or {})}
+    return ",".join(f"{k}={v}" for k, v in sorted(flat.items())).replace(" ", "")
+
+
 def resolve_training(task: Task, model: ModelSpec, profile: str,
                      overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(model config, training settings): task defaults < model < profile < command line."""
     config, model_training = model.resolve(task.name, profile)
+    config.update(overrides.get("config") or {})
     training = {**task.training, **model_training}
     training["epochs"] = task.profile(profile)["epochs"]
-    training.update({k: v for k, v in overrides.items() if v is not None})
+    training.update({k: v for k, v in overrides.items() if k != "config" and v is not None})
     if training.get("optimizer", "adamw") != "adamw" or training.get("loss", "mse") != "mse":
         raise UserError("only optimizer: adamw and loss: mse are supported so far; fix the task")
     return config, training
@@ -103,7 +115,7 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any]) -
         "task": task.name, "task_version": task.version,
         "model": model.name, "model_kind": model.kind, "framework": cell.framework,
         "device": device, "device_class": device_class(device), "seed": cell.seed,
-        "profile": profile, "status": "ok", "reason": None,
+        "profile": profile, "variant": variant(overrides), "status": "ok", "reason": None,
         "metrics": {}, "primary_metric": task.primary_metric,
         "higher_is_better": task.higher_is_better, "n_params": None, "timing": {},
         "memory": {}, "nfe": None, "curve": {}, "example": None,
@@ -155,9 +167,11 @@ def run(cells: list[Cell], profile: str, device: str, results_dir: Path, force: 
     """Run every cell not already done; write each result as soon as it exists."""
     report = RunReport()
     for i, cell in enumerate(cells, 1):
+        label = cell.model.name + (f"+{variant(overrides or {})}" if variant(overrides or {})
+                                   else "")
         path = results.cell_path(results_dir, cell.task.name, cell.task.version, profile,
-                                 device_class(device), cell.model.name, cell.framework, cell.seed)
-        name = f"{cell.task.key} {cell.model.name}/{cell.framework} seed {cell.seed}"
+                                 device_class(device), label, cell.framework, cell.seed)
+        name = f"{cell.task.key} {label}/{cell.framework} seed {cell.seed}"
         if path.exists() and not force:
             report.skipped.append(name)
             echo(f"[{i}/{len(cells)}] {name}: done already ({path}); FORCE=1 reruns it")

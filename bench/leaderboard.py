@@ -29,7 +29,8 @@ def flatten(doc: dict[str, Any]) -> dict[str, Any]:
     row = {
         "task": doc["task"], "task_version": doc["task_version"], "profile": doc["profile"],
         "device_class": doc["device_class"], "hardware": hardware_label(prov["hardware"]),
-        "model": doc["model"], "model_kind": doc.get("model_kind"),
+        "model": doc["model"] + (f" [{doc['variant']}]" if doc.get("variant") else ""),
+        "model_kind": doc.get("model_kind"),
         "framework": doc["framework"], "seed": doc["seed"], "status": doc["status"],
         "reason": doc.get("reason"), "primary_metric": doc["primary_metric"],
     }

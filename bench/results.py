@@ -22,7 +22,10 @@ REQUIRED = ("schema_version", "task", "task_version", "model", "framework", "dev
 
 def cell_path(results_dir: Path, task: str, version: int, profile: str, device_class: str,
               model: str, framework: str, seed: int) -> Path:
-    """Where a cell's result lives; the path encodes every part of the cell's identity."""
+    """Where a cell's result lives; the path encodes every part of the cell's identity.
+
+    ``model`` carries the variant, if any (``gnode+solver=dopri5``).
+    """
     return (Path(results_dir) / f"{task}@v{version}" / profile / device_class
             / f"{model}-{framework}-seed{seed}.json")
 
