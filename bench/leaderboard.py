@@ -132,7 +132,18 @@ def _plot(docs: list[dict[str, Any]], title: str, path: Path) -> bool:
     ax.set_ylabel("validation MSE")
     ax.set_title("validation loss (seed shown above)")
     ax.legend(fontsize=7, ncol=2)
-    for ax in axes[1, 1:]:
+    if C >= 2:  # the readout's path in output space: memory sets (square, ring) show here
+        ax = axes[1, 1]
+        ax.plot(targets[:, 0], targets[:, 1], "o-", color="black", lw=2, ms=3, label="target")
+        for (m, fw), d in first.items():
+            out = np.asarray(d["example"]["outputs"])
+            ax.plot(out[:, 0], out[:, 1], color=colors[m], lw=0.8,
+                    ls="-" if fw == "torch" else "--")
+        ax.set_xlabel("output 1")
+        ax.set_ylabel("output 2")
+        ax.set_title("test trial 0 in output space")
+        ax.set_aspect("equal", adjustable="datalim")
+    for ax in axes[1, 2 if C >= 2 else 1 :]:
         ax.axis("off")
     fig.suptitle(title)
     fig.tight_layout()
