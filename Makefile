@@ -40,7 +40,9 @@ test: setup
 	$(PY) -m pytest -q
 
 lint: setup
+	@$(PY) -m pip install -q ruff mypy types-PyYAML types-tabulate pandas-stubs >/dev/null
 	$(PY) -m ruff check bench tasks baselines submissions tests
+	$(PY) -m mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

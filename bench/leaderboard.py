@@ -65,7 +65,7 @@ def _number(value: float | None, fmt: str) -> str:
 def table(group: pd.DataFrame, higher: dict[str, bool]) -> str:
     """A ranked markdown table for one (task, version, profile, hardware class) group."""
     primary = group["primary_metric"].iloc[0]
-    metric_cols = sorted((c for c in group if c.startswith("metric.")),
+    metric_cols = sorted((str(c) for c in group.columns if str(c).startswith("metric.")),
                          key=lambda c: (c != f"metric.{primary}", c))
     rows = []
     for (model, fw), g in group.groupby(["model", "framework"], sort=True):
@@ -74,7 +74,8 @@ def table(group: pd.DataFrame, higher: dict[str, bool]) -> str:
         bad = sorted(set(g.loc[g["status"] != "ok", "status"]))
         rows.append({
             "_score": score,
-            "model": model + ("" if g["model_kind"].iloc[0] == "baseline" else " (submission)"),
+            "model": f"{model}" + ("" if g["model_kind"].iloc[0] == "baseline"
+                                   else " (submission)"),
             "framework": fw,
             **{c.split(".", 1)[1] + (" ↓" if not higher[c.split(".", 1)[1]] else " ↑"):
                _mean_std(ok[c]) if c in ok else "—" for c in metric_cols},
@@ -91,8 +92,8 @@ def table(group: pd.DataFrame, higher: dict[str, bool]) -> str:
     df = df.sort_values(["_key", "model", "framework"], kind="stable")
     df.insert(0, "rank", [str(i + 1) if np.isfinite(k) else "—"
                           for i, k in enumerate(df["_key"])])
-    return tabulate(df.drop(columns=["_score", "_key"]), headers="keys", tablefmt="github",
-                    showindex=False, disable_numparse=True)
+    return tabulate(df.drop(columns=["_score", "_key"]).to_dict("list"), headers="keys",
+                    tablefmt="github", showindex=False, disable_numparse=True)
 
 
 def _plot(docs: list[dict[str, Any]], title: str, path: Path) -> bool:

@@ -10,7 +10,7 @@ shape (T,); the harness ``vmap``s over the batch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 
 import diffrax
@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-ACTIVATIONS = {
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "relu": jax.nn.relu,
     "tanh": jnp.tanh,
     "gelu": partial(jax.nn.gelu, approximate=False),  # torch.nn.GELU's default is exact
@@ -209,5 +209,8 @@ def load_state(model: eqx.Module, state: Mapping[str, np.ndarray]) -> eqx.Module
         current = locate(model, name)
         if current.shape != value.shape:
             raise ValueError(f"{name}: shape {value.shape} does not match {current.shape}")
-        model = eqx.tree_at(lambda m, n=name: locate(m, n), model, jnp.asarray(value))
+        def where(m, n=name):
+            return locate(m, n)
+
+        model = eqx.tree_at(where, model, jnp.asarray(value))
     return model

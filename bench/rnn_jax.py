@@ -23,8 +23,10 @@ class ScanRNN(eqx.Module):
 
     def __init__(self, kind: str, n_inputs: int, n_outputs: int, N: int, *, key):
         k1, k2 = jax.random.split(key)
-        cell_type = {"gru": eqx.nn.GRUCell, "lstm": eqx.nn.LSTMCell}[kind]
-        self.cell = cell_type(n_inputs, N, key=k1)
+        if kind == "gru":
+            self.cell = eqx.nn.GRUCell(n_inputs, N, key=k1)
+        else:
+            self.cell = eqx.nn.LSTMCell(n_inputs, N, key=k1)
         self.readout = eqx.nn.Linear(N, n_outputs, key=k2)
         self.kind = kind
         self.reports_nfe = False

@@ -12,7 +12,8 @@ class StepTimer:
     """Collects per-step wall-clock times; the caller passes a synchronisation function."""
 
     def __init__(self, sync: Callable[[], None], warmup: int = 2) -> None:
-        self.sync, self.warmup, self.times = sync, warmup, []  # type: list[float]
+        self.sync, self.warmup = sync, warmup
+        self.times: list[float] = []
         self._t0 = 0.0
 
     def start(self) -> None:

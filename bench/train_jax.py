@@ -5,6 +5,7 @@ from __future__ import annotations
 import resource
 import time
 from types import ModuleType
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -79,11 +80,11 @@ def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: di
     t_start = time.perf_counter()
     t0 = time.perf_counter()
     first = _padded(train, np.arange(batch), batch, dev)
-    step = train_step.lower(params, opt_state, *first).compile()  # AOT: compile time alone
+    step = train_step.lower(params, opt_state, *first).compile()  # type: ignore[attr-defined]  # AOT: compile time alone
     compile_s = time.perf_counter() - t0
 
     best, best_params, best_epoch = float("inf"), params, -1
-    curve: dict[str, list] = {"train_loss": [], "val_loss": []}
+    curve: dict[str, Any] = {"train_loss": [], "val_loss": []}
     progress = bar(tr["epochs"], spec.label)
     for epoch in range(tr["epochs"]):
         losses = []

@@ -6,6 +6,7 @@ import copy
 import resource
 import time
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import torch
@@ -56,7 +57,7 @@ def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: di
 
     timer = StepTimer(sync)
     best, best_state, best_epoch = float("inf"), copy.deepcopy(model.state_dict()), -1
-    curve: dict[str, list] = {"train_loss": [], "val_loss": []}
+    curve: dict[str, Any] = {"train_loss": [], "val_loss": []}
     nfe = None
     sync()
     t_start = time.perf_counter()
