@@ -97,7 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from bench.registry import discover
+    from bench.registry import scan
     from bench.tasks import get_task, task_files
 
     rows = []
@@ -108,9 +108,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     print(tabulate(rows, ["task", "version", "primary metric", "train size", "description"],
                    tablefmt="simple"))
     print()
+    models, broken = scan()
     rows = [[m.name, m.kind, ", ".join(m.frameworks), m.metadata["description"].split(".")[0]
-             .strip()] for m in discover().values()]
+             .strip()] for m in models.values()]
     print(tabulate(rows, ["model", "kind", "frameworks", "description"], tablefmt="simple"))
+    for folder, err in broken.items():
+        print(f"broken: {folder}: {err}")
     return 0
 
 

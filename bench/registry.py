@@ -123,27 +123,41 @@ def validate_metadata(meta: Any, folder: Path) -> dict[str, Any]:
     return meta
 
 
-def discover() -> dict[str, ModelSpec]:
-    """Every model, baselines first. Names must be unique across both folders."""
+def scan() -> tuple[dict[str, ModelSpec], dict[str, UserError]]:
+    """(valid models, baselines first; folder name -> error for folders that are not valid)."""
     models: dict[str, ModelSpec] = {}
+    broken: dict[str, UserError] = {}
     for kind, base in SOURCES.items():
         for meta_file in sorted(base.glob("*/metadata.yaml")):
             folder = meta_file.parent
             try:
-                raw = yaml.safe_load(meta_file.read_text())
-            except yaml.YAMLError:
-                raise UserError(f"{meta_file}: not valid YAML; fix the file") from None
-            meta = validate_metadata(raw, folder)
-            if meta["name"] in models:
-                raise UserError(f"{meta_file}: the name {meta['name']!r} is already taken "
-                                f"by {models[meta['name']].path}; rename the folder")
+                try:
+                    raw = yaml.safe_load(meta_file.read_text())
+                except yaml.YAMLError:
+                    raise UserError(f"{meta_file}: not valid YAML; fix the file") from None
+                meta = validate_metadata(raw, folder)
+                if meta["name"] in models:
+                    raise UserError(f"{meta_file}: the name {meta['name']!r} is already taken "
+                                    f"by {models[meta['name']].path}; rename the folder")
+            except UserError as e:
+                broken[folder.name] = e
+                continue
             models[meta["name"]] = ModelSpec(meta["name"], kind, folder, meta)
-    return models
+    return models, broken
 
 
-def select_models(spec: str) -> list[ModelSpec]:
-    """Models from a comma-separated list; ``baselines``, ``submissions`` and ``all`` expand."""
-    models = discover()
+def discover() -> dict[str, ModelSpec]:
+    """Every valid model, baselines first."""
+    return scan()[0]
+
+
+def select_models(spec: str, warn=lambda msg: print(msg, file=sys.stderr)) -> list[ModelSpec]:
+    """Models from a comma-separated list; ``baselines``, ``submissions`` and ``all`` expand.
+
+    Naming a broken folder is an error; a broken folder inside a group is skipped with a
+    warning, so one bad submission cannot block the rest of the leaderboard.
+    """
+    models, broken = scan()
     groups = {
         "all": list(models),
         "baselines": [n for n, m in models.items() if m.kind == "baseline"],
@@ -153,8 +167,12 @@ def select_models(spec: str) -> list[ModelSpec]:
     for part in (p.strip() for p in spec.split(",") if p.strip()):
         if part in groups:
             names += [n for n in groups[part] if n not in names]
+            for folder, err in broken.items():
+                warn(f"warning: skipping {folder}: {err}")
         elif part in models:
             names += [part] if part not in names else []
+        elif part in broken:
+            raise broken[part]
         else:
             raise unknown("model", part, models,
                           "See `python -m bench list`, or add a folder to submissions/.")
