@@ -41,7 +41,7 @@ def _settings(pairs: list[str]) -> dict[str, object]:
         try:
             out[key.strip()] = float(value) if re.fullmatch(r"[-+]?[\d.]+[eE][-+]?\d+", value) \
                 else yaml.safe_load(value)  # YAML 1.1 reads 1e-4 as text
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError):
             raise UserError(f"--set {pair!r}: cannot read the value {value!r}") from None
     return out
 
@@ -79,6 +79,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not cells:
         raise UserError(f"no cell to run: {', '.join(sorted(set(skipped_fw)))} "
                         "not implemented; pick another --framework")
+    for flag, value, low in (("--epochs", args.epochs, 1), ("--batch-size", args.batch_size, 1)):
+        if value is not None and value < low:
+            raise UserError(f"{flag} {value}: must be at least {low}")
+    if args.lr is not None and not args.lr > 0:
+        raise UserError(f"--lr {args.lr}: must be a positive number")
+    if args.weight_decay is not None and not args.weight_decay >= 0:
+        raise UserError(f"--weight-decay {args.weight_decay}: must be a non-negative number")
     if skipped_fw:
         print(f"bench: skipping {', '.join(sorted(set(skipped_fw)))} (no such implementation)")
     overrides = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
@@ -94,6 +101,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if report.problems else 0
 
 
+def _first_sentence(text: str) -> str:
+    return re.split(r"\.\s", text.strip() + " ", maxsplit=1)[0].strip().rstrip(".")
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
@@ -104,13 +115,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     for name in task_files():
         t = get_task(name)
         rows.append([t.name, t.version, t.primary_metric, len(t.splits["train"]) and
-                     t.splits["train"]["size"], t.description.split(".")[0]])
+                     t.splits["train"]["size"], _first_sentence(t.description)])
     print(tabulate(rows, ["task", "version", "primary metric", "train size", "description"],
                    tablefmt="simple"))
     print()
     models, broken = scan()
-    rows = [[m.name, m.kind, ", ".join(m.frameworks), m.metadata["description"].split(".")[0]
-             .strip()] for m in models.values()]
+    rows = [[m.name, m.kind, ", ".join(m.frameworks), _first_sentence(m.metadata["description"])]
+            for m in models.values()]
     print(tabulate(rows, ["model", "kind", "frameworks", "description"], tablefmt="simple"))
     for folder, err in broken.items():
         print(f"broken: {folder}: {err}")
@@ -128,8 +139,15 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line, like every other user error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    p = _Parser(prog="python -m bench", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="train and evaluate cells, write result files")
     r.add_argument("--model", default="baselines",

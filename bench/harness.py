@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import re
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +66,8 @@ def resolve_device(device: str, frameworks: list[str]) -> str:
     if device == "auto":
         return "cpu" if missing else "cuda"
     if missing:
-        raise UserError(f"--device cuda, but {' and '.join(missing)} sees no CUDA GPU here; "
+        raise UserError(f"--device cuda, but {' and '.join(missing)} "
+                        f"{'see' if len(missing) > 1 else 'sees'} no CUDA GPU here; "
                         "use DEVICE=cpu (or DEVICE=auto), or run on a machine with a GPU")
     return "cuda"
 
@@ -82,13 +84,18 @@ def variant(overrides: dict[str, Any]) -> str:
     """
     flat = {**{k: v for k, v in overrides.items() if k != "config" and v is not None},
             **(overrides.get("config") or {})}
-    return ",".join(f"{k}={v}" for k, v in sorted(flat.items())).replace(" ", "")
+    text = ",".join(f"{k}={v}" for k, v in sorted(flat.items())).replace(" ", "")
+    return re.sub(r"[^A-Za-z0-9._=,+\[\]-]", "_", text)  # it becomes part of a file name
 
 
 def resolve_training(task: Task, model: ModelSpec, profile: str,
                      overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(model config, training settings): task defaults < model < profile < command line."""
     config, model_training = model.resolve(task.name, profile)
+    unknown_keys = sorted(set(overrides.get("config") or {}) - set(config))
+    if unknown_keys:
+        raise UserError(f"--set {', '.join(unknown_keys)}: model {model.name} has no such config "
+                        f"key; its keys are {', '.join(config)}")
     config.update(overrides.get("config") or {})
     training = {**task.training, **model_training}
     training["epochs"] = task.profile(profile)["epochs"]

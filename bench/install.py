@@ -35,6 +35,13 @@ def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
+def _older(have: str, floor: str) -> bool:
+    """Whether version ``have`` is below ``floor`` (2.0 and 2.0.0 are equal)."""
+    a, b = _version_tuple(have), _version_tuple(floor)
+    width = max(len(a), len(b))
+    return a + (0,) * (width - len(a)) < b + (0,) * (width - len(b))
+
+
 def _parse(requirement: str) -> tuple[str, str | None]:
     m = re.fullmatch(r"\s*([A-Za-z0-9_.\-]+)\s*(?:>=\s*([0-9][0-9A-Za-z.]*))?\s*", requirement)
     if not m:
@@ -57,7 +64,7 @@ def missing_requirements(pyproject: Path = ROOT / "pyproject.toml") -> list[str]
         except md.PackageNotFoundError:
             wanted.append(req)
             continue
-        if floor and _version_tuple(have) < _version_tuple(floor):
+        if floor and _older(have, floor):
             wanted.append(req)
     return wanted
 

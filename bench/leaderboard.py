@@ -23,13 +23,18 @@ CLASS_ORDER = {"gpu": 0, "cpu": 1}
 CLASS_NAME = {"gpu": "GPU", "cpu": "CPU"}
 
 
+def _label(doc: dict[str, Any]) -> str:
+    """The model's name, with its command-line variant if it has one."""
+    return doc["model"] + (f" [{doc['variant']}]" if doc.get("variant") else "")
+
+
 def flatten(doc: dict[str, Any]) -> dict[str, Any]:
     """One tidy row per result file (the columns of results.csv)."""
     t, prov = doc.get("timing") or {}, doc["provenance"]
     row = {
         "task": doc["task"], "task_version": doc["task_version"], "profile": doc["profile"],
         "device_class": doc["device_class"], "hardware": hardware_label(prov["hardware"]),
-        "model": doc["model"] + (f" [{doc['variant']}]" if doc.get("variant") else ""),
+        "model": _label(doc),
         "model_kind": doc.get("model_kind"),
         "framework": doc["framework"], "seed": doc["seed"], "status": doc["status"],
         "reason": doc.get("reason"), "primary_metric": doc["primary_metric"],
@@ -107,8 +112,8 @@ def _plot(docs: list[dict[str, Any]], title: str, path: Path) -> bool:
     if not docs:
         return False
     first: dict[tuple[str, str], dict[str, Any]] = {}
-    for d in sorted(docs, key=lambda d: (d["model"], d["framework"], d["seed"])):
-        first.setdefault((d["model"], d["framework"]), d)
+    for d in sorted(docs, key=lambda d: (_label(d), d["framework"], d["seed"])):
+        first.setdefault((_label(d), d["framework"]), d)
     ex = next(iter(first.values()))["example"]
     targets, inputs = np.asarray(ex["targets"]), np.asarray(ex["inputs"])
     C = targets.shape[1]

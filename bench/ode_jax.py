@@ -93,14 +93,14 @@ class ODERNN(eqx.Module):
     F: FlowMLP
     gate: Gate | None
     readout: eqx.nn.Linear
-    h0: jax.Array
+    h0: jax.Array | None  # None: fixed at zero (``h0: zeros``), so not a parameter
     tau: float = eqx.field(static=True)
     solver: str = eqx.field(static=True)
     steps: int = eqx.field(static=True)
     rtol: float = eqx.field(static=True)
     atol: float = eqx.field(static=True)
     max_steps: int = eqx.field(static=True)
-    learn_h0: bool = eqx.field(static=True)
+    n_hidden: int = eqx.field(static=True)
     reports_nfe: bool = eqx.field(static=True)
 
     def __init__(self, n_inputs, n_outputs, *, N, widths, activation="relu", gated=True,
@@ -115,10 +115,10 @@ class ODERNN(eqx.Module):
         self.F = FlowMLP(N, n_inputs, widths, activation, linear_output, key=kf)
         self.gate = Gate(N, n_inputs, key=kg) if gated else None
         self.readout = linear(N, n_outputs, kr)
-        self.h0 = jnp.zeros(N)
+        self.h0 = jnp.zeros(N) if h0 == "learned" else None
+        self.n_hidden = int(N)
         self.tau, self.solver, self.steps = float(tau), solver, int(steps_per_interval)
         self.rtol, self.atol, self.max_steps = float(rtol), float(atol), int(max_steps)
-        self.learn_h0 = h0 == "learned"
         self.reports_nfe = solver in ADAPTIVE_SOLVERS
 
     def drive(self, x):
@@ -136,7 +136,7 @@ class ODERNN(eqx.Module):
 
     def __call__(self, x, dt, *, return_stats: bool = False):
         uf, ug = self.drive(x)
-        h0 = self.h0 if self.learn_h0 else jax.lax.stop_gradient(self.h0)
+        h0 = jnp.zeros(self.n_hidden, uf.dtype) if self.h0 is None else self.h0
         if self.solver in FIXED_SOLVERS:
             states = self._fixed(h0, uf, ug, dt)
             nfe = jnp.asarray(uf.shape[0] * self.steps * (1 if self.solver == "euler" else 4))
@@ -149,15 +149,18 @@ class ODERNN(eqx.Module):
         def interval(h, inputs):
             u_f, u_g, d = inputs
             step = d / self.steps
-            for _ in range(self.steps):
+
+            def substep(_, h):
                 if self.solver == "euler":
-                    h = h + step * self.vector_field(h, u_f, u_g)
-                else:
-                    k1 = self.vector_field(h, u_f, u_g)
-                    k2 = self.vector_field(h + 0.5 * step * k1, u_f, u_g)
-                    k3 = self.vector_field(h + 0.5 * step * k2, u_f, u_g)
-                    k4 = self.vector_field(h + step * k3, u_f, u_g)
-                    h = h + step * (k1 + 2 * k2 + 2 * k3 + k4) / 6
+                    return h + step * self.vector_field(h, u_f, u_g)
+                k1 = self.vector_field(h, u_f, u_g)
+                k2 = self.vector_field(h + 0.5 * step * k1, u_f, u_g)
+                k3 = self.vector_field(h + 0.5 * step * k2, u_f, u_g)
+                k4 = self.vector_field(h + step * k3, u_f, u_g)
+                return h + step * (k1 + 2 * k2 + 2 * k3 + k4) / 6
+
+            # A loop, not an unrolled Python for: compile time must not grow with the steps.
+            h = substep(0, h) if self.steps == 1 else jax.lax.fori_loop(0, self.steps, substep, h)
             return h, h
 
         _, states = jax.lax.scan(interval, h0, (uf, ug, dt))
@@ -207,6 +210,10 @@ def load_state(model: eqx.Module, state: Mapping[str, np.ndarray]) -> eqx.Module
 
     for name, value in state.items():
         current = locate(model, name)
+        if current is None:  # a fixed zero h0 is a buffer in PyTorch, nothing here
+            if np.any(value):
+                raise ValueError(f"{name}: fixed at zero here, but the state holds non-zeros")
+            continue
         if current.shape != value.shape:
             raise ValueError(f"{name}: shape {value.shape} does not match {current.shape}")
         def where(m, n=name):

@@ -61,10 +61,14 @@ class ModelSpec:
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
         sys.modules[mod_name] = module
-        spec.loader.exec_module(module)
-        if not callable(getattr(module, "build", None)):
-            raise UserError(f"{file}: defines no build(config, n_inputs, n_outputs) function; "
-                            "see submissions/README.md")
+        try:
+            spec.loader.exec_module(module)
+            if not callable(getattr(module, "build", None)):
+                raise UserError(f"{file}: defines no build(config, n_inputs, n_outputs) "
+                                "function; see submissions/README.md")
+        except BaseException:
+            sys.modules.pop(mod_name, None)  # a later load must fail the same way
+            raise
         return module
 
     def resolve(self, task: str, profile: str) -> tuple[dict[str, Any], dict[str, Any]]:

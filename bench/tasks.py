@@ -74,6 +74,7 @@ def _merge(base: dict, over: dict) -> dict:
 
 
 def _read(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    path = path.resolve()
     if path in seen:
         raise UserError(f"task file {path.name}: include cycle through {path.name}")
     try:
@@ -120,6 +121,11 @@ def _validate(raw: dict, path: Path) -> Task:
     metrics = raw["metrics"]
     if not isinstance(metrics, list) or not metrics or not all(isinstance(m, str) for m in metrics):
         raise bad("metrics must be a non-empty list of names")
+    from bench.metrics import METRICS
+
+    unknown_metrics = [m for m in metrics if m not in METRICS]
+    if unknown_metrics:
+        raise bad(f"unknown metric(s) {', '.join(unknown_metrics)}; known: {', '.join(METRICS)}")
     if raw["primary_metric"] not in metrics:
         raise bad(f"primary_metric {raw['primary_metric']!r} is not among metrics")
     hib = raw["higher_is_better"]

@@ -56,10 +56,11 @@ def generate(data: dict, size: int, seed: int) -> dict[str, np.ndarray]:
         # Hold the latest pulse. Setting in start order makes later pulses win, as in the input.
         held = np.array(data["initial"], np.float32)
         events = np.full((T, C), np.nan, np.float32)
-        if data["pulse_mode"] == "channel":
-            events[starts, chans] = values[np.arange(n), chans]
-        else:
-            events[starts] = values
+        for j in range(n):  # in start order, so a later pulse at the same bin wins
+            if data["pulse_mode"] == "channel":
+                events[starts[j], chans[j]] = values[j, chans[j]]
+            else:
+                events[starts[j]] = values[j]
         for t in range(T):
             held = np.where(np.isnan(events[t]), held, events[t])
             targets[i, t] = held

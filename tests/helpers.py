@@ -1,0 +1,25 @@
+"""Plain helpers shared by several test modules (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def write_docs(results_dir: Path, docs) -> None:
+    """Write result documents where the harness would put them (a variant joins the name)."""
+    from bench import results
+
+    for d in docs:
+        label = d["model"] + (f"+{d['variant']}" if d.get("variant") else "")
+        path = results.cell_path(results_dir, d["task"], d["task_version"], d["profile"],
+                                 d["device_class"], label, d["framework"], d["seed"])
+        results.write_atomic(path, d)
+
+
+def runs_of(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Maximal runs of True in a 1-D boolean array, as (start, stop) half-open intervals."""
+    padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))

@@ -1,0 +1,36 @@
+"""Provenance helpers (``bench.environment``)."""
+
+from __future__ import annotations
+
+import platform
+
+from bench import environment
+
+
+def test_hardware_label():
+    assert environment.hardware_label({"gpu": "NVIDIA H100", "cpu": "x", "cores": 2}) == \
+        "NVIDIA H100"
+    assert environment.hardware_label({"gpu": None, "cpu": "Some CPU", "cores": 16}) == \
+        "Some CPU (16 cores)"
+    assert environment.hardware_label({}) == "? (? cores)"
+
+
+def test_cpu_hardware_has_no_gpu_fields():
+    hw = environment.hardware("cpu")
+    assert hw["gpu"] is None and hw["gpu_memory_gb"] is None and hw["driver"] is None
+    assert hw["platform"] == platform.platform()
+    assert hw["cores"] >= 1 and hw["ram_gb"] > 0
+
+
+def test_software_versions():
+    import numpy
+
+    sw = environment.software()
+    assert sw["python"] == platform.python_version()
+    assert sw["packages"]["numpy"] == numpy.__version__
+    assert set(sw["packages"]) == set(environment.PACKAGES)
+
+
+def test_git_state_outside_a_repository(monkeypatch, tmp_path):
+    monkeypatch.setattr(environment, "ROOT", tmp_path)
+    assert environment.git_state() == {"git_commit": None, "git_dirty": None}

@@ -1,0 +1,388 @@
+"""The harness (``bench.harness``) on the smoke profile: result files, resume, divergence,
+failures, and what the trainer is (not) given."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata as md
+import itertools
+import json
+import os
+import platform
+import re
+import subprocess
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from conftest import ROOT, SMOKE_CELLS, SMOKE_TASK
+
+from bench import harness, registry
+from bench.errors import UserError
+from bench.tasks import get_task
+from bench.training import Outcome
+from tasks.flipflop import generate
+
+
+def smoke_test_split(name=SMOKE_TASK):
+    """The smoke test split as the task files define it, generated directly (not via the
+    harness or ``Task.load_split``)."""
+    tmpl = yaml.safe_load((ROOT / "tasks" / "_flipflop.yaml").read_text())
+    own = yaml.safe_load((ROOT / "tasks" / f"{name}.yaml").read_text())
+    data = {**tmpl["data"], **own["data"]}
+    spec = {**tmpl["splits"], **(own.get("splits") or {})}["test"]
+    limit = tmpl["profiles"]["smoke"]["max_test"]
+    full = generate(data, spec["size"], spec["seed"])
+    return {k: v[:limit] for k, v in full.items()}
+
+
+def n_params_by_hand(model, config, n_in, n_out):
+    N = config["N"]
+    if model == "gru":
+        return 3 * N * (n_in + N) + 6 * N + N * n_out + n_out
+    w = config["widths"]
+    n = N * w[0] + w[0] + n_in * w[0] + sum(a * b + b for a, b in itertools.pairwise(w))
+    n += w[-1] * N + N + N * n_out + n_out + N  # F.out, readout, h0
+    if model == "gnode":
+        n += N * N + N + n_in * N
+    return n
+
+
+def raw_metadata(model):
+    return yaml.safe_load((ROOT / "baselines" / model / "metadata.yaml").read_text())
+
+
+# -- one smoke run, three cells --------------------------------------------------------------
+
+def test_smoke_run_report_and_files(smoke_run):
+    out, report, _ = smoke_run
+    assert len(report.done) == len(SMOKE_CELLS)
+    assert report.skipped == [] and report.problems == []
+    version = yaml.safe_load((ROOT / "tasks" / f"{SMOKE_TASK}.yaml").read_text())["version"]
+    found = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert found == sorted(f"{SMOKE_TASK}@v{version}/smoke/cpu/{m}-{fw}-seed0.json"
+                           for m, fw in SMOKE_CELLS)
+
+
+@pytest.mark.parametrize("cell", SMOKE_CELLS, ids=lambda c: f"{c[0]}-{c[1]}")
+def test_result_document_fields(smoke_run, cell):
+    doc = smoke_run[2][cell]
+    model, fw = cell
+    task_yaml = yaml.safe_load((ROOT / "tasks" / f"{SMOKE_TASK}.yaml").read_text())
+    assert doc["schema_version"] == 1
+    assert (doc["task"], doc["task_version"]) == (SMOKE_TASK, task_yaml["version"])
+    assert (doc["model"], doc["framework"], doc["seed"], doc["profile"]) == (model, fw, 0, "smoke")
+    assert (doc["device"], doc["device_class"]) == ("cpu", "cpu")
+    assert doc["status"] == "ok" and doc["reason"] is None
+    assert doc["model_kind"] == "baseline"
+    assert doc["variant"] == ""
+    assert set(doc["metrics"]) == {"mse", "r2"}
+    assert doc["primary_metric"] == "mse"
+    assert doc["higher_is_better"] == {"mse": False, "r2": True}
+
+
+@pytest.mark.parametrize("cell", SMOKE_CELLS, ids=lambda c: f"{c[0]}-{c[1]}")
+def test_metrics_agree_with_the_test_targets(smoke_run, cell):
+    doc = smoke_run[2][cell]
+    test = smoke_test_split()
+    y = test["targets"].astype(np.float64)
+    var = np.mean(np.var(y.reshape(-1, y.shape[-1]), axis=0))  # per-channel, averaged
+    mse, r2 = doc["metrics"]["mse"], doc["metrics"]["r2"]
+    assert r2 == pytest.approx(1 - mse / var, rel=1e-9, abs=1e-12)
+    assert 0 < mse < 10 * var  # a barely trained model: finite and in the data's range
+    # the stored example is the test split's first trial
+    np.testing.assert_allclose(doc["example"]["targets"], y[0], atol=1e-4)
+    np.testing.assert_allclose(doc["example"]["inputs"], test["inputs"][0], atol=1e-4)
+    assert np.asarray(doc["example"]["outputs"]).shape == y[0].shape
+
+
+@pytest.mark.parametrize("cell", SMOKE_CELLS, ids=lambda c: f"{c[0]}-{c[1]}")
+def test_n_params_and_config(smoke_run, cell):
+    doc = smoke_run[2][cell]
+    model, fw = cell
+    raw = raw_metadata(model)
+    expected_config = {**raw["config"], **raw["profiles"]["smoke"]["config"]}
+    assert doc["config"]["model"] == expected_config
+    if fw == "torch" or model != "gru":
+        assert doc["n_params"] == n_params_by_hand(model, expected_config, 2, 2)
+    tmpl = yaml.safe_load((ROOT / "tasks" / "_flipflop.yaml").read_text())
+    training = doc["config"]["training"]
+    assert training["epochs"] == tmpl["profiles"]["smoke"]["epochs"]
+    # the model's own training overrides beat the task's defaults
+    assert training["lr"] == (raw.get("training") or {}).get("lr", tmpl["training"]["lr"])
+    assert training["batch_size"] == tmpl["training"]["batch_size"]
+    assert doc["config"]["task"]["data"] == get_task(SMOKE_TASK).data
+
+
+@pytest.mark.parametrize("cell", SMOKE_CELLS, ids=lambda c: f"{c[0]}-{c[1]}")
+def test_timing_and_curve(smoke_run, cell):
+    doc = smoke_run[2][cell]
+    t = doc["timing"]
+    tmpl = yaml.safe_load((ROOT / "tasks" / "_flipflop.yaml").read_text())
+    epochs = tmpl["profiles"]["smoke"]["epochs"]
+    batches = -(-tmpl["profiles"]["smoke"]["max_train"] // tmpl["training"]["batch_size"])
+    assert t["epochs"] == epochs and t["steps"] == epochs * batches
+    for key in ("train_total_s", "step_median_s", "eval_s", "eval_seqs_per_s", "first_step_s"):
+        assert t[key] > 0, key
+    assert t["step_median_s"] <= t["train_total_s"]
+    assert t["eval_seqs_per_s"] == pytest.approx(100 / t["eval_s"], rel=1e-6)
+    if cell[1] == "jax":
+        assert t["compile_s"] > 0
+    else:
+        assert t["compile_s"] is None
+    curve = doc["curve"]
+    assert len(curve["val_loss"]) == len(curve["train_loss"]) == epochs
+    assert curve["best_epoch"] == int(np.argmin(curve["val_loss"])) + 1
+    assert doc["memory"]["peak_host_rss_mb"] > 0
+    assert doc["nfe"] is None  # Euler: no adaptive solver to count
+
+
+def test_provenance(smoke_run):
+    prov = smoke_run[2][("gnode", "torch")]["provenance"]
+    assert re.fullmatch(r"[0-9a-f]{40}", prov["git_commit"])
+    known = subprocess.run(["git", "cat-file", "-t", prov["git_commit"]], cwd=ROOT,
+                           capture_output=True, text=True)
+    assert known.stdout.strip() == "commit"
+    assert isinstance(prov["git_dirty"], bool)
+    assert prov["python"] == platform.python_version()
+    for pkg in ("torch", "jax", "numpy", "diffrax", "equinox"):
+        assert prov["packages"][pkg] == md.version(pkg)
+    hw = prov["hardware"]
+    assert hw["cpu"] and isinstance(hw["cpu"], str)
+    assert hw["cores"] == len(os.sched_getaffinity(0))
+    mem_kb = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+                      if line.startswith("MemTotal")))
+    assert hw["ram_gb"] == pytest.approx(mem_kb / 2**20, abs=0.1)
+    assert hw["gpu"] is None
+    start = dt.datetime.fromisoformat(prov["started_at"])
+    end = dt.datetime.fromisoformat(prov["finished_at"])
+    assert start <= end and start.tzinfo is not None
+
+
+# -- resume and force ------------------------------------------------------------------------
+
+def test_resume_skips_done_cells_and_force_reruns(tmp_path, models):
+    task = get_task(SMOKE_TASK)
+    cells = [harness.Cell(models["gru"], "torch", task, 0)]
+    first = harness.run(cells, "smoke", "cpu", tmp_path, echo=lambda s: None)
+    assert len(first.done) == 1
+    (path,) = list(tmp_path.rglob("*.json"))
+    stat, text = path.stat(), path.read_text()
+
+    lines: list[str] = []
+    again = harness.run(cells, "smoke", "cpu", tmp_path, echo=lines.append)
+    assert again.done == [] and len(again.skipped) == 1 and again.problems == []
+    assert "done already" in lines[0]
+    after = path.stat()
+    assert (after.st_mtime_ns, after.st_ino) == (stat.st_mtime_ns, stat.st_ino)
+    assert path.read_text() == text
+
+    forced = harness.run(cells, "smoke", "cpu", tmp_path, force=True, echo=lambda s: None)
+    assert len(forced.done) == 1 and forced.skipped == []
+    assert path.stat().st_ino != stat.st_ino  # a new file was renamed over the old one
+    # same seed, same data, CPU: the rerun reproduces the metrics exactly
+    assert json.loads(path.read_text())["metrics"] == json.loads(text)["metrics"]
+
+
+# -- divergence and failures -----------------------------------------------------------------
+
+NAN_MODEL = '''
+import torch
+
+
+class NaNModel(torch.nn.Module):
+    def __init__(self, n_outputs):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(1))
+        self.n_outputs = n_outputs
+
+    def forward(self, x, dt):
+        return x.new_full((*x.shape[:2], self.n_outputs), float("nan")) * self.w
+
+
+def build(config, n_inputs, n_outputs):
+    return NaNModel(n_outputs)
+'''
+
+RAISING_MODEL = '''
+import torch
+
+
+class Broken(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(1))
+
+    def forward(self, x, dt):
+        raise RuntimeError("this model is broken")
+
+
+def build(config, n_inputs, n_outputs):
+    return Broken()
+'''
+
+WRONG_SHAPE_MODEL = '''
+import torch
+
+
+class OneOutput(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x, dt):
+        return x[..., :1] * self.w
+
+
+def build(config, n_inputs, n_outputs):
+    return OneOutput()
+'''
+
+
+@pytest.fixture
+def fake_submissions(tmp_path, monkeypatch):
+    """Make submission folders in a tmp dir that the registry scans beside the baselines."""
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    monkeypatch.setattr(registry, "SOURCES", {"baseline": ROOT / "baselines",
+                                              "submission": folder})
+
+    def add(code: str) -> str:
+        name = f"fake-{uuid.uuid4().hex[:10]}"  # modules are cached by name: never reuse
+        (folder / name).mkdir()
+        (folder / name / "metadata.yaml").write_text(yaml.safe_dump({
+            "name": name, "authors": "Test", "framework": "torch",
+            "description": "A fake model.", "link": "-", "config": {}}))
+        (folder / name / "torch_model.py").write_text(code)
+        return name
+
+    return add
+
+
+def test_nan_model_is_diverged_and_other_cells_still_run(tmp_path, fake_submissions):
+    name = fake_submissions(NAN_MODEL)
+    models = registry.discover()
+    task = get_task(SMOKE_TASK)
+    cells = [harness.Cell(models[name], "torch", task, 0),
+             harness.Cell(models["gru"], "torch", task, 0)]
+    report = harness.run(cells, "smoke", "cpu", tmp_path / "res", echo=lambda s: None)
+    assert len(report.done) == 1 and "gru" in report.done[0]
+    assert len(report.problems) == 1 and name in report.problems[0]
+    assert "diverged" in report.problems[0]
+    bad = json.loads(next((tmp_path / "res").rglob(f"{name}-torch-seed0.json")).read_text())
+    assert bad["status"] == "diverged" and "nan" in bad["reason"].lower()
+    assert bad["metrics"] == {} and bad["model_kind"] == "submission"
+    good = json.loads(next((tmp_path / "res").rglob("gru-torch-seed0.json")).read_text())
+    assert good["status"] == "ok"
+
+
+def test_huge_learning_rate_diverges_as_a_variant(tmp_path, models):
+    task = get_task(SMOKE_TASK)
+    cells = [harness.Cell(models["gru"], "torch", task, 0)]
+    report = harness.run(cells, "smoke", "cpu", tmp_path, overrides={"lr": 1e30},
+                         echo=lambda s: None)
+    assert report.done == [] and len(report.problems) == 1
+    (path,) = list(tmp_path.rglob("*.json"))
+    assert path.name == "gru+lr=1e+30-torch-seed0.json"  # never mixed with the standard run
+    doc = json.loads(path.read_text())
+    assert doc["status"] == "diverged"
+    assert doc["variant"] == "lr=1e+30"
+    assert doc["config"]["training"]["lr"] == 1e30
+
+
+def test_raising_and_misshaped_models_are_failed_cells(tmp_path, fake_submissions):
+    raising, misshaped = fake_submissions(RAISING_MODEL), fake_submissions(WRONG_SHAPE_MODEL)
+    models = registry.discover()
+    task = get_task(SMOKE_TASK)
+    cells = [harness.Cell(models[raising], "torch", task, 0),
+             harness.Cell(models[misshaped], "torch", task, 0)]
+    report = harness.run(cells, "smoke", "cpu", tmp_path, echo=lambda s: None)
+    assert report.done == [] and len(report.problems) == 2
+    docs = {d["model"]: d for d in map(json.loads, (p.read_text()
+                                                    for p in tmp_path.rglob("*.json")))}
+    assert docs[raising]["status"] == "failed"
+    assert re.search(r"RuntimeError: this model is broken \(torch_model\.py:\d+\)",
+                     docs[raising]["reason"])
+    assert docs[misshaped]["status"] == "failed"
+    assert "(100, 100, 1)" in docs[misshaped]["reason"]
+    assert "(100, 100, 2)" in docs[misshaped]["reason"]
+
+
+# -- what the trainer sees -------------------------------------------------------------------
+
+def test_trainer_never_sees_test_targets_and_metrics_come_from_predictions(
+        tmp_path, models, monkeypatch):
+    import bench.train_torch
+
+    seen = {}
+
+    def spy(module, spec, train, validation, test_inputs):
+        seen.update(train=set(train), validation=set(validation), test=set(test_inputs),
+                    test_x=test_inputs["inputs"], spec=spec)
+        n, T = test_inputs["inputs"].shape[:2]
+        return Outcome(predictions=np.zeros((n, T, spec.n_outputs), np.float32), n_params=1,
+                       timing={"train_total_s": 1.0, "step_median_s": 0.1}, memory={},
+                       nfe=None)
+
+    monkeypatch.setattr(bench.train_torch, "fit_predict", spy)
+    task = get_task(SMOKE_TASK)
+    harness.run([harness.Cell(models["gnode"], "torch", task, 3)], "smoke", "cpu", tmp_path,
+                echo=lambda s: None)
+    assert "targets" not in seen["test"]
+    assert seen["test"] == {"inputs", "dt"}
+    assert {"inputs", "targets", "dt"} <= seen["train"] and "targets" in seen["validation"]
+    test = smoke_test_split()
+    np.testing.assert_array_equal(seen["test_x"], test["inputs"])
+    assert (seen["spec"].seed, seen["spec"].n_inputs, seen["spec"].n_outputs) == (3, 2, 2)
+    # all-zero predictions: mse is the mean square target, r2 = 1 - SS(y) / SS(y - mean)
+    doc = json.loads(next(tmp_path.rglob("*.json")).read_text())
+    y = test["targets"].astype(np.float64)
+    assert doc["metrics"]["mse"] == pytest.approx(np.mean(y**2), rel=1e-9)
+    sst = np.sum((y - y.reshape(-1, 2).mean(axis=0)) ** 2)
+    assert doc["metrics"]["r2"] == pytest.approx(1 - np.sum(y**2) / sst, rel=1e-9)
+
+
+# -- devices, overrides ----------------------------------------------------------------------
+
+def test_resolve_device(monkeypatch):
+    assert harness.resolve_device("cpu", ["torch", "jax"]) == "cpu"
+    with pytest.raises(UserError, match="unknown device"):
+        harness.resolve_device("tpu", ["torch"])
+    monkeypatch.setattr(harness, "cuda_available", lambda fw: fw == "torch")
+    assert harness.resolve_device("auto", ["torch", "jax"]) == "cpu"
+    assert harness.resolve_device("auto", ["torch"]) == "cuda"
+    with pytest.raises(UserError) as e:
+        harness.resolve_device("cuda", ["torch", "jax"])
+    assert "but jax sees no CUDA GPU" in str(e.value)
+    monkeypatch.setattr(harness, "cuda_available", lambda fw: True)
+    assert harness.resolve_device("cuda", ["torch", "jax"]) == "cuda"
+    assert harness.device_class("cuda") == "gpu" and harness.device_class("cpu") == "cpu"
+
+
+def test_variant_names():
+    assert harness.variant({}) == ""
+    assert harness.variant({"lr": None, "epochs": None, "config": {}}) == ""
+    assert harness.variant({"lr": 0.01, "epochs": None,
+                            "config": {"solver": "dopri5", "N": 16}}) == \
+        "N=16,lr=0.01,solver=dopri5"
+
+
+def test_resolve_training_precedence(models):
+    task = get_task("flipflop-3bit")
+    config, training = harness.resolve_training(
+        task, models["gru"], "quick", {"lr": 0.5, "epochs": None, "config": {"N": 3}})
+    assert config["N"] == 3
+    assert training["lr"] == 0.5
+    assert training["epochs"] == task.profiles["quick"]["epochs"]
+    assert training["weight_decay"] == task.training["weight_decay"]
+
+
+def test_unsupported_optimizer_is_a_user_error(models):
+    import dataclasses
+
+    task = dataclasses.replace(get_task("flipflop-3bit"),
+                               training={**get_task("flipflop-3bit").training, "optimizer": "sgd"})
+    with pytest.raises(UserError, match="adamw"):
+        harness.resolve_training(task, models["gru"], "smoke", {})

@@ -1,0 +1,168 @@
+"""The leaderboard (``bench.leaderboard``): reproducible bytes, separate tables per hardware
+class / task version / profile, ranking by the primary metric, diverged seeds shown."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from conftest import SMOKE_TASK
+from helpers import write_docs
+
+from bench.leaderboard import build
+
+
+def tables(readme: str) -> dict[str, list[dict[str, str]]]:
+    """README tables by their '### ' heading, each as a list of row dicts."""
+    out: dict[str, list[dict[str, str]]] = {}
+    heading = None
+    for line in readme.splitlines():
+        if line.startswith("### "):
+            heading = line[4:]
+            out[heading] = []
+        elif heading and line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if set("".join(cells)) <= set("-: "):
+                continue  # the separator line
+            if not out[heading] or "_header" not in out[heading][0]:
+                out[heading].insert(0, {"_header": cells})  # type: ignore[dict-item]
+            else:
+                out[heading].append(dict(zip(out[heading][0]["_header"], cells)))
+    return {h: rows[1:] for h, rows in out.items()}
+
+
+def lb(tmp_path, docs, name="out"):
+    res = tmp_path / f"{name}-results"
+    write_docs(res, docs)
+    out = tmp_path / name
+    written = build(res, out)
+    return out, written, (out / "README.md").read_text()
+
+
+def heading(task=SMOKE_TASK, version=1, profile="smoke", hw="CPU", old=False):
+    return f"{task} v{version}{' (superseded version)' if old else ''} · {profile} profile · {hw}"
+
+
+def test_build_is_byte_for_byte_reproducible(tmp_path, smoke_run, make_doc):
+    real = list(smoke_run[2].values())
+    docs = [*real, make_doc(model="lstm", device_class="gpu", mse=0.2),
+            make_doc(model="node", task_version=2, mse=0.3, seed=1)]
+    res_a, res_b = tmp_path / "a-results", tmp_path / "b-results"
+    write_docs(res_a, docs)
+    write_docs(res_b, list(reversed(docs)))  # other write order, other mtimes
+    wa, wb = build(res_a, tmp_path / "a"), build(res_b, tmp_path / "b")
+    files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*")
+                     if p.is_file())
+    files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*")
+                     if p.is_file())
+    assert files_a == files_b
+    assert {p.name for p in files_a} >= {"README.md", "results.csv"}
+    pngs = [p for p in files_a if p.suffix == ".png"]
+    assert len(pngs) == 3  # one per table: (v1, cpu), (v1, gpu), (v2, cpu)
+    for rel in files_a:
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+    assert sorted(p.relative_to(tmp_path / "a") for p in wa) == files_a
+    assert len(wb) == len(wa)
+    for png in pngs:
+        assert (tmp_path / "a" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"(plots/{png.name})" in (tmp_path / "a" / "README.md").read_text()
+
+
+def test_cpu_and_gpu_results_are_never_ranked_together(tmp_path, make_doc):
+    docs = [make_doc(model="gnode", mse=0.5), make_doc(model="gru", mse=0.3),
+            make_doc(model="gnode", mse=0.1, device_class="gpu"),
+            make_doc(model="lstm", mse=0.2, device_class="gpu")]
+    _, _, readme = lb(tmp_path, docs)
+    t = tables(readme)
+    assert list(t) == [heading(hw="GPU"), heading(hw="CPU")]
+    gpu, cpu = t[heading(hw="GPU")], t[heading(hw="CPU")]
+    assert [(r["rank"], r["model"]) for r in gpu] == [("1", "gnode"), ("2", "lstm")]
+    assert [(r["rank"], r["model"]) for r in cpu] == [("1", "gru"), ("2", "gnode")]
+    assert all(r["hardware"] == "Test GPU 80GB" for r in gpu)
+    assert all("cores" in r["hardware"] for r in cpu)
+    assert "No GPU results yet" not in readme
+
+
+def test_missing_gpu_results_are_said(tmp_path, make_doc):
+    _, _, readme = lb(tmp_path, [make_doc()])
+    assert "No GPU results yet" in readme
+
+
+def test_ranking_follows_the_primary_metric_direction(tmp_path, make_doc):
+    docs = [make_doc(model="gnode", mse=0.5, r2=0.9), make_doc(model="node", mse=0.1, r2=0.2),
+            make_doc(model="gru", mse=0.3, r2=0.5)]
+    # a second task whose primary metric is r2, higher is better
+    docs += [make_doc(model=d["model"], task="other", mse=d["metrics"]["mse"],
+                      r2=d["metrics"]["r2"], primary_metric="r2") for d in docs]
+    _, _, readme = lb(tmp_path, docs)
+    t = tables(readme)
+    assert [r["model"] for r in t[heading()]] == ["node", "gru", "gnode"]
+    assert [r["model"] for r in t[heading(task="other")]] == ["gnode", "gru", "node"]
+    row = t[heading()][0]
+    assert row["mse ↓"] == "0.1000" and row["r2 ↑"] == "0.2000"
+    assert list(t[heading(task="other")][0])[:4] == ["rank", "model", "framework", "r2 ↑"]
+    assert [r["rank"] for r in t[heading()]] == ["1", "2", "3"]
+
+
+def test_mean_and_sample_std_over_seeds(tmp_path, make_doc):
+    docs = [make_doc(seed=0, mse=0.1), make_doc(seed=1, mse=0.3), make_doc(seed=2, mse=0.2)]
+    _, _, readme = lb(tmp_path, docs)
+    (row,) = tables(readme)[heading()]
+    assert row["mse ↓"] == "0.2000 ± 0.1000"  # mean 0.2, sample std 0.1
+    assert row["seeds"] == "3"
+
+
+def test_diverged_seeds_are_shown_and_not_averaged(tmp_path, make_doc):
+    docs = [make_doc(model="gnode", seed=0, mse=0.2),
+            make_doc(model="gnode", seed=1, status="diverged"),
+            make_doc(model="gru", seed=0, status="diverged"),
+            make_doc(model="gru", seed=1, status="failed"),
+            make_doc(model="lstm", seed=0, mse=0.4)]
+    _, _, readme = lb(tmp_path, docs)
+    rows = {r["model"]: r for r in tables(readme)[heading()]}
+    assert rows["gnode"]["seeds"] == "1/2 (diverged)"
+    assert rows["gnode"]["mse ↓"] == "0.2000"
+    assert rows["gru"]["seeds"] == "0/2 (diverged, failed)"
+    assert rows["gru"]["rank"] == "—" and rows["gru"]["mse ↓"] == "—"
+    assert [r["model"] for r in tables(readme)[heading()]] == ["gnode", "lstm", "gru"]
+
+
+def test_task_versions_and_profiles_get_separate_tables(tmp_path, make_doc):
+    docs = [make_doc(model="gnode", task_version=1, mse=0.1),
+            make_doc(model="gru", task_version=2, mse=0.9),
+            make_doc(model="lstm", task_version=2, profile="quick", mse=0.5)]
+    _, _, readme = lb(tmp_path, docs)
+    t = tables(readme)
+    assert list(t) == [heading(version=2, profile="quick"), heading(version=2),
+                       heading(version=1, old=True)]
+    assert [r["model"] for r in t[heading(version=1, old=True)]] == ["gnode"]
+    assert [r["model"] for r in t[heading(version=2)]] == ["gru"]
+    assert [r["model"] for r in t[heading(version=2, profile="quick")]] == ["lstm"]
+
+
+def test_submissions_and_variants_are_labelled(tmp_path, make_doc):
+    sub = make_doc(model="my-model", model_kind="submission", mse=0.2)
+    var = make_doc(model="gnode", mse=0.3)
+    var["variant"] = "lr=0.01"
+    _, _, readme = lb(tmp_path, [sub, var, make_doc(model="gnode", mse=0.4)])
+    models = [r["model"] for r in tables(readme)[heading()]]
+    assert models == ["my-model (submission)", "gnode [lr=0.01]", "gnode"]
+
+
+def test_csv_has_one_sorted_row_per_result(tmp_path, make_doc):
+    docs = [make_doc(model="gru", seed=1, mse=0.25), make_doc(model="gnode", seed=0, mse=0.5),
+            make_doc(model="gru", seed=0, mse=0.125, device_class="gpu")]
+    out, _, _ = lb(tmp_path, docs)
+    df = pd.read_csv(out / "results.csv")
+    assert len(df) == 3
+    assert list(zip(df["device_class"], df["model"], df["seed"])) == [
+        ("cpu", "gnode", 0), ("cpu", "gru", 1), ("gpu", "gru", 0)]
+    assert list(df["metric.mse"]) == [0.5, 0.25, 0.125]
+    assert (df["step_median_ms"] / 1e3).tolist() == pytest.approx(
+        [d["timing"]["step_median_s"] for d in docs], rel=1e-5)
+
+
+def test_empty_results_folder(tmp_path):
+    (tmp_path / "res").mkdir()
+    written = build(tmp_path / "res", tmp_path / "out")
+    assert [p.name for p in written] == ["results.csv", "README.md"]
+    assert "No results yet" in (tmp_path / "out" / "README.md").read_text()

@@ -1,0 +1,257 @@
+"""The model registry (``bench.registry``): discovery, metadata validation, selection."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import BASELINES, ROOT
+
+from bench import registry
+from bench.errors import UserError
+
+TORCH_MODEL = '''
+import torch
+
+
+class Zero(torch.nn.Module):
+    def __init__(self, n_outputs):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.n_outputs = n_outputs
+
+    def forward(self, x, dt):
+        return x.new_zeros(*x.shape[:2], self.n_outputs) + self.w
+
+
+def build(config, n_inputs, n_outputs):
+    return Zero(n_outputs)
+'''
+
+
+def unique_name() -> str:
+    # module objects are cached by model name in sys.modules: never reuse a fake name
+    return f"fake-{uuid.uuid4().hex[:10]}"
+
+
+def meta(name, **changes):
+    doc = {"name": name, "authors": ["A. Person"], "framework": "torch",
+           "description": "A fake model. Used by tests.", "link": "https://example.org",
+           "config": {"N": 4}}
+    doc.update(changes)
+    return {k: v for k, v in doc.items() if v is not None}
+
+
+def make_model(base: Path, name: str, doc=None, files=("torch_model.py",), code=TORCH_MODEL):
+    folder = base / name
+    folder.mkdir(parents=True)
+    (folder / "metadata.yaml").write_text(
+        doc if isinstance(doc, str) else yaml.safe_dump(doc or meta(name)))
+    for f in files:
+        (folder / f).write_text(code)
+    return folder
+
+
+def one_line(excinfo) -> str:
+    msg = str(excinfo.value)
+    assert msg and "\n" not in msg
+    return msg
+
+
+@pytest.fixture
+def subs(tmp_path, monkeypatch):
+    """An empty submissions folder beside the real baselines."""
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    monkeypatch.setattr(registry, "SOURCES", {"baseline": ROOT / "baselines",
+                                              "submission": folder})
+    return folder
+
+
+# -- discovery and selection -----------------------------------------------------------------
+
+def test_scan_finds_every_folder_with_metadata():
+    on_disk = {p.parent.name: kind for kind, base in (("baseline", ROOT / "baselines"),
+                                                      ("submission", ROOT / "submissions"))
+               for p in base.glob("*/metadata.yaml")}
+    found, broken = registry.scan()
+    assert set(found) | set(broken) == set(on_disk)
+    assert {n: m.kind for n, m in found.items()} == {n: on_disk[n] for n in found}
+    assert set(BASELINES) <= set(found)
+    assert list(found)[: len(BASELINES)] == sorted(BASELINES)  # baselines first, sorted
+    assert registry.discover() == found
+
+
+def test_select_baselines_all_and_names(subs):
+    name = unique_name()
+    make_model(subs, name)
+    assert {m.name for m in registry.select_models("baselines")} == set(BASELINES)
+    assert [m.name for m in registry.select_models("submissions")] == [name]
+    every = [m.name for m in registry.select_models("all")]
+    assert sorted(every) == sorted([*BASELINES, name])
+    assert [m.name for m in registry.select_models("gru, gnode,gru,baselines")] == \
+        ["gru", "gnode", "lstm", "node"]
+
+
+def test_unknown_model_suggests_close_names():
+    with pytest.raises(UserError) as e:
+        registry.select_models("gnod")
+    msg = one_line(e)
+    assert "gnod" in msg and "Did you mean gnode" in msg
+    with pytest.raises(UserError) as e:
+        registry.select_models("transformer")
+    assert "Did you mean" not in one_line(e)
+
+
+def test_empty_model_list():
+    with pytest.raises(UserError, match="no model"):
+        registry.select_models(" ,, ")
+
+
+def test_duplicate_name_across_folders_is_broken_not_fatal(subs):
+    make_model(subs, "gnode")
+    models, broken = registry.scan()
+    assert models["gnode"].kind == "baseline"  # the first one found keeps the name
+    err = broken["gnode"]
+    assert isinstance(err, UserError)
+    assert "already taken" in str(err) and "\n" not in str(err)
+
+
+def test_invalid_yaml_metadata_is_skipped_in_groups_and_fatal_when_named(subs):
+    name = unique_name()
+    make_model(subs, name, doc="name: [unclosed\n")
+    good = unique_name()
+    make_model(subs, good)
+    models, broken = registry.scan()
+    assert name not in models and good in models
+    assert "not valid YAML" in str(broken[name]) and "\n" not in str(broken[name])
+    warnings: list[str] = []
+    chosen = registry.select_models("submissions", warn=warnings.append)
+    assert [m.name for m in chosen] == [good]
+    assert len(warnings) == 1 and name in warnings[0] and "not valid YAML" in warnings[0]
+    with pytest.raises(UserError) as e:
+        registry.select_models(name, warn=warnings.append)
+    assert "not valid YAML" in one_line(e)
+
+
+def test_invalid_metadata_folder_is_listed_as_broken(subs):
+    name = unique_name()
+    make_model(subs, name, doc=meta(name, framework="tensorflow"))
+    models, broken = registry.scan()
+    assert name not in models
+    assert "framework must be" in str(broken[name])
+
+
+# -- metadata validation ---------------------------------------------------------------------
+
+def test_valid_metadata_passes(tmp_path):
+    name = unique_name()
+    folder = make_model(tmp_path, name, files=("torch_model.py", "jax_model.py"))
+    doc = meta(name, framework=["torch", "jax"], authors="Solo Author",
+               training={"lr": 0.1}, profiles={"smoke": {"config": {"N": 2}}})
+    assert registry.validate_metadata(doc, folder) is doc
+
+
+@pytest.mark.parametrize("changes,fragment", [
+    ({"link": None}, "missing field(s) link"),
+    ({"name": "Bad Name"}, "name must be"),
+    ({"name": "x" * 41}, "name must be"),
+    ({"name": "other-folder"}, "must match the folder name"),
+    ({"authors": []}, "authors"),
+    ({"authors": [1, 2]}, "authors"),
+    ({"authors": "  "}, "authors"),
+    ({"framework": "tensorflow"}, "framework must be"),
+    ({"framework": []}, "framework must be"),
+    ({"framework": ["torch", "jax"]}, "jax_model.py is missing"),
+    ({"description": 3}, "description must be text"),
+    ({"config": [1, 2]}, "config must be a mapping"),
+    ({"training": [1]}, "training must be a mapping"),
+    ({"profiles": "smoke"}, "profiles must be a mapping"),
+])
+def test_invalid_metadata(tmp_path, changes, fragment):
+    name = unique_name()
+    folder = make_model(tmp_path, name)
+    doc = meta(name)
+    doc.update(changes)
+    doc = {k: v for k, v in doc.items() if v is not None}
+    with pytest.raises(UserError) as e:
+        registry.validate_metadata(doc, folder)
+    msg = one_line(e)
+    assert fragment in msg
+    assert str(folder / "metadata.yaml") in msg
+
+
+def test_metadata_must_be_a_mapping(tmp_path):
+    with pytest.raises(UserError, match="mapping"):
+        registry.validate_metadata(["a", "list"], tmp_path)
+
+
+# -- ModelSpec -------------------------------------------------------------------------------
+
+def test_resolve_layers_profile_and_task_globs():
+    spec = registry.ModelSpec("m", "submission", Path("."), {
+        "config": {"N": 64, "widths": [128], "solver": "euler"},
+        "training": {"lr": 0.01},
+        "profiles": {"paper": {"config": {"N": 100}, "training": {"batch_size": 10},
+                               "tasks": {"flipflop-2bit-*": {"config": {"N": 2}},
+                                         "flipflop-3bit": {"training": {"lr": 0.5}}}}},
+    })
+    assert spec.resolve("flipflop-3bit", "quick") == (
+        {"N": 64, "widths": [128], "solver": "euler"}, {"lr": 0.01})
+    assert spec.resolve("flipflop-2bit-ring", "paper") == (
+        {"N": 2, "widths": [128], "solver": "euler"}, {"lr": 0.01, "batch_size": 10})
+    assert spec.resolve("flipflop-3bit", "paper") == (
+        {"N": 100, "widths": [128], "solver": "euler"}, {"lr": 0.5, "batch_size": 10})
+    # resolving never changes the metadata itself
+    assert spec.metadata["config"]["N"] == 64
+
+
+def test_real_baseline_resolution_follows_its_metadata():
+    gnode = registry.discover()["gnode"]
+    raw = yaml.safe_load((ROOT / "baselines" / "gnode" / "metadata.yaml").read_text())
+    config, _ = gnode.resolve("flipflop-2bit-ring", "paper")
+    expected = {**raw["config"], **raw["profiles"]["paper"]["config"],
+                **raw["profiles"]["paper"]["tasks"]["flipflop-2bit-*"]["config"]}
+    assert config == expected
+
+
+def test_frameworks_from_a_single_string(subs):
+    name = unique_name()
+    make_model(subs, name)
+    spec = registry.discover()[name]
+    assert spec.frameworks == ("torch",)
+    assert spec.code_files("torch") == [subs / name / "metadata.yaml",
+                                        subs / name / "torch_model.py"]
+
+
+def test_load_missing_framework_is_a_user_error(subs):
+    name = unique_name()
+    make_model(subs, name)
+    spec = registry.discover()[name]
+    with pytest.raises(UserError) as e:
+        spec.load("jax")
+    assert "no jax implementation" in one_line(e)
+    module = spec.load("torch")
+    assert spec.load("torch") is module  # imported once
+    out = module.build({}, 3, 2)(__import__("torch").ones(4, 5, 3), None)
+    assert tuple(out.shape) == (4, 5, 2)
+
+
+def test_module_without_build(subs):
+    name = unique_name()
+    make_model(subs, name, code="x = 1\n")
+    spec = registry.discover()[name]
+    with pytest.raises(UserError) as e:
+        spec.load("torch")
+    assert "build" in one_line(e)
+
+
+def test_module_without_build_fails_every_time(subs):
+    name = unique_name()
+    make_model(subs, name, code="x = 1\n")
+    spec = registry.discover()[name]
+    for _ in range(2):
+        with pytest.raises(UserError):
+            spec.load("torch")

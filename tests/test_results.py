@@ -1,0 +1,175 @@
+"""Result files (``bench.results``): atomic writes, NaN handling, validation, paths."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench import results
+from bench.errors import UserError
+
+
+def minimal(**changes):
+    doc = {"schema_version": results.SCHEMA_VERSION, "task": "t", "task_version": 1,
+           "model": "m", "framework": "torch", "device": "cpu", "device_class": "cpu",
+           "seed": 0, "profile": "smoke", "status": "ok", "metrics": {"mse": 0.25},
+           "n_params": 10, "timing": {"train_total_s": 1.0}, "config": {}, "provenance": {}}
+    doc.update(changes)
+    return doc
+
+
+def leftovers(folder: Path, keep: set[str]) -> set[str]:
+    return {p.name for p in folder.iterdir()} - keep
+
+
+def test_write_atomic_creates_folders_and_valid_json(tmp_path):
+    path = tmp_path / "a" / "b" / "cell.json"
+    doc = minimal(metrics={"mse": 0.125, "r2": 0.5}, nested={"list": [1, 2.5, "x"]})
+    results.write_atomic(path, doc)
+    assert json.loads(path.read_text()) == doc
+    assert leftovers(path.parent, {"cell.json"}) == set()
+    assert path.read_text().endswith("\n")
+
+
+def test_write_atomic_replaces_an_existing_file(tmp_path):
+    path = tmp_path / "cell.json"
+    results.write_atomic(path, minimal(seed=1))
+    results.write_atomic(path, minimal(seed=2))
+    assert json.loads(path.read_text())["seed"] == 2
+    assert leftovers(tmp_path, {"cell.json"}) == set()
+
+
+def test_nan_and_infinity_become_null(tmp_path):
+    path = tmp_path / "cell.json"
+    results.write_atomic(path, minimal(metrics={"mse": math.nan, "r2": -math.inf},
+                                       curve={"val_loss": [1.0, math.inf, np.float64("nan")]}))
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    back = json.loads(text)
+    assert back["metrics"] == {"mse": None, "r2": None}
+    assert back["curve"]["val_loss"] == [1.0, None, None]
+
+
+def test_failed_serialisation_keeps_the_old_file(tmp_path):
+    path = tmp_path / "cell.json"
+    results.write_atomic(path, minimal(seed=1))
+    before = path.read_bytes()
+    with pytest.raises(TypeError):
+        results.write_atomic(path, minimal(seed=2, bad=object()))
+    assert path.read_bytes() == before
+    assert leftovers(tmp_path, {"cell.json"}) == set()
+
+
+def test_failed_rename_keeps_the_old_file_and_removes_the_temporary(tmp_path, monkeypatch):
+    path = tmp_path / "cell.json"
+    results.write_atomic(path, minimal(seed=1))
+    before = path.read_bytes()
+
+    def broken_replace(src, dst):
+        assert Path(src).exists()  # the new text was fully written before the rename
+        assert json.loads(Path(src).read_text())["seed"] == 2
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk gone"):
+        results.write_atomic(path, minimal(seed=2))
+    assert path.read_bytes() == before
+    assert leftovers(tmp_path, {"cell.json"}) == set()
+
+
+def test_interrupted_write_keeps_the_old_file(tmp_path, monkeypatch):
+    """A KeyboardInterrupt during fsync (a BaseException) also cleans up."""
+    path = tmp_path / "cell.json"
+    results.write_atomic(path, minimal(seed=1))
+    before = path.read_bytes()
+
+    def interrupted(fd):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        results.write_atomic(path, minimal(seed=2))
+    assert path.read_bytes() == before
+    assert leftovers(tmp_path, {"cell.json"}) == set()
+
+
+def test_cell_path_encodes_the_cell_identity(tmp_path):
+    p = results.cell_path(tmp_path, "flipflop-3bit", 2, "quick", "gpu", "gnode", "jax", 4)
+    assert p == tmp_path / "flipflop-3bit@v2" / "quick" / "gpu" / "gnode-jax-seed4.json"
+    others = {
+        results.cell_path(tmp_path, "flipflop-3bit", 1, "quick", "gpu", "gnode", "jax", 4),
+        results.cell_path(tmp_path, "flipflop-3bit", 2, "paper", "gpu", "gnode", "jax", 4),
+        results.cell_path(tmp_path, "flipflop-3bit", 2, "quick", "cpu", "gnode", "jax", 4),
+        results.cell_path(tmp_path, "flipflop-3bit", 2, "quick", "gpu", "node", "jax", 4),
+        results.cell_path(tmp_path, "flipflop-3bit", 2, "quick", "gpu", "gnode", "torch", 4),
+        results.cell_path(tmp_path, "flipflop-3bit", 2, "quick", "gpu", "gnode", "jax", 5),
+    }
+    assert p not in others and len(others) == 6
+
+
+def test_validate_accepts_a_good_document():
+    doc = minimal()
+    assert results.validate(doc, "x.json") is doc
+
+
+@pytest.mark.parametrize("key", results.REQUIRED)
+def test_validate_rejects_missing_keys(key):
+    doc = minimal()
+    del doc[key]
+    with pytest.raises(UserError) as e:
+        results.validate(doc, "x.json")
+    assert key in str(e.value) and "x.json" in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("version", [0, 2, "1", None])
+def test_validate_rejects_other_schema_versions(version):
+    with pytest.raises(UserError, match="schema_version"):
+        results.validate(minimal(schema_version=version), "x.json")
+
+
+def test_validate_rejects_unknown_status_and_non_objects():
+    with pytest.raises(UserError, match="status"):
+        results.validate(minimal(status="great"), "x.json")
+    with pytest.raises(UserError, match="not a result object"):
+        results.validate([1, 2], "x.json")
+
+
+def test_read_and_load_all(tmp_path):
+    a = results.cell_path(tmp_path, "t", 1, "smoke", "cpu", "m", "torch", 0)
+    b = results.cell_path(tmp_path, "t", 1, "smoke", "cpu", "m", "torch", 1)
+    results.write_atomic(b, minimal(seed=1))
+    results.write_atomic(a, minimal(seed=0))
+    (a.parent / ".m-torch-seed2.json").write_text("{half")  # hidden: ignored
+    (a.parent / "notes.txt").write_text("not a result")
+    assert [d["seed"] for d in results.load_all(tmp_path)] == [0, 1]
+    assert results.read(a) == minimal(seed=0)
+
+
+def test_read_rejects_broken_json(tmp_path):
+    path = tmp_path / "cell.json"
+    path.write_text('{"schema_version": 1,')
+    with pytest.raises(UserError) as e:
+        results.read(path)
+    assert "not valid JSON" in str(e.value) and "\n" not in str(e.value)
+    path.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(UserError, match="not valid JSON"):
+        results.read(path)
+
+
+def test_result_files_are_readable_by_others(tmp_path):
+    """mkstemp makes owner-only files; a result file gets the ordinary umask mode."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "r.json"
+        results.write_atomic(path, {"a": 1})
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    finally:
+        os.umask(old)
