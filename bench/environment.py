@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata as md
 import os
@@ -26,8 +27,8 @@ def _run(cmd: list[str]) -> str | None:
 def git_state() -> dict[str, Any]:
     """The commit and whether tracked files differ from it (results/ and leaderboard/ aside)."""
     commit = _run(["git", "rev-parse", "HEAD"])
-    status = _run(["git", "status", "--porcelain", "--untracked-files=no", "--",
-                   ".", ":!results", ":!leaderboard"])
+    # Untracked files count too: an uncommitted submission is not the recorded commit.
+    status = _run(["git", "status", "--porcelain", "--", ".", ":!results", ":!leaderboard"])
     return {"git_commit": commit, "git_dirty": None if status is None else bool(status)}
 
 
@@ -83,18 +84,41 @@ def hardware(device_class: str) -> dict[str, Any]:
         "gpu": None, "gpu_memory_gb": None, "driver": None,
     }
     if device_class == "gpu":
-        smi = _run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version",
-                    "--format=csv,noheader,nounits", "-i", "0"])
-        if smi:
-            name, mem, driver = (s.strip() for s in smi.split(",")[:3])
-            hw.update(gpu=name, gpu_memory_gb=round(float(mem) / 1024, 1), driver=driver)
-        else:
-            import torch
-
-            if torch.cuda.is_available():
-                props = torch.cuda.get_device_properties(0)
-                hw.update(gpu=props.name, gpu_memory_gb=round(props.total_memory / 2**30, 1))
+        hw.update(_gpu())
     return hw
+
+
+def _gpu() -> dict[str, Any]:
+    """The GPU the run used (torch's view honours CUDA_VISIBLE_DEVICES) and the driver.
+
+    Never raises: a missing figure is recorded as null rather than costing a trained cell.
+    """
+    info: dict[str, Any] = {}
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            props = torch.cuda.get_device_properties(torch.cuda.current_device())
+            info.update(gpu=props.name, gpu_memory_gb=round(props.total_memory / 2**30, 1))
+    except Exception:  # a broken CUDA set-up must not lose the result
+        pass
+    smi = _run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version",
+                "--format=csv,noheader,nounits"])
+    if smi:
+        fields = [f.strip() for f in smi.splitlines()[0].split(",")]
+        if len(fields) >= 3:
+            info["driver"] = fields[2]
+            info.setdefault("gpu", fields[0])
+            with contextlib.suppress(ValueError):  # "[N/A]" on MIG and some virtual GPUs
+                info.setdefault("gpu_memory_gb", round(float(fields[1]) / 1024, 1))
+    if "gpu" not in info:
+        try:
+            import jax
+
+            info["gpu"] = jax.devices("gpu")[0].device_kind
+        except Exception:
+            pass
+    return info
 
 
 def hardware_label(hw: dict[str, Any]) -> str:

@@ -8,8 +8,11 @@ unless ``force`` is set, so an interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
-import datetime as dt
+import datetime
+import hashlib
 import importlib
+import json
+import multiprocessing
 import re
 import traceback
 from dataclasses import dataclass, field
@@ -21,11 +24,10 @@ import numpy as np
 from bench import environment, metrics, results
 from bench.errors import UserError
 from bench.registry import ModelSpec
-from bench.tasks import Task
+from bench.tasks import SPLITS, Task
 from bench.training import Diverged, TrainSpec
 
 TRAINERS = {"torch": "bench.train_torch", "jax": "bench.train_jax"}
-TRAINING_KEYS = ("optimizer", "lr", "weight_decay", "betas", "batch_size", "loss", "epochs")
 
 
 @dataclass
@@ -57,7 +59,8 @@ def cuda_available(framework: str) -> bool:
 
 
 def resolve_device(device: str, frameworks: list[str]) -> str:
-    """``cpu``, ``cuda`` (checked) or ``auto`` (cuda when every framework sees a GPU)."""
+    """``cpu``, ``cuda`` (checked) or ``auto`` (cuda when every framework of the run sees a
+    GPU, so that one run is never split across hardware classes)."""
     if device == "cpu":
         return "cpu"
     if device not in ("cuda", "auto"):
@@ -105,38 +108,72 @@ def resolve_training(task: Task, model: ModelSpec, profile: str,
     return config, training
 
 
-def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Train and evaluate one cell; return its result document (status ok/diverged/failed)."""
+def fingerprint(cell: Cell, profile: str, overrides: dict[str, Any]) -> str:
+    """SHA-256 of what defines a cell's result besides the suite itself: the model's code
+    files and resolved config, the training settings and the resolved task definition."""
+    config, training = resolve_training(cell.task, cell.model, profile, overrides)
+    h = hashlib.sha256()
+    for path in cell.model.code_files(cell.framework):
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    task = {k: v for k, v in vars(cell.task).items()}
+    h.update(json.dumps([config, training, task], sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def _document(cell: Cell, profile: str, device: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """A result document for the cell, before training: identity, config, no metrics."""
     task, model = cell.task, cell.model
     config, training = resolve_training(task, model, profile, overrides)
-    train = task.load_split("train", profile)
-    validation = task.load_split("validation", profile)
-    test = task.load_split("test", profile)
-    test_inputs = {"inputs": test["inputs"], "dt": test["dt"]}  # targets stay here
-    spec = TrainSpec(config=config, training=training, seed=cell.seed, device=device,
-                     n_inputs=train["inputs"].shape[-1], n_outputs=train["targets"].shape[-1],
-                     label=f"{model.name}/{cell.framework} {task.name} s{cell.seed}")
-    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    doc: dict[str, Any] = {
+    return {
+        "_started": _now(),
         "schema_version": results.SCHEMA_VERSION,
         "task": task.name, "task_version": task.version,
         "model": model.name, "model_kind": model.kind, "framework": cell.framework,
         "device": device, "device_class": device_class(device), "seed": cell.seed,
-        "profile": profile, "variant": variant(overrides), "status": "ok", "reason": None,
+        "profile": profile, "variant": variant(overrides),
+        "fingerprint": fingerprint(cell, profile, overrides), "status": "ok", "reason": None,
         "metrics": {}, "primary_metric": task.primary_metric,
         "higher_is_better": task.higher_is_better, "n_params": None, "timing": {},
         "memory": {}, "nfe": None, "curve": {}, "example": None,
         "config": {"model": config, "training": training,
                    "task": {"data": task.data, "splits": task.splits}},
     }
+
+
+def _provenance(device: str, started: str) -> dict[str, Any]:
+    return {
+        **environment.git_state(),
+        **environment.software(),
+        "hardware": environment.hardware(device_class(device)),
+        "command": environment.command_line(),
+        "isolated": multiprocessing.parent_process() is not None,
+        "started_at": started,
+        "finished_at": _now(),
+    }
+
+
+def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Train and evaluate one cell in this process; return its result document."""
+    task, model = cell.task, cell.model
+    doc = _document(cell, profile, device, overrides)
+    train, validation, test = (task.load_split(s, profile) for s in SPLITS)
+    test_inputs = {"inputs": test["inputs"], "dt": test["dt"]}  # targets stay here
+    spec = TrainSpec(config=doc["config"]["model"], training=doc["config"]["training"],
+                     seed=cell.seed, device=device, n_inputs=train["inputs"].shape[-1],
+                     n_outputs=train["targets"].shape[-1],
+                     label=f"{model.name}/{cell.framework} {task.name} s{cell.seed}")
     try:
         module = model.load(cell.framework)
         trainer = importlib.import_module(TRAINERS[cell.framework])
         out = trainer.fit_predict(module, spec, train, validation, test_inputs)
     except Diverged as e:
         doc.update(status="diverged", reason=str(e))
-    except UserError:
-        raise
+    except UserError as e:  # e.g. a submission without build(): this cell fails, others go on
+        doc.update(status="failed", reason=str(e))
     except Exception as e:  # a model's own error must not stop the other cells
         last = traceback.extract_tb(e.__traceback__)[-1]
         doc.update(status="failed", reason=f"{type(e).__name__}: {e} "
@@ -158,32 +195,91 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any]) -
             }
         doc.update(n_params=out.n_params, timing=out.timing, memory=out.memory, nfe=out.nfe,
                    curve=out.curve)
-    doc["provenance"] = {
-        **environment.git_state(),
-        **environment.software(),
-        "hardware": environment.hardware(device_class(device)),
-        "command": environment.command_line(),
-        "started_at": started,
-        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
+    doc["provenance"] = _provenance(device, doc.pop("_started"))
     return doc
 
 
+def _child(conn, cell: Cell, profile: str, device: str, overrides: dict[str, Any]) -> None:
+    try:
+        conn.send(("doc", run_cell(cell, profile, device, overrides)))
+    except UserError as e:
+        conn.send(("user_error", str(e)))
+    except Exception as e:  # reported to the parent, which records the cell as failed
+        conn.send(("error", f"{type(e).__name__}: {e}"))
+    finally:
+        conn.close()
+
+
+def run_cell_isolated(cell: Cell, profile: str, device: str,
+                      overrides: dict[str, Any]) -> dict[str, Any]:
+    """:func:`run_cell` in a fresh child process.
+
+    Each cell gets its own interpreter, so per-process figures (peak host memory, JAX's peak
+    GPU memory, which cannot be reset) belong to that cell alone, and a crash (segfault, OOM
+    kill) costs only that cell: it is recorded as ``failed`` with the exit code.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(child, cell, profile, device, overrides))
+    proc.start()
+    child.close()
+    try:
+        try:
+            kind, payload = parent.recv()
+        except EOFError:
+            kind, payload = "died", None
+        proc.join()
+    except BaseException:  # Ctrl-C: take the child down too; nothing has been written
+        proc.terminate()
+        proc.join()
+        raise
+    if kind == "doc":
+        return payload
+    if kind == "user_error":
+        raise UserError(payload)
+    doc = _document(cell, profile, device, overrides)
+    doc.update(status="failed",
+               reason=payload or f"the cell's process died (exit code {proc.exitcode})")
+    doc["provenance"] = _provenance(device, doc.pop("_started"))
+    return doc
+
+
+def _rerun_reason(path: Path, cell: Cell, profile: str, overrides: dict[str, Any]) -> str | None:
+    """Why an existing result must be redone (None: keep it)."""
+    try:
+        old = results.read(path)
+    except UserError:
+        return "its result file is unreadable"
+    if old["status"] == "failed":
+        return "it failed last time"
+    if old.get("fingerprint") != fingerprint(cell, profile, overrides):
+        return "the model's code or config, or the task, changed since"
+    return None
+
+
 def run(cells: list[Cell], profile: str, device: str, results_dir: Path, force: bool = False,
-        overrides: dict[str, Any] | None = None, echo=print) -> RunReport:
-    """Run every cell not already done; write each result as soon as it exists."""
+        overrides: dict[str, Any] | None = None, echo=print, isolate: bool = True) -> RunReport:
+    """Run every cell not already done; write each result as soon as it exists.
+
+    A cell is done when its result file exists, did not fail, and has the cell's current
+    fingerprint. With ``isolate`` (the default) every cell runs in its own process.
+    """
     report = RunReport()
+    overrides = overrides or {}
     for i, cell in enumerate(cells, 1):
-        label = cell.model.name + (f"+{variant(overrides or {})}" if variant(overrides or {})
-                                   else "")
+        label = cell.model.name + (f"+{variant(overrides)}" if variant(overrides) else "")
         path = results.cell_path(results_dir, cell.task.name, cell.task.version, profile,
                                  device_class(device), label, cell.framework, cell.seed)
         name = f"{cell.task.key} {label}/{cell.framework} seed {cell.seed}"
         if path.exists() and not force:
-            report.skipped.append(name)
-            echo(f"[{i}/{len(cells)}] {name}: done already ({path}); FORCE=1 reruns it")
-            continue
-        doc = run_cell(cell, profile, device, overrides or {})
+            why = _rerun_reason(path, cell, profile, overrides)
+            if why is None:
+                report.skipped.append(name)
+                echo(f"[{i}/{len(cells)}] {name}: done already ({path}); FORCE=1 reruns it")
+                continue
+            echo(f"[{i}/{len(cells)}] {name}: running again: {why}")
+        runner = run_cell_isolated if isolate else run_cell
+        doc = runner(cell, profile, device, overrides)
         results.write_atomic(path, doc)
         if doc["status"] == "ok":
             report.done.append(name)

@@ -182,9 +182,12 @@ class ODERNN(nn.Module):
             return grad
 
         def rhs(s, state):
-            k = min(int(s), T - 1)  # piecewise-constant input: interval k is [k, k+1)
-            f = dt[:, k : k + 1] * self.vector_field(
-                state, uf[:, k], None if ug is None else ug[:, k]
+            # Piecewise-constant input: interval k is [k, k+1). Index with a tensor, not
+            # int(s), so that a GPU is not synchronised at every evaluation.
+            k = s.detach().floor().long().clamp(0, T - 1).reshape(1)
+            f = dt.index_select(1, k) * self.vector_field(
+                state, uf.index_select(1, k)[:, 0],
+                None if ug is None else ug.index_select(1, k)[:, 0],
             )
             self.nfe_forward += 1
             if f.requires_grad:

@@ -59,7 +59,11 @@ class Task:
         """
         spec = self.splits[split]
         module = importlib.import_module(f"tasks.{self.generator}")
-        arrays = module.generate(self.data, int(spec["size"]), int(spec["seed"]))
+        try:
+            arrays = module.generate(self.data, int(spec["size"]), int(spec["seed"]))
+        except (KeyError, ValueError, TypeError, IndexError) as e:
+            raise UserError(f"task {self.name}: tasks/{self.generator}.py rejects its data "
+                            f"parameters ({type(e).__name__}: {e}); fix the task file") from None
         limit = self.profiles.get(profile, {}).get(f"max_{split}")
         if limit:
             arrays = {k: v[: int(limit)] for k, v in arrays.items()}

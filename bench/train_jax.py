@@ -15,9 +15,11 @@ import optax
 
 from bench.progress import bar
 from bench.timing import StepTimer
-from bench.training import Diverged, Outcome, TrainSpec, batches
+from bench.training import EVAL_BATCH, Diverged, Outcome, TrainSpec, batches, median_time
 
-EVAL_BATCH = 500
+# PyTorch computes float32 matmuls in full float32 on a GPU (no TF32); JAX's default may
+# use TF32 there. Same arithmetic in both frameworks, for parity and for fair timing.
+MATMUL_PRECISION = "highest"
 
 
 def jax_device(device: str) -> jax.Device:
@@ -33,6 +35,13 @@ def _padded(split: dict, idx: np.ndarray, size: int, dev) -> tuple:
     return tuple(jax.device_put(a, dev) for a in (*arrays, weight))
 
 
+def _eval_batches(split: dict, dev) -> list[tuple]:
+    """(x, dt, n_real) batches of one fixed shape, placed on the device once."""
+    n = len(split["inputs"])
+    size = min(EVAL_BATCH, n)
+    return [(*_padded(split, idx, size, dev)[:2], len(idx)) for idx in batches(n, size, None)]
+
+
 def _loss(model, x, dt, y, w):
     pred = jax.vmap(model)(x, dt)
     per_seq = jnp.mean((pred - y) ** 2, axis=(1, 2))
@@ -42,16 +51,20 @@ def _loss(model, x, dt, y, w):
 def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: dict,
                 test_inputs: dict) -> Outcome:
     dev = jax_device(spec.device)
+    with jax.default_matmul_precision(MATMUL_PRECISION), jax.default_device(dev):
+        return _fit_predict(module, spec, train, validation, test_inputs, dev)
+
+
+def _fit_predict(module, spec, train, validation, test_inputs, dev) -> Outcome:
     tr = spec.training
     rng = np.random.default_rng(spec.seed)
-    with jax.default_device(dev):
-        model = module.build(spec.config, spec.n_inputs, spec.n_outputs,
-                             key=jax.random.PRNGKey(spec.seed))
-        model = jax.device_put(model, dev)
-        params, static = eqx.partition(model, eqx.is_inexact_array)
-        optim = optax.adamw(tr["lr"], b1=tr["betas"][0], b2=tr["betas"][1],
-                            weight_decay=tr["weight_decay"])
-        opt_state = optim.init(params)
+    model = module.build(spec.config, spec.n_inputs, spec.n_outputs,
+                         key=jax.random.PRNGKey(spec.seed))
+    model = jax.device_put(model, dev)
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    optim = optax.adamw(tr["lr"], b1=tr["betas"][0], b2=tr["betas"][1],
+                        weight_decay=tr["weight_decay"])
+    opt_state = optim.init(params)
     n_params = sum(x.size for x in jax.tree_util.tree_leaves(params))
 
     @eqx.filter_jit
@@ -65,23 +78,18 @@ def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: di
     def predict(params, x, dt):
         return jax.vmap(eqx.combine(params, static))(x, dt)
 
-    def predict_all(params, split):
-        n = len(split["inputs"])
-        size = min(EVAL_BATCH, n)
-        out = []
-        for idx in batches(n, size, None):
-            x, dt, *_ = _padded(split, idx, size, dev)
-            out.append(np.asarray(predict(params, x, dt))[: len(idx)])
-        return np.concatenate(out)
+    def predict_all(params, prepared) -> jax.Array:
+        return jnp.concatenate([predict(params, x, dt)[:n] for x, dt, n in prepared])
 
+    val_batches, test_batches = _eval_batches(validation, dev), _eval_batches(test_inputs, dev)
+    val_targets = jax.device_put(validation["targets"], dev)
     batch = min(tr["batch_size"], len(train["inputs"]))
     sync = lambda: jax.block_until_ready(params)  # noqa: E731
     timer = StepTimer(sync)
     t_start = time.perf_counter()
-    t0 = time.perf_counter()
     first = _padded(train, np.arange(batch), batch, dev)
-    step = train_step.lower(params, opt_state, *first).compile()  # type: ignore[attr-defined]  # AOT: compile time alone
-    compile_s = time.perf_counter() - t0
+    step = train_step.lower(params, opt_state, *first).compile()  # type: ignore[attr-defined]
+    compile_s = time.perf_counter() - t_start
 
     best, best_params, best_epoch = float("inf"), params, -1
     curve: dict[str, Any] = {"train_loss": [], "val_loss": []}
@@ -95,10 +103,11 @@ def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: di
             timer.stop()
             losses.append(loss)
         epoch_loss = float(jnp.mean(jnp.stack(losses)))
-        if not np.isfinite(epoch_loss):
-            progress.close()
-            raise Diverged(f"training loss is {epoch_loss} in epoch {epoch + 1}")
-        val = float(np.mean((predict_all(params, validation) - validation["targets"]) ** 2))
+        val = float(jnp.mean((predict_all(params, val_batches) - val_targets) ** 2))
+        for what, value in (("training", epoch_loss), ("validation", val)):
+            if not np.isfinite(value):
+                progress.close()
+                raise Diverged(f"{what} loss is {value} in epoch {epoch + 1}")
         curve["train_loss"].append(epoch_loss)
         curve["val_loss"].append(val)
         if val < best:
@@ -109,28 +118,29 @@ def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: di
     train_total = time.perf_counter() - t_start
     curve["best_epoch"] = best_epoch + 1
 
-    predict_all(best_params, {k: v[:EVAL_BATCH] for k, v in test_inputs.items()})  # warm-up
-    t0 = time.perf_counter()
-    predictions = predict_all(best_params, test_inputs)  # np.asarray blocks until ready
-    eval_s = time.perf_counter() - t0
+    def predict_test() -> jax.Array:
+        return jax.block_until_ready(predict_all(best_params, test_batches))
+
+    predictions = np.asarray(predict_test())  # also the warm-up
+    eval_s = median_time(predict_test, lambda: None)
 
     nfe = None
     model = eqx.combine(best_params, static)
     if getattr(model, "reports_nfe", False):
-        x, dt, *_ = _padded(test_inputs, np.arange(min(8, len(test_inputs["inputs"]))), 8, dev)
+        x, dt, n = test_batches[0]
         _, stats = eqx.filter_jit(jax.vmap(lambda a, b: model(a, b, return_stats=True)))(x, dt)
-        nfe = {"eval_forward": int(jnp.max(stats["nfe_forward"]))}
+        nfe = {"eval_forward": float(jnp.mean(stats["nfe_forward"][:n]))}  # per sequence
 
     peak_gpu = None
-    if spec.device != "cpu":
-        stats = dev.memory_stats() or {}
-        peak_gpu = stats.get("peak_bytes_in_use", 0) / 2**20 or None
+    if spec.device != "cpu":  # the process's peak: one cell per process (harness isolation)
+        peak_gpu = (dev.memory_stats() or {}).get("peak_bytes_in_use", 0) / 2**20 or None
     return Outcome(
         predictions=predictions,
         n_params=int(n_params),
         timing={"train_total_s": train_total, "epochs": tr["epochs"],
                 "steps": len(timer.times), "compile_s": compile_s, **timer.summary(),
-                "eval_s": eval_s, "eval_seqs_per_s": len(predictions) / eval_s},
+                "eval_s": eval_s, "eval_seqs_per_s": len(predictions) / eval_s,
+                "matmul_precision": MATMUL_PRECISION},
         memory={"peak_gpu_mb": peak_gpu,
                 "peak_host_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
         nfe=nfe,

@@ -13,9 +13,7 @@ import torch
 
 from bench.progress import bar
 from bench.timing import StepTimer
-from bench.training import Diverged, Outcome, TrainSpec, batches
-
-EVAL_BATCH = 500
+from bench.training import EVAL_BATCH, Diverged, Outcome, TrainSpec, batches, median_time
 
 
 def _sync(device: torch.device):
@@ -81,6 +79,9 @@ def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: di
             progress.close()
             raise Diverged(f"training loss is {epoch_loss} in epoch {epoch + 1}")
         val = float(torch.mean((_predict(model, va_data) - va_data["targets"]) ** 2))
+        if not np.isfinite(val):
+            progress.close()
+            raise Diverged(f"validation loss is {val} in epoch {epoch + 1}")
         curve["train_loss"].append(epoch_loss)
         curve["val_loss"].append(val)
         if val < best:
@@ -95,11 +96,8 @@ def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: di
     curve["best_epoch"] = best_epoch + 1
 
     _predict(model, {k: v[:EVAL_BATCH] for k, v in te_data.items()})  # warm-up
-    sync()
-    t0 = time.perf_counter()
     predictions = _predict(model, te_data)
-    sync()
-    eval_s = time.perf_counter() - t0
+    eval_s = median_time(lambda: _predict(model, te_data), sync)
     if nfe is not None:
         nfe["eval_forward"] = model.nfe_forward
 
@@ -108,7 +106,8 @@ def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: di
         n_params=int(n_params),
         timing={"train_total_s": train_total, "epochs": tr["epochs"],
                 "steps": len(timer.times), "compile_s": None, **timer.summary(),
-                "eval_s": eval_s, "eval_seqs_per_s": len(predictions) / eval_s},
+                "eval_s": eval_s, "eval_seqs_per_s": len(predictions) / eval_s,
+                "matmul_precision": torch.get_float32_matmul_precision()},
         memory={
             "peak_gpu_mb": torch.cuda.max_memory_allocated(device) / 2**20
             if device.type == "cuda" else None,

@@ -6,10 +6,14 @@ test predictions, and the harness computes every metric itself.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+EVAL_BATCH = 500  # sequences per evaluation batch, in both frameworks
 
 
 class Diverged(Exception):
@@ -41,3 +45,15 @@ def batches(n: int, size: int, rng: np.random.Generator | None) -> list[np.ndarr
     """Index batches over ``n`` items, shuffled when ``rng`` is given; the last may be short."""
     order = rng.permutation(n) if rng is not None else np.arange(n)
     return [order[i : i + size] for i in range(0, n, size)]
+
+
+def median_time(fn: Callable[[], object], sync: Callable[[], None], repeats: int = 3) -> float:
+    """Median wall-clock of ``repeats`` calls, the device synchronised around each."""
+    times = []
+    for _ in range(repeats):
+        sync()
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
