@@ -11,9 +11,8 @@ import sys
 from pathlib import Path
 
 from bench.errors import UserError, unknown
-
-PROFILES = ("smoke", "quick", "paper")
-FRAMEWORKS = ("torch", "jax")
+from bench.registry import FRAMEWORKS
+from bench.tasks import PROFILES
 
 
 def _seeds(text: str) -> list[int]:
@@ -67,7 +66,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise unknown("profile", args.profile, PROFILES, "")
     models, tasks = select_models(args.model), select_tasks(args.task)
     frameworks, seeds = _frameworks(args.framework), _seeds(args.seeds)
-    device = harness.resolve_device(args.device, frameworks)
     cells, skipped_fw = [], []
     for task in tasks:
         for model in models:
@@ -79,6 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not cells:
         raise UserError(f"no cell to run: {', '.join(sorted(set(skipped_fw)))} "
                         "not implemented; pick another --framework")
+    device = harness.resolve_device(args.device, sorted({c.framework for c in cells}))
     for flag, value, low in (("--epochs", args.epochs, 1), ("--batch-size", args.batch_size, 1)):
         if value is not None and value < low:
             raise UserError(f"{flag} {value}: must be at least {low}")

@@ -124,6 +124,19 @@ def validate_metadata(meta: Any, folder: Path) -> dict[str, Any]:
     for key in ("training", "profiles"):
         if meta.get(key) is not None and not isinstance(meta[key], dict):
             raise bad(f"{key} must be a mapping")
+    for prof, layer in (meta.get("profiles") or {}).items():
+        layers = {f"profiles.{prof}": layer}
+        if isinstance(layer, dict):
+            tasks = layer.get("tasks") or {}
+            if not isinstance(tasks, dict):
+                raise bad(f"profiles.{prof}.tasks must map task names or globs to changes")
+            layers.update({f"profiles.{prof}.tasks.{t}": v for t, v in tasks.items()})
+        for place, value in layers.items():
+            if not isinstance(value, dict) or not all(
+                isinstance(value.get(k) or {}, dict) for k in ("config", "training")
+            ):
+                raise bad(f"{place} must be a mapping with optional config and training "
+                          "mappings")
     return meta
 
 

@@ -34,3 +34,19 @@ def test_software_versions():
 def test_git_state_outside_a_repository(monkeypatch, tmp_path):
     monkeypatch.setattr(environment, "ROOT", tmp_path)
     assert environment.git_state() == {"git_commit": None, "git_dirty": None}
+
+
+def test_gpu_info_survives_odd_nvidia_smi_output(monkeypatch):
+    """MIG and virtual GPUs print [N/A]; a provenance gap must never cost a trained cell."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(environment, "_run",
+                        lambda cmd: "NVIDIA H100 80GB HBM3, [N/A], 580.65\nNVIDIA H100, 81559, x")
+    info = environment._gpu()
+    assert info["gpu"] == "NVIDIA H100 80GB HBM3" and info["driver"] == "580.65"
+    assert "gpu_memory_gb" not in info
+    monkeypatch.setattr(environment, "_run", lambda cmd: "NVIDIA H200, 143771, 580.65")
+    assert environment._gpu()["gpu_memory_gb"] == 140.4
+    monkeypatch.setattr(environment, "_run", lambda cmd: None)
+    assert "driver" not in environment._gpu()

@@ -329,6 +329,7 @@ def test_trainer_never_sees_test_targets_and_metrics_come_from_predictions(
     monkeypatch.setattr(bench.train_torch, "fit_predict", spy)
     task = get_task(SMOKE_TASK)
     harness.run([harness.Cell(models["gnode"], "torch", task, 3)], "smoke", "cpu", tmp_path,
+                isolate=False,
                 echo=lambda s: None)
     assert "targets" not in seen["test"]
     assert seen["test"] == {"inputs", "dt"}
@@ -386,3 +387,82 @@ def test_unsupported_optimizer_is_a_user_error(models):
                                training={**get_task("flipflop-3bit").training, "optimizer": "sgd"})
     with pytest.raises(UserError, match="adamw"):
         harness.resolve_training(task, models["gru"], "smoke", {})
+
+
+# -- isolation and fingerprints ------------------------------------------------------------
+
+CRASHING_MODEL = '''
+import os
+
+
+def build(config, n_inputs, n_outputs):
+    os._exit(7)  # as a segfault or an OOM kill would: no exception, no goodbye
+'''
+
+
+LINEAR_MODEL = '''
+import torch
+
+
+class Linear(torch.nn.Module):
+    def __init__(self, n_inputs, n_outputs):
+        super().__init__()
+        self.lin = torch.nn.Linear(n_inputs, n_outputs)
+
+    def forward(self, x, dt):
+        return self.lin(x)
+
+
+def build(config, n_inputs, n_outputs):
+    return Linear(n_inputs, n_outputs)
+'''
+
+
+def test_isolated_and_in_process_runs_agree(tmp_path, models):
+    """The child process changes where a cell runs, not what it computes."""
+    task = get_task(SMOKE_TASK)
+    cells = [harness.Cell(models["gru"], "torch", task, 5)]
+    harness.run(cells, "smoke", "cpu", tmp_path / "a", echo=lambda s: None, isolate=True)
+    harness.run(cells, "smoke", "cpu", tmp_path / "b", echo=lambda s: None, isolate=False)
+    (a,), (b,) = (list((tmp_path / d).rglob("*.json")) for d in "ab")
+    da, db = json.loads(a.read_text()), json.loads(b.read_text())
+    assert da["metrics"] == db["metrics"] and da["curve"] == db["curve"]
+    assert da["provenance"]["isolated"] is True and db["provenance"]["isolated"] is False
+
+
+def test_a_dying_cell_is_failed_and_the_rest_go_on(tmp_path, fake_submissions):
+    name = fake_submissions(CRASHING_MODEL)
+    models = registry.discover()
+    task = get_task(SMOKE_TASK)
+    cells = [harness.Cell(models[name], "torch", task, 0),
+             harness.Cell(models["gru"], "torch", task, 0)]
+    report = harness.run(cells, "smoke", "cpu", tmp_path, echo=lambda s: None)
+    assert len(report.done) == 1 and "gru" in report.done[0]
+    doc = json.loads(next(tmp_path.rglob(f"{name}-torch-seed0.json")).read_text())
+    assert doc["status"] == "failed" and "exit code 7" in doc["reason"]
+    assert doc["config"]["training"]["epochs"] == 2  # a complete document all the same
+
+
+def test_changed_config_or_failed_cell_runs_again(tmp_path, fake_submissions):
+    name = fake_submissions(LINEAR_MODEL)
+    task = get_task(SMOKE_TASK)
+
+    def run():
+        lines: list[str] = []
+        cell = harness.Cell(registry.discover()[name], "torch", task, 0)
+        report = harness.run([cell], "smoke", "cpu", tmp_path, echo=lines.append)
+        return report, lines
+
+    first, _ = run()
+    assert len(first.done) == 1
+    again, _ = run()
+    assert again.skipped and not again.done
+    meta = next(registry.SOURCES["submission"].glob(f"{name}/metadata.yaml"))
+    meta.write_text(meta.read_text().replace("config: {}", "config: {N: 3}"))
+    changed, lines = run()
+    assert len(changed.done) == 1 and "changed" in lines[0]
+    (path,) = list(tmp_path.rglob("*.json"))
+    doc = json.loads(path.read_text())
+    path.write_text(json.dumps({**doc, "status": "failed", "reason": "test"}))
+    retried, lines = run()
+    assert len(retried.done) == 1 and "failed last time" in lines[0]

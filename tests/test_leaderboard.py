@@ -39,7 +39,12 @@ def lb(tmp_path, docs, name="out"):
 
 
 def heading(task=SMOKE_TASK, version=1, profile="smoke", hw="CPU", old=False):
-    return f"{task} v{version}{' (superseded version)' if old else ''} · {profile} profile · {hw}"
+    """A table's heading; ``hw`` "CPU" is this machine, "GPU" the test docs' GPU."""
+    from bench.environment import hardware, hardware_label
+
+    machine = {"CPU": f"CPU: {hardware_label(hardware('cpu'))}", "GPU": "GPU: Test GPU 80GB"}
+    return (f"{task} v{version}{' (superseded version)' if old else ''} · {profile} profile · "
+            f"{machine.get(hw, hw)}")
 
 
 def test_build_is_byte_for_byte_reproducible(tmp_path, smoke_run, make_doc):
@@ -77,9 +82,20 @@ def test_cpu_and_gpu_results_are_never_ranked_together(tmp_path, make_doc):
     gpu, cpu = t[heading(hw="GPU")], t[heading(hw="CPU")]
     assert [(r["rank"], r["model"]) for r in gpu] == [("1", "gnode"), ("2", "lstm")]
     assert [(r["rank"], r["model"]) for r in cpu] == [("1", "gru"), ("2", "gnode")]
-    assert all(r["hardware"] == "Test GPU 80GB" for r in gpu)
-    assert all("cores" in r["hardware"] for r in cpu)
     assert "No GPU results yet" not in readme
+
+
+def test_different_machines_of_one_class_get_separate_tables(tmp_path, make_doc):
+    """Timings from two CPUs are not comparable, so their rows are never pooled or ranked."""
+    other = make_doc(model="lstm", mse=0.05, seed=0)
+    other["provenance"]["hardware"] = {**other["provenance"]["hardware"], "cpu": "Other CPU",
+                                       "cores": 64}
+    docs = [make_doc(model="gnode", mse=0.5), make_doc(model="gru", mse=0.3), other]
+    _, _, readme = lb(tmp_path, docs)
+    t = tables(readme)
+    assert [r["model"] for r in t[heading()]] == ["gru", "gnode"]
+    assert [r["model"] for r in t[heading(hw="CPU: Other CPU (64 cores)")]] == ["lstm"]
+    assert t[heading()][0]["rank"] == "1"  # not outranked by the other machine's 0.05
 
 
 def test_missing_gpu_results_are_said(tmp_path, make_doc):
@@ -98,7 +114,7 @@ def test_ranking_follows_the_primary_metric_direction(tmp_path, make_doc):
     assert [r["model"] for r in t[heading()]] == ["node", "gru", "gnode"]
     assert [r["model"] for r in t[heading(task="other")]] == ["gnode", "gru", "node"]
     row = t[heading()][0]
-    assert row["mse ↓"] == "0.1000" and row["r2 ↑"] == "0.2000"
+    assert row["mse ↓"] == "0.1" and row["r2 ↑"] == "0.2"
     assert list(t[heading(task="other")][0])[:4] == ["rank", "model", "framework", "r2 ↑"]
     assert [r["rank"] for r in t[heading()]] == ["1", "2", "3"]
 
@@ -107,7 +123,7 @@ def test_mean_and_sample_std_over_seeds(tmp_path, make_doc):
     docs = [make_doc(seed=0, mse=0.1), make_doc(seed=1, mse=0.3), make_doc(seed=2, mse=0.2)]
     _, _, readme = lb(tmp_path, docs)
     (row,) = tables(readme)[heading()]
-    assert row["mse ↓"] == "0.2000 ± 0.1000"  # mean 0.2, sample std 0.1
+    assert row["mse ↓"] == "0.2 ± 0.1"  # mean 0.2, sample std 0.1
     assert row["seeds"] == "3"
 
 
@@ -120,7 +136,7 @@ def test_diverged_seeds_are_shown_and_not_averaged(tmp_path, make_doc):
     _, _, readme = lb(tmp_path, docs)
     rows = {r["model"]: r for r in tables(readme)[heading()]}
     assert rows["gnode"]["seeds"] == "1/2 (diverged)"
-    assert rows["gnode"]["mse ↓"] == "0.2000"
+    assert rows["gnode"]["mse ↓"] == "0.2"
     assert rows["gru"]["seeds"] == "0/2 (diverged, failed)"
     assert rows["gru"]["rank"] == "—" and rows["gru"]["mse ↓"] == "—"
     assert [r["model"] for r in tables(readme)[heading()]] == ["gnode", "lstm", "gru"]

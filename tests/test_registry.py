@@ -255,3 +255,21 @@ def test_module_without_build_fails_every_time(subs):
     for _ in range(2):
         with pytest.raises(UserError):
             spec.load("torch")
+
+
+@pytest.mark.parametrize("profiles", [
+    {"quick": [1, 2]},
+    {"quick": {"config": [1]}},
+    {"paper": {"tasks": ["flipflop-*"]}},
+    {"paper": {"tasks": {"flipflop-*": {"training": "fast"}}}},
+])
+def test_malformed_profiles_are_rejected(subs, profiles):
+    make_model(subs, "m", doc=meta("m", profiles=profiles))
+    _, broken = registry.scan()
+    assert "profiles" in one_line_error_text(broken["m"])
+
+
+def one_line_error_text(err: Exception) -> str:
+    msg = str(err)
+    assert msg and "\n" not in msg
+    return msg

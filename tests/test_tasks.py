@@ -227,3 +227,14 @@ def test_include_cycle_through_parent_folder(tmp_path):
     sub.mkdir()
     write(sub, "a", {**VALID, "name": "a", "include": "../sub/a.yaml"})
     assert "cycle" in one_line_error(sub / "a.yaml")
+
+
+def test_data_parameters_the_generator_rejects_are_one_line_errors(tmp_path):
+    doc = {**VALID, "data": {**VALID["data"], "amplitude": {"dist": "gamma"}}}
+    task = bt.load_task_file(write(tmp_path, "t", doc))  # the schema cannot know the generator's
+    with pytest.raises(UserError) as e:
+        task.load_split("train")
+    assert "gamma" in str(e.value) and "\n" not in str(e.value)
+    missing = {**VALID, "data": {k: v for k, v in VALID["data"].items() if k != "n_bins"}}
+    with pytest.raises(UserError, match="n_bins"):
+        bt.load_task_file(write(tmp_path, "t", missing)).load_split("test")

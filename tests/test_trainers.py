@@ -81,3 +81,17 @@ def test_non_finite_loss_raises_diverged(trainer, module):
     train, validation, test = splits(train_target=np.inf)
     with pytest.raises(Diverged, match="epoch 1"):
         trainer.fit_predict(module, spec(), train, validation, test)
+
+
+class TorchNaNWhenEvaluated(TorchConstant):
+    """Finite in training, NaN in eval mode: a validation loss that goes NaN on its own."""
+
+    def forward(self, x, dt):
+        out = super().forward(x, dt)
+        return out if self.training else out * float("nan")
+
+
+def test_torch_nan_validation_loss_is_divergence():
+    module = types.SimpleNamespace(build=lambda config, n_in, n_out: TorchNaNWhenEvaluated())
+    with pytest.raises(Diverged, match="validation loss is nan in epoch 1"):
+        train_torch.fit_predict(module, spec(), *splits())
