@@ -68,7 +68,11 @@ def _mean_std(values: pd.Series) -> str:
         return "—"
     if v.size == 1:
         return f"{v[0]:.4g}"
-    return f"{v.mean():.4g} ± {v.std(ddof=1):.2g}"
+    mean, std = v.mean(), v.std(ddof=1)
+    if std == 0 or not np.isfinite(std):
+        return f"{mean:.4g} ± 0"
+    places = max(0, 1 - int(np.floor(np.log10(std))))  # two significant digits of the std
+    return f"{mean:.{places}f} ± {std:.{places}f}"
 
 
 def _number(value: float | None, fmt: str) -> str:

@@ -123,7 +123,7 @@ def test_mean_and_sample_std_over_seeds(tmp_path, make_doc):
     docs = [make_doc(seed=0, mse=0.1), make_doc(seed=1, mse=0.3), make_doc(seed=2, mse=0.2)]
     _, _, readme = lb(tmp_path, docs)
     (row,) = tables(readme)[heading()]
-    assert row["mse ↓"] == "0.2 ± 0.1"  # mean 0.2, sample std 0.1
+    assert row["mse ↓"] == "0.20 ± 0.10"  # mean 0.2, sample std 0.1, to the std's 2 digits
     assert row["seeds"] == "3"
 
 
@@ -182,3 +182,17 @@ def test_empty_results_folder(tmp_path):
     written = build(tmp_path / "res", tmp_path / "out")
     assert [p.name for p in written] == ["results.csv", "README.md"]
     assert "No results yet" in (tmp_path / "out" / "README.md").read_text()
+
+
+@pytest.mark.parametrize("values,expected", [
+    ([0.0042, 0.00424, 0.004184], "0.004208 ± 0.000029"),
+    ([12.0, 14.0], "13.0 ± 1.4"),
+    ([0.5, 0.5], "0.5 ± 0"),
+    ([0.3], "0.3"),
+])
+def test_mean_is_shown_to_the_precision_of_its_std(values, expected):
+    import pandas as pd
+
+    from bench.leaderboard import _mean_std
+
+    assert _mean_std(pd.Series(values)) == expected
