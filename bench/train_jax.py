@@ -5,7 +5,6 @@ from __future__ import annotations
 import resource
 import time
 from types import ModuleType
-from typing import Any
 
 import equinox as eqx
 import jax
@@ -13,9 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from bench.progress import bar
 from bench.timing import StepTimer
-from bench.training import EVAL_BATCH, Diverged, Outcome, TrainSpec, batches, median_time
+from bench.training import EVAL_BATCH, Outcome, TrainSpec, batches, fit_epochs, median_time
 
 # PyTorch computes float32 matmuls in full float32 on a GPU (no TF32); JAX's default may
 # use TF32 there. Same arithmetic in both frameworks, for parity and for fair timing.
@@ -91,10 +89,8 @@ def _fit_predict(module, spec, train, validation, test_inputs, dev) -> Outcome:
     step = train_step.lower(params, opt_state, *first).compile()  # type: ignore[attr-defined]
     compile_s = time.perf_counter() - t_start
 
-    best, best_params, best_epoch = float("inf"), params, -1
-    curve: dict[str, Any] = {"train_loss": [], "val_loss": []}
-    progress = bar(tr["epochs"], spec.label)
-    for epoch in range(tr["epochs"]):
+    def run_epoch() -> float:
+        nonlocal params, opt_state
         losses = []
         for idx in batches(len(train["inputs"]), batch, rng):
             args = _padded(train, idx, batch, dev)
@@ -102,21 +98,15 @@ def _fit_predict(module, spec, train, validation, test_inputs, dev) -> Outcome:
             params, opt_state, loss = step(params, opt_state, *args)
             timer.stop()
             losses.append(loss)
-        epoch_loss = float(jnp.mean(jnp.stack(losses)))
-        val = float(jnp.mean((predict_all(params, val_batches) - val_targets) ** 2))
-        for what, value in (("training", epoch_loss), ("validation", val)):
-            if not np.isfinite(value):
-                progress.close()
-                raise Diverged(f"{what} loss is {value} in epoch {epoch + 1}")
-        curve["train_loss"].append(epoch_loss)
-        curve["val_loss"].append(val)
-        if val < best:
-            best, best_params, best_epoch = val, params, epoch
-        progress.set_postfix_str(f"loss {epoch_loss:.4f} val {val:.4f}")
-        progress.update()
-    progress.close()
+        return float(jnp.mean(jnp.stack(losses)))
+
+    def validate() -> float:
+        return float(jnp.mean((predict_all(params, val_batches) - val_targets) ** 2))
+
+    # JAX arrays are immutable: the current params are their own snapshot.
+    best_params, curve = fit_epochs(tr["epochs"], spec.label, run_epoch, validate,
+                                    lambda: params)
     train_total = time.perf_counter() - t_start
-    curve["best_epoch"] = best_epoch + 1
 
     def predict_test() -> jax.Array:
         return jax.block_until_ready(predict_all(best_params, test_batches))

@@ -11,9 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.progress import bar
 from bench.timing import StepTimer
-from bench.training import EVAL_BATCH, Diverged, Outcome, TrainSpec, batches, median_time
+from bench.training import EVAL_BATCH, Outcome, TrainSpec, batches, fit_epochs, median_time
 
 
 def _sync(device: torch.device):
@@ -54,13 +53,10 @@ def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: di
         torch.cuda.reset_peak_memory_stats(device)
 
     timer = StepTimer(sync)
-    best, best_state, best_epoch = float("inf"), copy.deepcopy(model.state_dict()), -1
-    curve: dict[str, Any] = {"train_loss": [], "val_loss": []}
-    nfe = None
-    sync()
-    t_start = time.perf_counter()
-    progress = bar(tr["epochs"], spec.label)
-    for epoch in range(tr["epochs"]):
+    nfe: dict[str, Any] | None = None
+
+    def run_epoch() -> float:
+        nonlocal nfe
         losses = []
         for idx in batches(len(tr_data["inputs"]), tr["batch_size"], rng):
             ib = torch.as_tensor(idx, device=device)
@@ -74,26 +70,18 @@ def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: di
             losses.append(loss.detach())
             if nfe is None and getattr(model, "reports_nfe", False):
                 nfe = {"train_forward": model.nfe_forward, "train_backward": model.nfe_backward}
-        epoch_loss = float(torch.stack(losses).mean())
-        if not np.isfinite(epoch_loss):
-            progress.close()
-            raise Diverged(f"training loss is {epoch_loss} in epoch {epoch + 1}")
-        val = float(torch.mean((_predict(model, va_data) - va_data["targets"]) ** 2))
-        if not np.isfinite(val):
-            progress.close()
-            raise Diverged(f"validation loss is {val} in epoch {epoch + 1}")
-        curve["train_loss"].append(epoch_loss)
-        curve["val_loss"].append(val)
-        if val < best:
-            best, best_epoch = val, epoch
-            best_state = copy.deepcopy(model.state_dict())
-        progress.set_postfix_str(f"loss {epoch_loss:.4f} val {val:.4f}")
-        progress.update()
-    progress.close()
+        return float(torch.stack(losses).mean())
+
+    def validate() -> float:
+        return float(torch.mean((_predict(model, va_data) - va_data["targets"]) ** 2))
+
+    sync()
+    t_start = time.perf_counter()
+    best_state, curve = fit_epochs(tr["epochs"], spec.label, run_epoch, validate,
+                                   lambda: copy.deepcopy(model.state_dict()))
     sync()
     train_total = time.perf_counter() - t_start
     model.load_state_dict(best_state)
-    curve["best_epoch"] = best_epoch + 1
 
     _predict(model, {k: v[:EVAL_BATCH] for k, v in te_data.items()})  # warm-up
     predictions = _predict(model, te_data)

@@ -57,3 +57,36 @@ def median_time(fn: Callable[[], object], sync: Callable[[], None], repeats: int
         sync()
         times.append(time.perf_counter() - t0)
     return float(np.median(times))
+
+
+def fit_epochs(epochs: int, label: str, run_epoch: Callable[[], float],
+               validate: Callable[[], float], snapshot: Callable[[], Any]) -> tuple[Any, dict]:
+    """The protocol's epoch loop, shared by both frameworks' trainers.
+
+    ``run_epoch`` trains one epoch and returns its mean training loss, ``validate`` returns
+    the validation loss, ``snapshot`` returns a copy of the parameters. Returns the snapshot
+    with the lowest validation loss and the loss curves; a non-finite loss is
+    :class:`Diverged`.
+    """
+    from bench.progress import bar
+
+    best, best_state, best_epoch = float("inf"), snapshot(), -1
+    curve: dict[str, Any] = {"train_loss": [], "val_loss": []}
+    progress = bar(epochs, label)
+    try:
+        for epoch in range(epochs):
+            loss = run_epoch()
+            val = validate()
+            for what, value in (("training", loss), ("validation", val)):
+                if not np.isfinite(value):
+                    raise Diverged(f"{what} loss is {value} in epoch {epoch + 1}")
+            curve["train_loss"].append(loss)
+            curve["val_loss"].append(val)
+            if val < best:
+                best, best_state, best_epoch = val, snapshot(), epoch
+            progress.set_postfix_str(f"loss {loss:.4f} val {val:.4f}")
+            progress.update()
+    finally:
+        progress.close()
+    curve["best_epoch"] = best_epoch + 1
+    return best_state, curve
