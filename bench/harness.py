@@ -109,13 +109,15 @@ def resolve_training(task: Task, model: ModelSpec, profile: str,
 
 
 def fingerprint(cell: Cell, profile: str, overrides: dict[str, Any]) -> str:
-    """SHA-256 of what defines a cell's result besides the suite itself: the model's code
-    files and resolved config, the training settings and the resolved task definition."""
+    """SHA-256 of what defines a cell's result besides the suite itself: the model's module,
+    its resolved config, the training settings and the resolved task definition.
+
+    The metadata file enters through the config it resolves to, so editing a description or
+    a comment does not make results stale.
+    """
     config, training = resolve_training(cell.task, cell.model, profile, overrides)
-    h = hashlib.sha256()
-    for path in cell.model.code_files(cell.framework):
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    task = {k: v for k, v in vars(cell.task).items()}
+    h = hashlib.sha256(cell.model.code_file(cell.framework).read_bytes())
+    task = {k: v for k, v in vars(cell.task).items() if k != "description"}
     h.update(json.dumps([config, training, task], sort_keys=True, default=str).encode())
     return h.hexdigest()
 

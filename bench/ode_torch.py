@@ -20,10 +20,12 @@ import torch
 from torch import nn
 from torchdiffeq import odeint
 
+import bench.tsit5_torch  # noqa: F401  (registers the tsit5 method with torchdiffeq)
+
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "silu": nn.SiLU}
 FIXED_SOLVERS = ("euler", "rk4")
-# torchdiffeq has no Tsit5; dopri5 and bosh3 are its adaptive Runge-Kutta pairs.
-ADAPTIVE_SOLVERS = ("dopri5", "bosh3")
+# dopri5 and bosh3 are torchdiffeq's own; tsit5 is added by bench.tsit5_torch.
+ADAPTIVE_SOLVERS = ("dopri5", "bosh3", "tsit5")
 
 
 def glorot_(module: nn.Module) -> None:

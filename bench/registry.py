@@ -45,8 +45,8 @@ class ModelSpec:
         fw = self.metadata["framework"]
         return tuple(f for f in FRAMEWORKS if f in ([fw] if isinstance(fw, str) else fw))
 
-    def code_files(self, framework: str) -> list[Path]:
-        return [self.path / "metadata.yaml", self.path / MODULE_FILE[framework]]
+    def code_file(self, framework: str) -> Path:
+        return self.path / MODULE_FILE[framework]
 
     def load(self, framework: str) -> ModuleType:
         """Import this model's module for ``framework``."""

@@ -466,3 +466,23 @@ def test_changed_config_or_failed_cell_runs_again(tmp_path, fake_submissions):
     path.write_text(json.dumps({**doc, "status": "failed", "reason": "test"}))
     retried, lines = run()
     assert len(retried.done) == 1 and "failed last time" in lines[0]
+
+
+def test_fingerprint_ignores_prose_but_not_config(tmp_path, fake_submissions):
+    name = fake_submissions(LINEAR_MODEL)
+    task = get_task(SMOKE_TASK)
+
+    def fp():
+        return harness.fingerprint(harness.Cell(registry.discover()[name], "torch", task, 0),
+                                   "smoke", {})
+
+    meta = next(registry.SOURCES["submission"].glob(f"{name}/metadata.yaml"))
+    before = fp()
+    meta.write_text(meta.read_text().replace("A fake model.", "A fake model, described anew."))
+    assert fp() == before
+    meta.write_text(meta.read_text().replace("config: {}", "config: {N: 3}"))
+    assert fp() != before
+    code = meta.parent / "torch_model.py"
+    changed = fp()
+    code.write_text(code.read_text() + "\n# a change to the model's code\n")
+    assert fp() != changed

@@ -222,8 +222,7 @@ def test_frameworks_from_a_single_string(subs):
     make_model(subs, name)
     spec = registry.discover()[name]
     assert spec.frameworks == ("torch",)
-    assert spec.code_files("torch") == [subs / name / "metadata.yaml",
-                                        subs / name / "torch_model.py"]
+    assert spec.code_file("torch") == subs / name / "torch_model.py"
 
 
 def test_load_missing_framework_is_a_user_error(subs):
