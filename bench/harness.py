@@ -115,7 +115,10 @@ def fingerprint(cell: Cell, profile: str, overrides: dict[str, Any]) -> str:
     The metadata file enters through the config it resolves to, so editing a description or
     a comment does not make results stale.
     """
-    config, training = resolve_training(cell.task, cell.model, profile, overrides)
+    return _fingerprint(cell, *resolve_training(cell.task, cell.model, profile, overrides))
+
+
+def _fingerprint(cell: Cell, config: dict[str, Any], training: dict[str, Any]) -> str:
     h = hashlib.sha256(cell.model.code_file(cell.framework).read_bytes())
     task = {k: v for k, v in vars(cell.task).items() if k != "description"}
     h.update(json.dumps([config, training, task], sort_keys=True, default=str).encode())
@@ -137,7 +140,7 @@ def _document(cell: Cell, profile: str, device: str, overrides: dict[str, Any]) 
         "model": model.name, "model_kind": model.kind, "framework": cell.framework,
         "device": device, "device_class": device_class(device), "seed": cell.seed,
         "profile": profile, "variant": variant(overrides),
-        "fingerprint": fingerprint(cell, profile, overrides), "status": "ok", "reason": None,
+        "fingerprint": _fingerprint(cell, config, training), "status": "ok", "reason": None,
         "metrics": {}, "primary_metric": task.primary_metric,
         "higher_is_better": task.higher_is_better, "n_params": None, "timing": {},
         "memory": {}, "nfe": None, "curve": {}, "example": None,
@@ -269,7 +272,7 @@ def run(cells: list[Cell], profile: str, device: str, results_dir: Path, force: 
     report = RunReport()
     overrides = overrides or {}
     for i, cell in enumerate(cells, 1):
-        label = cell.model.name + (f"+{variant(overrides)}" if variant(overrides) else "")
+        label = "+".join(filter(None, (cell.model.name, variant(overrides))))
         path = results.cell_path(results_dir, cell.task.name, cell.task.version, profile,
                                  device_class(device), label, cell.framework, cell.seed)
         name = f"{cell.task.key} {label}/{cell.framework} seed {cell.seed}"
