@@ -1,4 +1,4 @@
-"""Command line: ``run``, ``list`` and ``leaderboard``.
+"""Command line: ``run``, ``analyze``, ``list`` and ``leaderboard``.
 
 User errors end as one line on stderr and exit status 2, never as a traceback.
 """
@@ -57,6 +57,16 @@ def _frameworks(text: str) -> list[str]:
     return [f for f in FRAMEWORKS if f in parts]
 
 
+def _sweep(model, task: str, args: argparse.Namespace) -> list[dict]:
+    """The model's declared sweep on a task, less the keys the command line sets itself."""
+    fixed = set(_settings(args.set))
+    out: list[dict] = []
+    for setting in model.sweep(task, args.profile):
+        kept = {k: v for k, v in setting.items() if k not in fixed}
+        out += [kept] if kept not in out else []
+    return out
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from bench import harness
     from bench.registry import select_models
@@ -73,7 +83,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 if fw not in model.frameworks:
                     skipped_fw.append(f"{model.name}/{fw}")
                     continue
-                cells += [harness.Cell(model, fw, task, s) for s in seeds]
+                cells += [harness.Cell(model, fw, task, s, sweep)
+                          for sweep in _sweep(model, task.name, args) for s in seeds]
     if not cells:
         raise UserError(f"no cell to run: {', '.join(sorted(set(skipped_fw)))} "
                         "not implemented; pick another --framework")
@@ -98,6 +109,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     for line in report.problems:
         print(f"  {line}")
     return 1 if report.problems else 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from bench import analysis, harness, results
+
+    if args.result:
+        paths = [Path(p) for p in args.result]
+        for p in paths:
+            if not p.is_file():
+                raise UserError(f"no result file {p}; give a path under results/")
+    else:
+        if not Path(args.results_dir).is_dir():
+            raise UserError(f"no results folder {args.results_dir!r}; run `make bench` first")
+        paths = [p for p in results.result_files(Path(args.results_dir))
+                 if results.read(p)["status"] == "ok"]
+    if not paths:
+        raise UserError("no trained result to analyse; run `make bench` first")
+    device = harness.resolve_device(args.device,
+                                    sorted({results.read(p)["framework"] for p in paths}))
+    for i, path in enumerate(paths, 1):
+        a = analysis.analyze_result(path, device)
+        what = (f"{a['n_slow_points']} slow points, local dimension {a['local_dim']}, "
+                f"coverage {a['coverage']:.2f}" if a["status"] == "ok"
+                else f"{a['status']}: {a['reason']}")
+        print(f"[{i}/{len(paths)}] {path}: {what}", flush=True)
+    return 0
 
 
 def _first_sentence(text: str) -> str:
@@ -167,6 +204,13 @@ def parser() -> argparse.ArgumentParser:
                    help="override the model config, e.g. --set solver=dopri5 --set N=16; "
                         "results are stored as a variant of the model")
     r.set_defaults(func=cmd_run)
+    a = sub.add_parser("analyze", help="slow points, Jacobians, coverage and phase portraits "
+                       "of trained models (from their checkpoints)")
+    a.add_argument("--result", action="append", default=[], metavar="FILE",
+                   help="a result file (repeatable); default: every ok result in --results-dir")
+    a.add_argument("--results-dir", default="results")
+    a.add_argument("--device", default="cpu", help="cpu or cuda")
+    a.set_defaults(func=cmd_analyze)
     sub.add_parser("list", help="tasks (with versions) and models").set_defaults(func=cmd_list)
     lb = sub.add_parser("leaderboard", help="regenerate the leaderboard from result files")
     lb.add_argument("--results-dir", default="results")

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import environment, metrics, results
+from bench import analysis, checkpoints, environment, memory, metrics, results
 from bench.errors import UserError
 from bench.registry import ModelSpec
 from bench.tasks import SPLITS, Task
@@ -36,6 +36,12 @@ class Cell:
     framework: str
     task: Task
     seed: int
+    sweep: dict[str, Any] = field(default_factory=dict)  # config values from a declared sweep
+
+    def overrides(self, run_overrides: dict[str, Any]) -> dict[str, Any]:
+        """The run's overrides with this cell's sweep values under them (the command wins)."""
+        return {**run_overrides,
+                "config": {**self.sweep, **(run_overrides.get("config") or {})}}
 
 
 @dataclass
@@ -143,7 +149,8 @@ def _document(cell: Cell, profile: str, device: str, overrides: dict[str, Any]) 
         "fingerprint": _fingerprint(cell, config, training), "status": "ok", "reason": None,
         "metrics": {}, "primary_metric": task.primary_metric,
         "higher_is_better": task.higher_is_better, "n_params": None, "timing": {},
-        "memory": {}, "nfe": None, "curve": {}, "example": None,
+        "memory": {}, "nfe": None, "curve": {}, "example": None, "attractor": None,
+        "checkpoint": None,
         "config": {"model": config, "training": training,
                    "task": {"data": task.data, "splits": task.splits}},
     }
@@ -161,12 +168,28 @@ def _provenance(device: str, started: str) -> dict[str, Any]:
     }
 
 
-def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Train and evaluate one cell in this process; return its result document."""
+def _evaluation_sets(task: Task, profile: str, test: dict) -> tuple[dict, dict]:
+    """(inputs the trainer predicts on, targets and probes the harness keeps)."""
+    sets = {"test": {"inputs": test["inputs"], "dt": test["dt"]}}  # targets stay here
+    kept: dict[str, Any] = {}
+    if "memory" in task.extra and any(m in metrics.MEMORY_METRICS for m in task.metrics):
+        kept["long_delay"] = memory.long_delay_split(task, profile)
+        kept["drift"] = memory.drift_probe(task, profile)
+        sets.update({k: {"inputs": v["inputs"], "dt": v["dt"]} for k, v in kept.items()})
+    return sets, kept
+
+
+def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
+             path: Path | None = None) -> dict[str, Any]:
+    """Train and evaluate one cell in this process; return its result document.
+
+    With ``path`` (where the result will be written), the trained parameters are saved beside
+    it and the attractor analysis runs on the trained model.
+    """
     task, model = cell.task, cell.model
     doc = _document(cell, profile, device, overrides)
     train, validation, test = (task.load_split(s, profile) for s in SPLITS)
-    test_inputs = {"inputs": test["inputs"], "dt": test["dt"]}  # targets stay here
+    sets, probes = _evaluation_sets(task, profile, test)
     spec = TrainSpec(config=doc["config"]["model"], training=doc["config"]["training"],
                      seed=cell.seed, device=device, n_inputs=train["inputs"].shape[-1],
                      n_outputs=train["targets"].shape[-1],
@@ -174,7 +197,7 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any]) -
     try:
         module = model.load(cell.framework)
         trainer = importlib.import_module(TRAINERS[cell.framework])
-        out = trainer.fit_predict(module, spec, train, validation, test_inputs)
+        out = trainer.fit_predict(module, spec, train, validation, sets)
     except Diverged as e:
         doc.update(status="diverged", reason=str(e))
     except UserError as e:  # e.g. a submission without build(): this cell fails, others go on
@@ -184,29 +207,44 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any]) -
         doc.update(status="failed", reason=f"{type(e).__name__}: {e} "
                    f"({Path(last.filename).name}:{last.lineno})")
     else:
-        pred = out.predictions
+        pred = out.predictions["test"]
         if pred.shape != test["targets"].shape:
             doc.update(status="failed", reason=f"predictions have shape {pred.shape}, "
                        f"expected {test['targets'].shape}")
-        elif not np.all(np.isfinite(pred)):
-            doc.update(status="diverged", reason="non-finite test predictions")
+        elif not all(np.all(np.isfinite(p)) for p in out.predictions.values()):
+            bad = [k for k, p in out.predictions.items() if not np.all(np.isfinite(p))]
+            doc.update(status="diverged", reason=f"non-finite predictions on {', '.join(bad)}")
         else:
             doc["metrics"] = metrics.compute(task.metrics, pred, test["targets"])
+            if probes:
+                doc["metrics"].update(memory.long_delay_metrics(
+                    out.predictions["long_delay"], probes["long_delay"]))
+                doc["metrics"].update(memory.drift_metrics(
+                    out.predictions["drift"], probes["drift"]))
             doc["example"] = {
                 "trial": 0,
                 "inputs": test["inputs"][0].round(4).tolist(),
                 "targets": test["targets"][0].round(4).tolist(),
                 "outputs": pred[0].round(4).tolist(),
             }
+            if path is not None:
+                ckpt = checkpoints.path_for(path, cell.framework)
+                checkpoints.save(out.model, cell.framework, ckpt)
+                doc["checkpoint"] = {"file": ckpt.name, "sha256": checkpoints.sha256(ckpt),
+                                     "n_inputs": spec.n_inputs, "n_outputs": spec.n_outputs}
+                doc["attractor"] = analysis.analyse_model(
+                    out.model, cell.framework, task, profile, device, path,
+                    analysis.title_for(doc))
         doc.update(n_params=out.n_params, timing=out.timing, memory=out.memory, nfe=out.nfe,
                    curve=out.curve)
     doc["provenance"] = _provenance(device, doc.pop("_started"))
     return doc
 
 
-def _child(conn, cell: Cell, profile: str, device: str, overrides: dict[str, Any]) -> None:
+def _child(conn, cell: Cell, profile: str, device: str, overrides: dict[str, Any],
+           path: Path | None) -> None:
     try:
-        conn.send(("doc", run_cell(cell, profile, device, overrides)))
+        conn.send(("doc", run_cell(cell, profile, device, overrides, path)))
     except UserError as e:
         conn.send(("user_error", str(e)))
     except Exception as e:  # reported to the parent, which records the cell as failed
@@ -215,8 +253,8 @@ def _child(conn, cell: Cell, profile: str, device: str, overrides: dict[str, Any
         conn.close()
 
 
-def run_cell_isolated(cell: Cell, profile: str, device: str,
-                      overrides: dict[str, Any]) -> dict[str, Any]:
+def run_cell_isolated(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
+                      path: Path | None = None) -> dict[str, Any]:
     """:func:`run_cell` in a fresh child process.
 
     Each cell gets its own interpreter, so per-process figures (peak host memory, JAX's peak
@@ -225,7 +263,7 @@ def run_cell_isolated(cell: Cell, profile: str, device: str,
     """
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, cell, profile, device, overrides))
+    proc = ctx.Process(target=_child, args=(child, cell, profile, device, overrides, path))
     proc.start()
     child.close()
     try:
@@ -271,7 +309,9 @@ def run(cells: list[Cell], profile: str, device: str, results_dir: Path, force: 
     """
     report = RunReport()
     overrides = overrides or {}
+    run_overrides = overrides
     for i, cell in enumerate(cells, 1):
+        overrides = cell.overrides(run_overrides)
         label = "+".join(filter(None, (cell.model.name, variant(overrides))))
         path = results.cell_path(results_dir, cell.task.name, cell.task.version, profile,
                                  device_class(device), label, cell.framework, cell.seed)
@@ -284,14 +324,19 @@ def run(cells: list[Cell], profile: str, device: str, results_dir: Path, force: 
                 continue
             echo(f"[{i}/{len(cells)}] {name}: running again: {why}")
         runner = run_cell_isolated if isolate else run_cell
-        doc = runner(cell, profile, device, overrides)
+        doc = runner(cell, profile, device, overrides, path)
+        # Declared configs only (a sweep included): the runs the claims table may use.
+        doc["standard"] = variant(run_overrides) == ""
         results.write_atomic(path, doc)
         if doc["status"] == "ok":
             report.done.append(name)
             m = ", ".join(f"{k} {v:.4g}" for k, v in doc["metrics"].items())
             t = doc["timing"]
+            a = doc.get("attractor") or {}
+            slow = (f"; {a['n_slow_points']} slow points, coverage {a['coverage']:.2f}"
+                    if a.get("status") == "ok" else "")
             echo(f"[{i}/{len(cells)}] {name}: {m}; train {t['train_total_s']:.1f} s, "
-                 f"step {1e3 * t['step_median_s']:.2f} ms")
+                 f"step {1e3 * t['step_median_s']:.2f} ms{slow}")
         else:
             report.problems.append(f"{name}: {doc['status']}: {doc['reason']}")
             echo(f"[{i}/{len(cells)}] {name}: {doc['status'].upper()}: {doc['reason']}")

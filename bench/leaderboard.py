@@ -9,6 +9,7 @@ reproducible.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,19 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
+from bench import claims
+from bench.claims import mean_std
 from bench.environment import hardware_label
-from bench.results import load_all
+from bench.results import read, result_files
 
 PROFILE_ORDER = {"paper": 0, "quick": 1, "smoke": 2}
 CLASS_ORDER = {"gpu": 0, "cpu": 1}
 CLASS_NAME = {"gpu": "GPU", "cpu": "CPU"}
+# In results.csv, not in the tables: long-delay R^2 carries the same information.
+TABLE_OMITS = {"metric.long_delay_mse"}
+METRIC_ORDER = ("mse", "r2", "long_delay_mse", "long_delay_r2", "drift")  # after the primary
+ATTRACTOR_COLUMNS = {"coverage": ("coverage ↑", ".2f"), "n_slow_points": ("slow pts", ".0f"),
+                     "local_dim": ("dim", ".0f")}
 
 
 def _group_key(doc: dict[str, Any]) -> tuple[str, int, str, str, str]:
@@ -36,16 +44,21 @@ def _label(doc: dict[str, Any]) -> str:
     return doc["model"] + (f" [{doc['variant']}]" if doc.get("variant") else "")
 
 
-def flatten(doc: dict[str, Any]) -> dict[str, Any]:
+def flatten(doc: dict[str, Any], path: Path | None = None) -> dict[str, Any]:
     """One tidy row per result file (the columns of results.csv)."""
     t, prov = doc.get("timing") or {}, doc["provenance"]
+    cfg = (doc.get("config") or {}).get("model") or {}
+    att = doc.get("attractor") or {}
+    ok = att.get("status") == "ok"
     row = {
         "task": doc["task"], "task_version": doc["task_version"], "profile": doc["profile"],
         "device_class": doc["device_class"], "hardware": hardware_label(prov["hardware"]),
-        "model": _label(doc),
+        "model": _label(doc), "model_name": doc["model"], "variant": doc.get("variant") or "",
+        "standard": bool(doc.get("standard", not doc.get("variant"))),
         "model_kind": doc.get("model_kind"),
         "framework": doc["framework"], "seed": doc["seed"], "status": doc["status"],
         "reason": doc.get("reason"), "primary_metric": doc["primary_metric"],
+        "N": cfg.get("N"), "L": len(cfg["widths"]) if "widths" in cfg else None,
     }
     row.update({f"metric.{k}": v for k, v in sorted((doc.get("metrics") or {}).items())})
     step = t.get("step_median_s")
@@ -57,34 +70,39 @@ def flatten(doc: dict[str, Any]) -> dict[str, Any]:
         "eval_seqs_per_s": t.get("eval_seqs_per_s"),
         "peak_gpu_mb": (doc.get("memory") or {}).get("peak_gpu_mb"),
         "nfe_eval_forward": (doc.get("nfe") or {}).get("eval_forward"),
+        "attractor_status": att.get("status"),
+        **{k: att.get(k) if ok else None for k in ATTRACTOR_COLUMNS},
+        "portrait": str(Path(path).with_name(att["portrait"])) if ok and path else None,
         "git_commit": prov.get("git_commit"), "git_dirty": prov.get("git_dirty"),
     })
     return row
-
-
-def _mean_std(values: pd.Series) -> str:
-    v = values.dropna().to_numpy(dtype=float)
-    if v.size == 0:
-        return "—"
-    if v.size == 1:
-        return f"{v[0]:.4g}"
-    mean, std = v.mean(), v.std(ddof=1)
-    if std == 0 or not np.isfinite(std):
-        return f"{mean:.4g} ± 0"
-    places = max(0, 1 - int(np.floor(np.log10(std))))  # two significant digits of the std
-    return f"{mean:.{places}f} ± {std:.{places}f}"
 
 
 def _number(value: float | None, fmt: str) -> str:
     return "—" if value is None or not np.isfinite(value) else format(value, fmt)
 
 
-def table(group: pd.DataFrame, higher: dict[str, bool]) -> str:
+def _metric_rank(column: str) -> int:
+    name = column.split(".", 1)[1]
+    return METRIC_ORDER.index(name) if name in METRIC_ORDER else len(METRIC_ORDER)
+
+
+def _portrait_link(ok: pd.DataFrame, out_dir: Path | None) -> str:
+    """A link to the lowest seed's phase portrait, relative to the leaderboard."""
+    pics = ok.sort_values("seed")["portrait"].dropna()
+    if pics.empty or out_dir is None:
+        return "—"
+    return f"[seed {ok.loc[pics.index[0], 'seed']}]({os.path.relpath(pics.iloc[0], out_dir)})"
+
+
+def table(group: pd.DataFrame, higher: dict[str, bool], out_dir: Path | None = None) -> str:
     """A ranked markdown table for one (task, version, profile, hardware class) group."""
     primary = group["primary_metric"].iloc[0]
     metric_cols = sorted((str(c) for c in group.columns
-                          if str(c).startswith("metric.") and group[c].notna().any()),
-                         key=lambda c: (c != f"metric.{primary}", c))
+                          if str(c).startswith("metric.") and group[c].notna().any()
+                          and c not in TABLE_OMITS),
+                         key=lambda c: (c != f"metric.{primary}", _metric_rank(c), c))
+    attractor = [c for c in ATTRACTOR_COLUMNS if c in group and group[c].notna().any()]
     rows = []
     for (model, fw), g in group.groupby(["model", "framework"], sort=True):
         ok = g[g["status"] == "ok"]
@@ -95,13 +113,16 @@ def table(group: pd.DataFrame, higher: dict[str, bool]) -> str:
             "model": f"{model}" + ("" if g["model_kind"].iloc[0] == "baseline"
                                    else " (submission)"),
             "framework": fw,
+            "N": _number(g["N"].dropna().max() if g["N"].notna().any() else None, ".0f"),
             **{c.split(".", 1)[1] + (" ↓" if not higher[c.split(".", 1)[1]] else " ↑"):
-               _mean_std(ok[c]) if c in ok else "—" for c in metric_cols},
+               mean_std(ok[c]) if c in ok else "—" for c in metric_cols},
+            **{ATTRACTOR_COLUMNS[c][0]: mean_std(ok[c]) for c in attractor},
             "seeds": f"{len(ok)}" if not bad else f"{len(ok)}/{len(g)} ({', '.join(bad)})",
             "params": _number(g["n_params"].dropna().max() if g["n_params"].notna().any()
                               else None, ",.0f"),
             "train (s)": _number(ok["train_total_s"].mean() if len(ok) else None, ".1f"),
             "step (ms)": _number(ok["step_median_ms"].median() if len(ok) else None, ".2f"),
+            **({"portrait": _portrait_link(ok, out_dir)} if attractor else {}),
         })
     df = pd.DataFrame(rows)
     sign = 1 if higher[primary] else -1
@@ -173,13 +194,27 @@ def _plot(docs: list[dict[str, Any]], title: str, path: Path) -> bool:
 
 def build(results_dir: Path, out_dir: Path) -> list[Path]:
     """Regenerate the leaderboard files; returns the paths written."""
-    docs = load_all(results_dir)
+    paths = result_files(results_dir)
+    docs = [read(p) for p in paths]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = out_dir / "plots"
     for stale in plots.glob("*.png"):  # every plot is redrawn; none may outlive its results
         stale.unlink()
-    written = [out_dir / "results.csv", out_dir / "README.md"]
+    written = [out_dir / "results.csv", out_dir / "README.md", out_dir / "claims.md"]
+    claim_lines = [
+        "# The paper's claims, checked",
+        "",
+        "Generated by `make leaderboard` from every file in `results/`; do not edit by hand. "
+        "Kim, Can & Krishnamurthy (ICML 2023) claim that gated neural ODEs have an inductive "
+        "bias toward continuous attractors. Each claim is judged separately per profile, "
+        "machine and framework, from runs with the declared configs only (no command-line "
+        f"overrides), with at least {claims.MIN_SEEDS} seeds per side; numbers are mean ± "
+        "sample std over seeds. The criteria are fixed in `bench/claims.py`; a claim that "
+        "does not hold is reported as such. Small profiles (quick) use smaller networks and "
+        "fewer epochs than the paper; only the paper profile reproduces its setting.",
+        "",
+    ]
     lines = [
         "# Leaderboard",
         "",
@@ -193,13 +228,23 @@ def build(results_dir: Path, out_dir: Path) -> list[Path]:
         "- `train (s)`: total training wall-clock, mean over seeds; `step (ms)`: median "
         "training step (forward + backward + update) after warm-up, JIT compile excluded.",
         "- A seed that diverged or failed is counted in `seeds` and named there, never hidden.",
+        "- Memory (flip-flop tasks): `long_delay_r2` is R² over the held bins of trials 10× "
+        "longer plus 500 silent bins; `drift` is how far the readout wanders in 1000 bins of "
+        "zero input after being placed on the ideal memory set (0 for a perfect continuous "
+        "attractor).",
+        "- Attractor analysis of the trained model: `slow pts` is the number of distinct slow "
+        "points, `dim` the median number of near-zero Jacobian eigenvalues (the attractor's "
+        "local dimension), `coverage` the fraction of the ideal memory set within ε of the "
+        "slow points' readout; `portrait` links the phase portrait of the lowest seed. "
+        "`N` is the phase-space dimension. The paper's claims: [claims.md](claims.md).",
         "",
     ]
     if not docs:
         lines.append("No results yet: run `make bench`.")
+        claim_lines.append("No results yet: run `make bench`.")
         pd.DataFrame().to_csv(written[0], index=False)
     else:
-        df = pd.DataFrame([flatten(d) for d in docs])
+        df = pd.DataFrame([flatten(d, p) for d, p in zip(docs, paths)])
         df = df.sort_values(["task", "task_version", "profile", "device_class", "model",
                              "framework", "seed"], kind="stable").reset_index(drop=True)
         df.to_csv(written[0], index=False, float_format="%.6g", lineterminator="\n")
@@ -222,12 +267,22 @@ def build(results_dir: Path, out_dir: Path) -> list[Path]:
             old = "" if version == latest[task] else " (superseded version)"
             lines += [f"### {task} v{version}{old} · {profile} profile · "
                       f"{CLASS_NAME[dclass]}: {hw}", "",
-                      table(group, group_docs[0]["higher_is_better"]), ""]
+                      table(group, group_docs[0]["higher_is_better"], out_dir), ""]
             slug = re.sub(r"[^a-z0-9]+", "-", hw.lower()).strip("-")
             png = plots / f"{task}-v{version}-{profile}-{dclass}-{slug}.png"
             title = f"{task} v{version}, {profile} profile, {CLASS_NAME[dclass]}: {hw}"
             if _plot(group_docs, title, png):
                 written.append(png)
                 lines += [f"![{task} {profile} {dclass}](plots/{png.name})", ""]
+        machines = sorted({k[2:] for k in keys},
+                          key=lambda m: (PROFILE_ORDER.get(m[0], 9), CLASS_ORDER.get(m[1], 9),
+                                         m[2]))
+        now = df[[v == latest[t] for t, v in zip(df.task, df.task_version)]]
+        for profile, dclass, hw in machines:
+            sel = now[(now.profile == profile) & (now.device_class == dclass)
+                      & (now.hardware == hw) & now.standard]
+            claim_lines += [f"## {profile} profile · {CLASS_NAME[dclass]}: {hw}", ""]
+            claim_lines += claims.section(sel)
+    (out_dir / "claims.md").write_text("\n".join(claim_lines).rstrip() + "\n")
     (out_dir / "README.md").write_text("\n".join(lines).rstrip() + "\n")
     return written

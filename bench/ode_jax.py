@@ -135,15 +135,36 @@ class ODERNN(eqx.Module):
         return flow / self.tau
 
     def __call__(self, x, dt, *, return_stats: bool = False):
+        states, nfe = self._states(x, dt)
+        y = jax.vmap(self.readout)(states)
+        return (y, {"nfe_forward": nfe}) if return_stats else y
+
+    def _states(self, x, dt):
         uf, ug = self.drive(x)
         h0 = jnp.zeros(self.n_hidden, uf.dtype) if self.h0 is None else self.h0
         if self.solver in FIXED_SOLVERS:
-            states = self._fixed(h0, uf, ug, dt)
             nfe = jnp.asarray(uf.shape[0] * self.steps * (1 if self.solver == "euler" else 4))
-        else:
-            states, nfe = self._adaptive(h0, uf, ug, dt)
-        y = jax.vmap(self.readout)(states)
-        return (y, {"nfe_forward": nfe}) if return_stats else y
+            return self._fixed(h0, uf, ug, dt), nfe
+        return self._adaptive(h0, uf, ug, dt)
+
+    # -- analysis interface (bench.attractors) ---------------------------------------------
+    @property
+    def discrete(self) -> bool:
+        return False  # a flow: analysed through its vector field
+
+    def states(self, x, dt):
+        """The hidden state at the end of every interval, (T, N)."""
+        return self._states(x, dt)[0]
+
+    def field(self, h, dt):
+        """The zero-input vector field over one sampling interval, dt * dh/dt, (N,)."""
+        uf = jnp.zeros(self.F.W0.out_features, h.dtype)  # U x = 0 at zero input
+        ug = None if self.gate is None else jnp.zeros_like(h)
+        return dt * self.vector_field(h, uf, ug)
+
+    def observe(self, h):
+        """The readout of a state, (O,)."""
+        return self.readout(h)
 
     def _fixed(self, h0, uf, ug, dt):
         def interval(h, inputs):

@@ -145,13 +145,28 @@ class ODERNN(nn.Module):
 
     # -- integration -----------------------------------------------------------------------
     def forward(self, x: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+        return self.readout(self.states(x, dt))
+
+    def states(self, x: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+        """The hidden state at the end of every interval, (B, T, N)."""
         uf, ug = self.drive(x)
         h = self.h0.expand(x.shape[0], -1)
         if self.solver in FIXED_SOLVERS:
-            states = self._fixed(h, uf, ug, dt)
-        else:
-            states = self._adaptive(h, uf, ug, dt)
-        return self.readout(states)
+            return self._fixed(h, uf, ug, dt)
+        return self._adaptive(h, uf, ug, dt)
+
+    # -- analysis interface (bench.attractors) ---------------------------------------------
+    discrete = False  # a flow: analysed through its vector field
+
+    def field(self, h: torch.Tensor, dt: float) -> torch.Tensor:
+        """The zero-input vector field over one sampling interval, dt * dh/dt, (B, N)."""
+        uf = h.new_zeros(h.shape[0], self.F.W0.out_features)  # U x = 0 at zero input
+        ug = None if self.gate is None else h.new_zeros(h.shape)
+        return dt * self.vector_field(h, uf, ug)
+
+    def observe(self, h: torch.Tensor) -> torch.Tensor:
+        """The readout of states h, (B, O)."""
+        return self.readout(h)
 
     def _fixed(self, h, uf, ug, dt):
         self.nfe_forward = 0

@@ -4,14 +4,16 @@ Baselines and submissions follow one contract (``submissions/README.md``):
 
 - ``metadata.yaml``: name, authors, framework (torch, jax or both), description, link, and the
   model's ``config`` with optional ``training`` overrides and per-``profiles`` changes;
+- ``configs/<task>.yaml`` (optional, one per task): per profile, the ``config`` (sizes) and
+  ``training`` the model uses on that task, and an optional ``sweep`` of config values;
 - ``torch_model.py``: ``build(config, n_inputs, n_outputs) -> torch.nn.Module``;
 - ``jax_model.py``: ``build(config, n_inputs, n_outputs, *, key) -> equinox.Module``.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import importlib.util
+import itertools
 import re
 import sys
 from dataclasses import dataclass
@@ -71,21 +73,31 @@ class ModelSpec:
             raise
         return module
 
+    def task_config(self, task: str) -> dict[str, Any]:
+        """The model's ``configs/<task>.yaml`` (profile -> changes), or {} if it has none."""
+        return (self.metadata.get("_task_configs") or {}).get(task) or {}
+
     def resolve(self, task: str, profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """(model config, training overrides) for a task and profile.
 
         Order, later wins: ``config`` < ``profiles.<profile>.config`` <
-        ``profiles.<profile>.tasks.<glob matching task>.config`` (the same for ``training``).
+        ``configs/<task>.yaml``'s ``<profile>.config`` (the same for ``training``).
         """
         meta = self.metadata
         config, training = dict(meta["config"]), dict(meta.get("training") or {})
-        prof = (meta.get("profiles") or {}).get(profile) or {}
-        layers = [prof] + [v for pat, v in (prof.get("tasks") or {}).items()
-                           if fnmatch.fnmatch(task, pat)]
+        layers = [(meta.get("profiles") or {}).get(profile) or {},
+                  self.task_config(task).get(profile) or {}]
         for layer in layers:
             config.update(layer.get("config") or {})
             training.update(layer.get("training") or {})
         return config, training
+
+    def sweep(self, task: str, profile: str) -> list[dict[str, Any]]:
+        """The config settings to run as separate cells (``sweep:`` in ``configs/<task>.yaml``),
+        e.g. [{"N": 6}, {"N": 12}]; [{}] when the model runs once."""
+        grid = (self.task_config(task).get(profile) or {}).get("sweep") or {}
+        keys = sorted(grid)
+        return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
 
 
 def validate_metadata(meta: Any, folder: Path) -> dict[str, Any]:
@@ -125,19 +137,45 @@ def validate_metadata(meta: Any, folder: Path) -> dict[str, Any]:
         if meta.get(key) is not None and not isinstance(meta[key], dict):
             raise bad(f"{key} must be a mapping")
     for prof, layer in (meta.get("profiles") or {}).items():
-        layers = {f"profiles.{prof}": layer}
-        if isinstance(layer, dict):
-            tasks = layer.get("tasks") or {}
-            if not isinstance(tasks, dict):
-                raise bad(f"profiles.{prof}.tasks must map task names or globs to changes")
-            layers.update({f"profiles.{prof}.tasks.{t}": v for t, v in tasks.items()})
-        for place, value in layers.items():
-            if not isinstance(value, dict) or not all(
-                isinstance(value.get(k) or {}, dict) for k in ("config", "training")
-            ):
-                raise bad(f"{place} must be a mapping with optional config and training "
-                          "mappings")
+        _check_layer(layer, f"profiles.{prof}", bad, sweep=False)
+    meta["_task_configs"] = _task_configs(folder)
     return meta
+
+
+def _check_layer(layer: Any, place: str, bad, *, sweep: bool) -> None:
+    keys = ("config", "training", "sweep") if sweep else ("config", "training")
+    if not isinstance(layer, dict) or set(layer) - set(keys) or not all(
+        isinstance(layer.get(k) or {}, dict) for k in keys
+    ):
+        raise bad(f"{place} must be a mapping with optional {', '.join(keys)} mappings"
+                  + ("" if sweep else "; per-task sizes go in configs/<task>.yaml"))
+    for key, values in (layer.get("sweep") or {}).items():
+        if not isinstance(values, list) or not values:
+            raise bad(f"{place}.sweep.{key} must be a non-empty list of values")
+
+
+def _task_configs(folder: Path) -> dict[str, dict[str, Any]]:
+    """Read ``configs/<task>.yaml``: per profile, config/training changes and a sweep."""
+    from bench.tasks import PROFILES, task_files
+
+    out: dict[str, dict[str, Any]] = {}
+    known = task_files()
+    for file in sorted((folder / "configs").glob("*.yaml")):
+        def bad(msg: str, file: Path = file) -> UserError:
+            return UserError(f"{file}: {msg}; see submissions/README.md")
+
+        if file.stem not in known:
+            raise unknown("task", file.stem, known, f"{file} is named after no task.")
+        try:
+            raw = yaml.safe_load(file.read_text()) or {}
+        except yaml.YAMLError:
+            raise bad("not valid YAML") from None
+        if not isinstance(raw, dict) or set(raw) - set(PROFILES):
+            raise bad(f"expected a mapping from profiles ({', '.join(PROFILES)}) to changes")
+        for prof, layer in raw.items():
+            _check_layer(layer, prof, bad, sweep=True)
+        out[file.stem] = raw
+    return out
 
 
 def scan() -> tuple[dict[str, ModelSpec], dict[str, UserError]]:

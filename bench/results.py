@@ -86,7 +86,13 @@ def read(path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: not valid JSON; delete it and rerun the cell") from None
 
 
+def result_files(results_dir: Path) -> list[Path]:
+    """Every result file under ``results_dir``, in path order (temporary files and the
+    analysis' ``.slowpoints.json`` files are not results)."""
+    return [p for p in sorted(Path(results_dir).rglob("*.json"))
+            if not p.name.startswith(".") and not p.name.endswith(".slowpoints.json")]
+
+
 def load_all(results_dir: Path) -> list[dict[str, Any]]:
-    """Every result file under ``results_dir`` (temporary files ignored), in path order."""
-    return [read(p) for p in sorted(Path(results_dir).rglob("*.json"))
-            if not p.name.startswith(".")]
+    """Every result under ``results_dir``, in path order."""
+    return [read(p) for p in result_files(results_dir)]

@@ -32,15 +32,37 @@ class ScanRNN(eqx.Module):
         self.reports_nfe = False
 
     def __call__(self, x, dt=None):
+        return jax.vmap(self.observe)(self.states(x, dt))
+
+    # -- analysis interface (bench.attractors): the state is h (GRU) or [h, c] (LSTM) ------
+    @property
+    def discrete(self) -> bool:
+        return True  # a map: analysed through its update f(h) - h
+
+    def _step(self, state, x_t):
+        if self.kind == "gru":
+            return self.cell(x_t, state)
         N = self.cell.hidden_size
-        h0 = jnp.zeros(N) if self.kind == "gru" else (jnp.zeros(N), jnp.zeros(N))
+        return jnp.concatenate(self.cell(x_t, (state[:N], state[N:])))
 
-        def step(h, x_t):
-            h = self.cell(x_t, h)
-            return h, h if self.kind == "gru" else h[0]
+    def states(self, x, dt=None):
+        """The full state after every step, (T, N) for a GRU and (T, 2N) for an LSTM."""
+        N = self.cell.hidden_size
+        s0 = jnp.zeros(N if self.kind == "gru" else 2 * N)
 
-        _, states = jax.lax.scan(step, h0, x)
-        return jax.vmap(self.readout)(states)
+        def step(s, x_t):
+            s = self._step(s, x_t)
+            return s, s
+
+        return jax.lax.scan(step, s0, x)[1]
+
+    def field(self, h, dt=None):
+        """The zero-input update f(h) - h, (D,)."""
+        return self._step(h, jnp.zeros(self.cell.input_size, h.dtype)) - h
+
+    def observe(self, h):
+        """The readout of a state (of h, for an LSTM), (O,)."""
+        return self.readout(h[: self.cell.hidden_size])
 
 
 def load_torch_state(model: ScanRNN, state: Mapping[str, np.ndarray]) -> ScanRNN:

@@ -23,3 +23,29 @@ class StandardRNN(nn.Module):
     def forward(self, x: torch.Tensor, dt: torch.Tensor | None = None) -> torch.Tensor:
         states, _ = self.rnn(x)
         return self.readout(states)
+
+    # -- analysis interface (bench.attractors): the state is h (GRU) or [h, c] (LSTM) ------
+    discrete = True  # a map: analysed through its update f(h) - h
+
+    def states(self, x: torch.Tensor, dt: torch.Tensor | None = None) -> torch.Tensor:
+        """The full state after every step, (B, T, N) for a GRU and (B, T, 2N) for an LSTM."""
+        if isinstance(self.rnn, nn.GRU):
+            return self.rnn(x)[0]
+        out, state = [], None
+        for k in range(x.shape[1]):  # nn.LSTM returns c at the last step only
+            _, state = self.rnn(x[:, k : k + 1], state)
+            out.append(torch.cat([state[0][0], state[1][0]], dim=-1))
+        return torch.stack(out, dim=1)
+
+    def field(self, h: torch.Tensor, dt: float | None = None) -> torch.Tensor:
+        """The zero-input update f(h) - h, (B, D)."""
+        x = h.new_zeros(h.shape[0], 1, self.rnn.input_size)
+        N = self.rnn.hidden_size
+        if isinstance(self.rnn, nn.GRU):
+            return self.rnn(x, h[None].contiguous())[1][0] - h
+        _, (h1, c1) = self.rnn(x, (h[None, :, :N].contiguous(), h[None, :, N:].contiguous()))
+        return torch.cat([h1[0], c1[0]], dim=-1) - h
+
+    def observe(self, h: torch.Tensor) -> torch.Tensor:
+        """The readout of states (of h, for an LSTM), (B, O)."""
+        return self.readout(h[:, : self.rnn.hidden_size])

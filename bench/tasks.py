@@ -125,11 +125,16 @@ def _validate(raw: dict, path: Path) -> Task:
     metrics = raw["metrics"]
     if not isinstance(metrics, list) or not metrics or not all(isinstance(m, str) for m in metrics):
         raise bad("metrics must be a non-empty list of names")
-    from bench.metrics import METRICS
+    from bench.metrics import MEMORY_METRICS, METRICS
 
-    unknown_metrics = [m for m in metrics if m not in METRICS]
+    unknown_metrics = [m for m in metrics if m not in (*METRICS, *MEMORY_METRICS)]
     if unknown_metrics:
-        raise bad(f"unknown metric(s) {', '.join(unknown_metrics)}; known: {', '.join(METRICS)}")
+        raise bad(f"unknown metric(s) {', '.join(unknown_metrics)}; known: "
+                  f"{', '.join((*METRICS, *MEMORY_METRICS))}")
+    if any(m in MEMORY_METRICS for m in metrics):
+        problem = _memory_problem(raw)
+        if problem:
+            raise bad(problem)
     if raw["primary_metric"] not in metrics:
         raise bad(f"primary_metric {raw['primary_metric']!r} is not among metrics")
     hib = raw["higher_is_better"]
@@ -151,6 +156,31 @@ def _validate(raw: dict, path: Path) -> Task:
         description=str(raw.get("description", "")).strip(),
         extra={k: v for k, v in raw.items() if k not in known},
     )
+
+
+def _memory_problem(raw: dict) -> str | None:
+    """What is wrong with a task's memory probes (``memory`` and ``memory_set``), if anything."""
+    from bench import memory_sets
+
+    mem = raw.get("memory")
+    if not isinstance(mem, dict):
+        return "memory metrics need a memory block (long_delay, drift, coverage)"
+    need = {"long_delay": ("size", "seed", "n_bins", "silent_bins"),
+            "drift": ("points", "seed", "bins", "settle_bins"), "coverage": ()}
+    for block, keys in need.items():
+        spec = mem.get(block)
+        if not isinstance(spec, dict) or not all(
+            isinstance(spec.get(k), int) and spec[k] >= 1 - (k in ("seed", "silent_bins"))
+            for k in keys
+        ):
+            return f"memory.{block} needs integer {', '.join(keys) or 'settings'}"
+    cov = mem["coverage"]
+    if not all(isinstance(cov.get(k), int | float) and cov[k] > 0
+               for k in ("grid_step", "epsilon")):
+        return "memory.coverage needs grid_step > 0 and epsilon > 0"
+    if mem["long_delay"]["seed"] in {s["seed"] for s in raw["splits"].values()}:
+        return "memory.long_delay needs a seed different from the splits' seeds"
+    return memory_sets.validate(raw.get("memory_set"), int(raw["data"].get("channels", 0)))
 
 
 def load_task_file(path: Path) -> Task:

@@ -47,13 +47,13 @@ def _loss(model, x, dt, y, w):
 
 
 def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: dict,
-                test_inputs: dict) -> Outcome:
+                evaluate: dict[str, dict]) -> Outcome:
     dev = jax_device(spec.device)
     with jax.default_matmul_precision(MATMUL_PRECISION), jax.default_device(dev):
-        return _fit_predict(module, spec, train, validation, test_inputs, dev)
+        return _fit_predict(module, spec, train, validation, evaluate, dev)
 
 
-def _fit_predict(module, spec, train, validation, test_inputs, dev) -> Outcome:
+def _fit_predict(module, spec, train, validation, evaluate, dev) -> Outcome:
     tr = spec.training
     rng = np.random.default_rng(spec.seed)
     model = module.build(spec.config, spec.n_inputs, spec.n_outputs,
@@ -79,7 +79,8 @@ def _fit_predict(module, spec, train, validation, test_inputs, dev) -> Outcome:
     def predict_all(params, prepared) -> jax.Array:
         return jnp.concatenate([predict(params, x, dt)[:n] for x, dt, n in prepared])
 
-    val_batches, test_batches = _eval_batches(validation, dev), _eval_batches(test_inputs, dev)
+    val_batches = _eval_batches(validation, dev)
+    test_batches = _eval_batches(evaluate["test"], dev)
     val_targets = jax.device_put(validation["targets"], dev)
     batch = min(tr["batch_size"], len(train["inputs"]))
     sync = lambda: jax.block_until_ready(params)  # noqa: E731
@@ -114,6 +115,8 @@ def _fit_predict(module, spec, train, validation, test_inputs, dev) -> Outcome:
     predictions = np.asarray(predict_test())  # also the warm-up
     eval_s = median_time(predict_test, lambda: None)
 
+    outputs = {name: np.asarray(predict_all(best_params, _eval_batches(inputs, dev)))
+               for name, inputs in evaluate.items() if name != "test"}
     nfe = None
     model = eqx.combine(best_params, static)
     if getattr(model, "reports_nfe", False):
@@ -125,7 +128,8 @@ def _fit_predict(module, spec, train, validation, test_inputs, dev) -> Outcome:
     if spec.device != "cpu":  # the process's peak: one cell per process (harness isolation)
         peak_gpu = (dev.memory_stats() or {}).get("peak_bytes_in_use", 0) / 2**20 or None
     return Outcome(
-        predictions=predictions,
+        predictions={"test": predictions, **outputs},
+        model=model,
         n_params=int(n_params),
         timing={"train_total_s": train_total, "epochs": tr["epochs"],
                 "steps": len(timer.times), "compile_s": compile_s, **timer.summary(),

@@ -37,7 +37,7 @@ def _predict(model, data: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: dict,
-                test_inputs: dict) -> Outcome:
+                evaluate: dict[str, dict]) -> Outcome:
     device = torch.device(spec.device)
     sync = _sync(device)
     torch.manual_seed(spec.seed)
@@ -47,7 +47,7 @@ def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: di
     opt = torch.optim.AdamW(model.parameters(), lr=tr["lr"], betas=tuple(tr["betas"]),
                             weight_decay=tr["weight_decay"])
     tr_data, va_data = _tensors(train, device), _tensors(validation, device)
-    te_data = _tensors(test_inputs, device)
+    te_data = _tensors(evaluate["test"], device)
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -88,9 +88,12 @@ def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: di
     eval_s = median_time(lambda: _predict(model, te_data), sync)
     if nfe is not None:
         nfe["eval_forward"] = model.nfe_forward
+    outputs = {name: _predict(model, _tensors(inputs, device)).cpu().numpy()
+               for name, inputs in evaluate.items() if name != "test"}
 
     return Outcome(
-        predictions=predictions.cpu().numpy(),
+        predictions={"test": predictions.cpu().numpy(), **outputs},
+        model=model.eval(),
         n_params=int(n_params),
         timing={"train_total_s": train_total, "epochs": tr["epochs"],
                 "steps": len(timer.times), "compile_s": None, **timer.summary(),

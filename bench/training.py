@@ -1,7 +1,8 @@
 """What the harness hands a framework's trainer, and what it gets back.
 
-The trainer sees the training and validation splits and the test *inputs* only; it returns
-test predictions, and the harness computes every metric itself.
+The trainer sees the training and validation splits and, for evaluation, input sets without
+targets (the test split's inputs, and the memory probes); it returns predictions for each set
+and the trained model, and the harness computes every metric itself.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class TrainSpec:
 
 @dataclass
 class Outcome:
-    predictions: np.ndarray  # (n_test, T, O)
+    predictions: dict[str, np.ndarray]  # per evaluation set: (n, T, O); "test" is timed
+    model: Any  # the trained model (torch.nn.Module or equinox.Module), best parameters
     n_params: int
     timing: dict[str, Any]
     memory: dict[str, Any]

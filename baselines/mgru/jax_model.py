@@ -1,0 +1,10 @@
+"""mGRU in JAX: the gnODE with a one-layer tanh F (no output layer)."""
+
+from bench.ode_jax import load_state as load_torch_state  # noqa: F401  (parity hook)
+from bench.ode_jax import ode_from_config
+
+
+def build(config: dict, n_inputs: int, n_outputs: int, *, key):
+    one_layer_tanh = {**config, "widths": [config["N"]], "activation": "tanh",
+                      "linear_output": False}
+    return ode_from_config(one_layer_tanh, n_inputs, n_outputs, gated=True, key=key)
