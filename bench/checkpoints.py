@@ -38,7 +38,10 @@ def save(model: Any, framework: str, path: Path) -> None:
         if framework == "torch":
             import torch
 
-            torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
+            # Into a file object: given a path, torch names the archive after the (random)
+            # temporary file, and the same parameters would not give the same bytes.
+            with open(tmp, "wb") as f:
+                torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, f)
         else:
             import equinox as eqx
 
@@ -68,7 +71,7 @@ def load(module: Any, framework: str, config: dict, n_inputs: int, n_outputs: in
 
         skeleton = module.build(config, n_inputs, n_outputs, key=jax.random.PRNGKey(0))
         return eqx.tree_deserialise_leaves(path, skeleton)
-    except (RuntimeError, ValueError, EOFError, OSError) as e:
+    except Exception as e:  # torch.load raises many kinds (UnpicklingError, IndexError, ...)
         raise UserError(f"checkpoint {path} does not load into the model "
-                        f"({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
+                        f"({type(e).__name__}: {(str(e).splitlines() or [''])[0][:120]}); "
                         "rerun the cell with FORCE=1") from None

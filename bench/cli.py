@@ -144,7 +144,7 @@ def _first_sentence(text: str) -> str:
 def cmd_list(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from bench.registry import scan
+    from bench.registry import orphan_configs, scan
     from bench.tasks import get_task, task_files
 
     rows = []
@@ -161,6 +161,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     print(tabulate(rows, ["model", "kind", "frameworks", "description"], tablefmt="simple"))
     for folder, err in broken.items():
         print(f"broken: {folder}: {err}")
+    for line in orphan_configs(models):
+        print(f"warning: {line}")
     return 0
 
 

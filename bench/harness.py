@@ -227,7 +227,7 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
                 "targets": test["targets"][0].round(4).tolist(),
                 "outputs": pred[0].round(4).tolist(),
             }
-            if path is not None:
+            if path is not None and out.model is not None:
                 ckpt = checkpoints.path_for(path, cell.framework)
                 checkpoints.save(out.model, cell.framework, ckpt)
                 doc["checkpoint"] = {"file": ckpt.name, "sha256": checkpoints.sha256(ckpt),

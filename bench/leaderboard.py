@@ -72,7 +72,8 @@ def flatten(doc: dict[str, Any], path: Path | None = None) -> dict[str, Any]:
         "nfe_eval_forward": (doc.get("nfe") or {}).get("eval_forward"),
         "attractor_status": att.get("status"),
         **{k: att.get(k) if ok else None for k in ATTRACTOR_COLUMNS},
-        "portrait": str(Path(path).with_name(att["portrait"])) if ok and path else None,
+        # relative to the results folder, so the table does not depend on where it lies
+        "portrait": Path(path).with_name(att["portrait"]).as_posix() if ok and path else None,
         "git_commit": prov.get("git_commit"), "git_dirty": prov.get("git_dirty"),
     })
     return row
@@ -87,15 +88,16 @@ def _metric_rank(column: str) -> int:
     return METRIC_ORDER.index(name) if name in METRIC_ORDER else len(METRIC_ORDER)
 
 
-def _portrait_link(ok: pd.DataFrame, out_dir: Path | None) -> str:
-    """A link to the lowest seed's phase portrait, relative to the leaderboard."""
+def _portrait_link(ok: pd.DataFrame, results_link: str | None) -> str:
+    """A link to the lowest seed's phase portrait; ``results_link`` is the results folder
+    as seen from the leaderboard."""
     pics = ok.sort_values("seed")["portrait"].dropna()
-    if pics.empty or out_dir is None:
+    if pics.empty or results_link is None:
         return "—"
-    return f"[seed {ok.loc[pics.index[0], 'seed']}]({os.path.relpath(pics.iloc[0], out_dir)})"
+    return f"[seed {ok.loc[pics.index[0], 'seed']}]({results_link}/{pics.iloc[0]})"
 
 
-def table(group: pd.DataFrame, higher: dict[str, bool], out_dir: Path | None = None) -> str:
+def table(group: pd.DataFrame, higher: dict[str, bool], results_link: str | None = None) -> str:
     """A ranked markdown table for one (task, version, profile, hardware class) group."""
     primary = group["primary_metric"].iloc[0]
     metric_cols = sorted((str(c) for c in group.columns
@@ -122,7 +124,7 @@ def table(group: pd.DataFrame, higher: dict[str, bool], out_dir: Path | None = N
                               else None, ",.0f"),
             "train (s)": _number(ok["train_total_s"].mean() if len(ok) else None, ".1f"),
             "step (ms)": _number(ok["step_median_ms"].median() if len(ok) else None, ".2f"),
-            **({"portrait": _portrait_link(ok, out_dir)} if attractor else {}),
+            **({"portrait": _portrait_link(ok, results_link)} if attractor else {}),
         })
     df = pd.DataFrame(rows)
     sign = 1 if higher[primary] else -1
@@ -244,7 +246,8 @@ def build(results_dir: Path, out_dir: Path) -> list[Path]:
         claim_lines.append("No results yet: run `make bench`.")
         pd.DataFrame().to_csv(written[0], index=False)
     else:
-        df = pd.DataFrame([flatten(d, p) for d, p in zip(docs, paths)])
+        df = pd.DataFrame([flatten(d, p.relative_to(results_dir)) for d, p in zip(docs, paths)])
+        results_link = Path(os.path.relpath(results_dir, out_dir)).as_posix()
         df = df.sort_values(["task", "task_version", "profile", "device_class", "model",
                              "framework", "seed"], kind="stable").reset_index(drop=True)
         df.to_csv(written[0], index=False, float_format="%.6g", lineterminator="\n")
@@ -267,7 +270,7 @@ def build(results_dir: Path, out_dir: Path) -> list[Path]:
             old = "" if version == latest[task] else " (superseded version)"
             lines += [f"### {task} v{version}{old} · {profile} profile · "
                       f"{CLASS_NAME[dclass]}: {hw}", "",
-                      table(group, group_docs[0]["higher_is_better"], out_dir), ""]
+                      table(group, group_docs[0]["higher_is_better"], results_link), ""]
             slug = re.sub(r"[^a-z0-9]+", "-", hw.lower()).strip("-")
             png = plots / f"{task}-v{version}-{profile}-{dclass}-{slug}.png"
             title = f"{task} v{version}, {profile} profile, {CLASS_NAME[dclass]}: {hw}"

@@ -71,10 +71,11 @@ def grid(spec: dict, step: float) -> np.ndarray:
         angle = 2 * np.pi * np.arange(m) / m
         return spec["radius"] * np.stack([np.cos(angle), np.sin(angle)], axis=-1)
     outer = float(spec["outer"])
-    axis = np.arange(-outer, outer + step / 2, step)
+    m = int(np.floor(outer / step + 1e-9))
+    axis = step * np.arange(-m, m + 1)  # integer multiples: no round-off drift, symmetric
     pts = np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2)
-    r = np.linalg.norm(pts, axis=1)
-    return pts[(r >= spec["inner"]) & (r <= outer)]
+    r, tol = np.linalg.norm(pts, axis=1), 1e-9 * outer  # boundary points count as inside
+    return pts[(r >= spec["inner"] - tol) & (r <= outer + tol)]
 
 
 def coverage(spec: dict, points: np.ndarray, step: float, epsilon: float) -> float:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-BASELINES = ("gnode", "node", "gru", "lstm")
+BASELINES = ("gnode", "gru", "lstm", "mgru", "node", "rnn")
 SMOKE_TASK = "flipflop-2bit-ring"
 SMOKE_CELLS = (("gnode", "torch"), ("gnode", "jax"), ("gru", "torch"))
 

@@ -93,7 +93,7 @@ def test_list_shows_tasks_with_versions_and_baselines():
     assert "Traceback" not in r.stderr
     lines = r.stdout.splitlines()
     task_files = sorted(p for p in (ROOT / "tasks").glob("*.yaml") if not p.name.startswith("_"))
-    assert len(task_files) == 3
+    assert len(task_files) == 7  # the flip-flop family
     for path in task_files:
         raw = yaml.safe_load(path.read_text())
         (line,) = [ln for ln in lines if ln.split() and ln.split()[0] == raw["name"]]
@@ -101,6 +101,7 @@ def test_list_shows_tasks_with_versions_and_baselines():
     model_rows = {ln.split()[0]: ln.split()[1] for ln in lines if ln.split()
                   and ln.split()[0] in BASELINES}
     assert model_rows == dict.fromkeys(BASELINES, "baseline")
+    assert "warning" not in r.stdout  # no configs/<task>.yaml names a missing task
 
 
 def test_diverging_run_exits_nonzero_and_records_the_cell(tmp_path):
@@ -192,3 +193,63 @@ def test_variant_names_are_safe_file_names():
 def test_list_shows_whole_first_sentences():
     out = bench("list").stdout
     assert "torch.nn.GRU, cuDNN on a GPU" in out  # not cut at the dot in "torch.nn"
+
+
+# -- analyze ---------------------------------------------------------------------------------
+
+def copy_smoke_results(smoke_run, dest):
+    import shutil
+
+    shutil.copytree(smoke_run[0], dest)
+    return dest
+
+
+def test_analyze_reruns_the_analysis_from_the_checkpoint(tmp_path, smoke_run):
+    res = copy_smoke_results(smoke_run, tmp_path / "res")
+    (path,) = res.rglob("gnode-torch-seed0.json")
+    before = json.loads(path.read_text())
+    path.with_suffix(".png").unlink()
+    r = bench("analyze", "--result", str(path))
+    assert r.returncode == 0, r.stderr
+    assert "slow points" in r.stdout and "coverage" in r.stdout
+    after = json.loads(path.read_text())
+    # the same trained model and the same seeded search give the same analysis
+    assert after["attractor"]["n_slow_points"] == before["attractor"]["n_slow_points"]
+    assert after["attractor"]["coverage"] == pytest.approx(before["attractor"]["coverage"])
+    assert after["metrics"] == before["metrics"]  # training is not redone
+    assert path.with_suffix(".png").is_file()
+    points = json.loads(path.with_suffix(".slowpoints.json").read_text())
+    assert len(points["points"]) == min(after["attractor"]["n_slow_points"],
+                                        points["settings"]["max_points"])
+
+
+def test_analyze_without_checkpoint_or_with_a_corrupt_one_is_one_line(tmp_path, smoke_run):
+    res = copy_smoke_results(smoke_run, tmp_path / "res")
+    (path,) = res.rglob("gru-torch-seed0.json")
+    path.with_suffix(".pt").write_bytes(b"not a checkpoint")
+    r = bench("analyze", "--result", str(path))
+    assert r.returncode == 2
+    assert "checksum" in assert_one_error_line(r.stderr)
+    path.with_suffix(".pt").unlink()
+    r = bench("analyze", "--result", str(path))
+    assert r.returncode == 2
+    assert "no checkpoint" in assert_one_error_line(r.stderr)
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--result", "nowhere.json"], "no result file"),
+    (["--results-dir", "nowhere"], "no results folder"),
+])
+def test_analyze_bad_arguments(args, expected):
+    r = bench("analyze", *args)
+    assert r.returncode == 2
+    assert expected in assert_one_error_line(r.stderr)
+
+
+def test_declared_sweep_becomes_cells_and_the_command_line_wins(models):
+    args = cli.parser().parse_args(["run", "--profile", "quick"])
+    assert cli._sweep(models["gru"], "flipflop-3bit-fixed", args) == [
+        {"N": 6}, {"N": 12}, {"N": 18}]
+    assert cli._sweep(models["gru"], "flipflop-3bit", args) == [{}]
+    args = cli.parser().parse_args(["run", "--profile", "quick", "--set", "N=4"])
+    assert cli._sweep(models["gru"], "flipflop-3bit-fixed", args) == [{}]  # one cell, N = 4

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from conftest import ROOT, SMOKE_CELLS, SMOKE_TASK
 
-from bench import harness, registry
+from bench import harness, registry, results
 from bench.errors import UserError
 from bench.tasks import get_task
 from bench.training import Outcome
@@ -62,8 +62,11 @@ def test_smoke_run_report_and_files(smoke_run):
     assert report.skipped == [] and report.problems == []
     version = yaml.safe_load((ROOT / "tasks" / f"{SMOKE_TASK}.yaml").read_text())["version"]
     found = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert found == sorted(f"{SMOKE_TASK}@v{version}/smoke/cpu/{m}-{fw}-seed0.json"
-                           for m, fw in SMOKE_CELLS)
+    # per cell: the result, the checkpoint, the slow points and the phase portrait
+    suffix = {"torch": ".pt", "jax": ".eqx"}
+    assert found == sorted(f"{SMOKE_TASK}@v{version}/smoke/cpu/{m}-{fw}-seed0{ext}"
+                           for m, fw in SMOKE_CELLS
+                           for ext in (".json", suffix[fw], ".slowpoints.json", ".png"))
 
 
 @pytest.mark.parametrize("cell", SMOKE_CELLS, ids=lambda c: f"{c[0]}-{c[1]}")
@@ -78,9 +81,13 @@ def test_result_document_fields(smoke_run, cell):
     assert doc["status"] == "ok" and doc["reason"] is None
     assert doc["model_kind"] == "baseline"
     assert doc["variant"] == ""
-    assert set(doc["metrics"]) == {"mse", "r2"}
+    assert set(doc["metrics"]) == {"mse", "r2", "long_delay_mse", "long_delay_r2", "drift"}
     assert doc["primary_metric"] == "mse"
-    assert doc["higher_is_better"] == {"mse": False, "r2": True}
+    assert doc["higher_is_better"] == {"mse": False, "r2": True, "long_delay_mse": False,
+                                       "long_delay_r2": True, "drift": False}
+    assert doc["standard"] is True
+    assert doc["attractor"]["status"] == "ok"
+    assert doc["checkpoint"]["n_inputs"] == doc["checkpoint"]["n_outputs"] == 2
 
 
 @pytest.mark.parametrize("cell", SMOKE_CELLS, ids=lambda c: f"{c[0]}-{c[1]}")
@@ -103,7 +110,10 @@ def test_n_params_and_config(smoke_run, cell):
     doc = smoke_run[2][cell]
     model, fw = cell
     raw = raw_metadata(model)
-    expected_config = {**raw["config"], **raw["profiles"]["smoke"]["config"]}
+    per_task = yaml.safe_load(
+        (ROOT / "baselines" / model / "configs" / f"{SMOKE_TASK}.yaml").read_text())
+    expected_config = {**raw["config"], **raw["profiles"]["smoke"]["config"],
+                       **per_task["smoke"]["config"]}
     assert doc["config"]["model"] == expected_config
     if fw == "torch" or model != "gru":
         assert doc["n_params"] == n_params_by_hand(model, expected_config, 2, 2)
@@ -168,7 +178,7 @@ def test_resume_skips_done_cells_and_force_reruns(tmp_path, models):
     cells = [harness.Cell(models["gru"], "torch", task, 0)]
     first = harness.run(cells, "smoke", "cpu", tmp_path, echo=lambda s: None)
     assert len(first.done) == 1
-    (path,) = list(tmp_path.rglob("*.json"))
+    (path,) = results.result_files(tmp_path)
     stat, text = path.stat(), path.read_text()
 
     lines: list[str] = []
@@ -318,11 +328,14 @@ def test_trainer_never_sees_test_targets_and_metrics_come_from_predictions(
 
     seen = {}
 
-    def spy(module, spec, train, validation, test_inputs):
+    def spy(module, spec, train, validation, evaluate):
+        test_inputs = evaluate["test"]
         seen.update(train=set(train), validation=set(validation), test=set(test_inputs),
-                    test_x=test_inputs["inputs"], spec=spec)
-        n, T = test_inputs["inputs"].shape[:2]
-        return Outcome(predictions=np.zeros((n, T, spec.n_outputs), np.float32), n_params=1,
+                    test_x=test_inputs["inputs"], spec=spec, sets=set(evaluate),
+                    probes={k: set(v) for k, v in evaluate.items()})
+        preds = {k: np.zeros((*v["inputs"].shape[:2], spec.n_outputs), np.float32)
+                 for k, v in evaluate.items()}
+        return Outcome(predictions=preds, model=None, n_params=1,
                        timing={"train_total_s": 1.0, "step_median_s": 0.1}, memory={},
                        nfe=None)
 
@@ -333,12 +346,15 @@ def test_trainer_never_sees_test_targets_and_metrics_come_from_predictions(
                 echo=lambda s: None)
     assert "targets" not in seen["test"]
     assert seen["test"] == {"inputs", "dt"}
+    # the memory probes are inputs only, too
+    assert seen["sets"] == {"test", "long_delay", "drift"}
+    assert all(keys == {"inputs", "dt"} for keys in seen["probes"].values())
     assert {"inputs", "targets", "dt"} <= seen["train"] and "targets" in seen["validation"]
     test = smoke_test_split()
     np.testing.assert_array_equal(seen["test_x"], test["inputs"])
     assert (seen["spec"].seed, seen["spec"].n_inputs, seen["spec"].n_outputs) == (3, 2, 2)
     # all-zero predictions: mse is the mean square target, r2 = 1 - SS(y) / SS(y - mean)
-    doc = json.loads(next(tmp_path.rglob("*.json")).read_text())
+    doc = json.loads(results.result_files(tmp_path)[0].read_text())
     y = test["targets"].astype(np.float64)
     assert doc["metrics"]["mse"] == pytest.approx(np.mean(y**2), rel=1e-9)
     sst = np.sum((y - y.reshape(-1, 2).mean(axis=0)) ** 2)
@@ -424,7 +440,7 @@ def test_isolated_and_in_process_runs_agree(tmp_path, models):
     cells = [harness.Cell(models["gru"], "torch", task, 5)]
     harness.run(cells, "smoke", "cpu", tmp_path / "a", echo=lambda s: None, isolate=True)
     harness.run(cells, "smoke", "cpu", tmp_path / "b", echo=lambda s: None, isolate=False)
-    (a,), (b,) = (list((tmp_path / d).rglob("*.json")) for d in "ab")
+    (a,), (b,) = (results.result_files(tmp_path / d) for d in "ab")
     da, db = json.loads(a.read_text()), json.loads(b.read_text())
     assert da["metrics"] == db["metrics"] and da["curve"] == db["curve"]
     assert da["provenance"]["isolated"] is True and db["provenance"]["isolated"] is False

@@ -50,26 +50,26 @@ def heading(task=SMOKE_TASK, version=1, profile="smoke", hw="CPU", old=False):
 def test_build_is_byte_for_byte_reproducible(tmp_path, smoke_run, make_doc):
     real = list(smoke_run[2].values())
     docs = [*real, make_doc(model="lstm", device_class="gpu", mse=0.2),
-            make_doc(model="node", task_version=2, mse=0.3, seed=1)]
-    res_a, res_b = tmp_path / "a-results", tmp_path / "b-results"
+            make_doc(model="node", task_version=3, mse=0.3, seed=1)]
+    # results beside each leaderboard, as in the repository (the portrait links are relative)
+    res_a, res_b = tmp_path / "a-results" / "results", tmp_path / "b-results" / "results"
     write_docs(res_a, docs)
     write_docs(res_b, list(reversed(docs)))  # other write order, other mtimes
-    wa, wb = build(res_a, tmp_path / "a"), build(res_b, tmp_path / "b")
-    files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*")
-                     if p.is_file())
-    files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*")
-                     if p.is_file())
+    wa, wb = build(res_a, tmp_path / "a-results" / "a"), build(res_b, tmp_path / "b-results" / "a")
+    out_a, out_b = tmp_path / "a-results" / "a", tmp_path / "b-results" / "a"
+    files_a = sorted(p.relative_to(out_a) for p in out_a.rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(out_b) for p in out_b.rglob("*") if p.is_file())
     assert files_a == files_b
     assert {p.name for p in files_a} >= {"README.md", "results.csv"}
     pngs = [p for p in files_a if p.suffix == ".png"]
-    assert len(pngs) == 3  # one per table: (v1, cpu), (v1, gpu), (v2, cpu)
+    assert len(pngs) == 3  # one per table: (v2, cpu), (v1, gpu), (v3, cpu)
     for rel in files_a:
-        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
-    assert sorted(p.relative_to(tmp_path / "a") for p in wa) == files_a
+        assert (out_a / rel).read_bytes() == (out_b / rel).read_bytes(), rel
+    assert sorted(p.relative_to(out_a) for p in wa) == files_a
     assert len(wb) == len(wa)
     for png in pngs:
-        assert (tmp_path / "a" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert f"(plots/{png.name})" in (tmp_path / "a" / "README.md").read_text()
+        assert (out_a / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"(plots/{png.name})" in (out_a / "README.md").read_text()
 
 
 def test_cpu_and_gpu_results_are_never_ranked_together(tmp_path, make_doc):
@@ -115,7 +115,7 @@ def test_ranking_follows_the_primary_metric_direction(tmp_path, make_doc):
     assert [r["model"] for r in t[heading(task="other")]] == ["gnode", "gru", "node"]
     row = t[heading()][0]
     assert row["mse ↓"] == "0.1" and row["r2 ↑"] == "0.2"
-    assert list(t[heading(task="other")][0])[:4] == ["rank", "model", "framework", "r2 ↑"]
+    assert list(t[heading(task="other")][0])[:5] == ["rank", "model", "framework", "N", "r2 ↑"]
     assert [r["rank"] for r in t[heading()]] == ["1", "2", "3"]
 
 
@@ -180,19 +180,31 @@ def test_csv_has_one_sorted_row_per_result(tmp_path, make_doc):
 def test_empty_results_folder(tmp_path):
     (tmp_path / "res").mkdir()
     written = build(tmp_path / "res", tmp_path / "out")
-    assert [p.name for p in written] == ["results.csv", "README.md"]
+    assert [p.name for p in written] == ["results.csv", "README.md", "claims.md"]
     assert "No results yet" in (tmp_path / "out" / "README.md").read_text()
+    assert "No results yet" in (tmp_path / "out" / "claims.md").read_text()
 
 
-@pytest.mark.parametrize("values,expected", [
-    ([0.0042, 0.00424, 0.004184], "0.004208 ± 0.000029"),
-    ([12.0, 14.0], "13.0 ± 1.4"),
-    ([0.5, 0.5], "0.5 ± 0"),
-    ([0.3], "0.3"),
-])
-def test_mean_is_shown_to_the_precision_of_its_std(values, expected):
-    import pandas as pd
-
-    from bench.leaderboard import _mean_std
-
-    assert _mean_std(pd.Series(values)) == expected
+def test_memory_and_attractor_columns_and_portrait_links(tmp_path, smoke_run):
+    """Real smoke results: the new columns are there, with the numbers of the result files,
+    and each row links the lowest seed's phase portrait, which exists."""
+    out = tmp_path / "lb"
+    build(smoke_run[0], out)
+    readme = (out / "README.md").read_text()
+    rows = next(iter(tables(readme).values()))
+    assert {"long_delay_r2 ↑", "drift ↓", "coverage ↑", "slow pts", "dim", "portrait",
+            "N"} <= set(rows[0])
+    docs = smoke_run[2]
+    for row in rows:
+        doc = docs[(row["model"], row["framework"])]
+        assert row["N"] == str(doc["config"]["model"]["N"])
+        assert float(row["drift ↓"]) == pytest.approx(doc["metrics"]["drift"], rel=1e-3)
+        assert float(row["coverage ↑"]) == pytest.approx(doc["attractor"]["coverage"], abs=0.006)
+        assert row["slow pts"] == str(doc["attractor"]["n_slow_points"])
+        link = row["portrait"].split("](")[1].rstrip(")")
+        assert (out / link).resolve().is_file() and link.endswith("-seed0.png")
+    df = pd.read_csv(out / "results.csv")
+    assert {"metric.long_delay_mse", "metric.long_delay_r2", "metric.drift", "coverage",
+            "n_slow_points", "local_dim", "N", "L", "portrait"} <= set(df.columns)
+    assert "long_delay_mse" not in readme.split("## ")[-1]  # csv only, not in the table
+    assert (out / "claims.md").read_text().startswith("# The paper's claims, checked")

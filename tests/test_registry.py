@@ -92,7 +92,7 @@ def test_select_baselines_all_and_names(subs):
     every = [m.name for m in registry.select_models("all")]
     assert sorted(every) == sorted([*BASELINES, name])
     assert [m.name for m in registry.select_models("gru, gnode,gru,baselines")] == \
-        ["gru", "gnode", "lstm", "node"]
+        ["gru", "gnode", "lstm", "mgru", "node", "rnn"]
 
 
 def test_unknown_model_suggests_close_names():
@@ -190,31 +190,75 @@ def test_metadata_must_be_a_mapping(tmp_path):
 
 # -- ModelSpec -------------------------------------------------------------------------------
 
-def test_resolve_layers_profile_and_task_globs():
-    spec = registry.ModelSpec("m", "submission", Path("."), {
-        "config": {"N": 64, "widths": [128], "solver": "euler"},
-        "training": {"lr": 0.01},
-        "profiles": {"paper": {"config": {"N": 100}, "training": {"batch_size": 10},
-                               "tasks": {"flipflop-2bit-*": {"config": {"N": 2}},
-                                         "flipflop-3bit": {"training": {"lr": 0.5}}}}},
-    })
+def test_resolve_layers_profile_and_task_config(subs):
+    name = unique_name()
+    make_model(subs, name, doc=meta(name, config={"N": 64, "widths": [128], "solver": "euler"},
+                                    training={"lr": 0.01},
+                                    profiles={"paper": {"config": {"N": 100},
+                                                        "training": {"batch_size": 10}}}))
+    configs = subs / name / "configs"
+    configs.mkdir()
+    (configs / "flipflop-2bit-ring.yaml").write_text("paper: {config: {N: 2}}\n")
+    (configs / "flipflop-3bit.yaml").write_text(
+        "paper: {training: {lr: 0.5}}\nquick: {sweep: {N: [6, 12], widths: [[8], [16]]}}\n")
+    spec = registry.discover()[name]
     assert spec.resolve("flipflop-3bit", "quick") == (
         {"N": 64, "widths": [128], "solver": "euler"}, {"lr": 0.01})
     assert spec.resolve("flipflop-2bit-ring", "paper") == (
         {"N": 2, "widths": [128], "solver": "euler"}, {"lr": 0.01, "batch_size": 10})
     assert spec.resolve("flipflop-3bit", "paper") == (
         {"N": 100, "widths": [128], "solver": "euler"}, {"lr": 0.5, "batch_size": 10})
-    # resolving never changes the metadata itself
-    assert spec.metadata["config"]["N"] == 64
+    # a sweep is the product of its lists; no sweep is one run
+    assert spec.sweep("flipflop-3bit", "quick") == [
+        {"N": 6, "widths": [8]}, {"N": 6, "widths": [16]},
+        {"N": 12, "widths": [8]}, {"N": 12, "widths": [16]}]
+    assert spec.sweep("flipflop-2bit-ring", "paper") == [{}]
+    assert spec.metadata["config"]["N"] == 64  # resolving never changes the metadata
 
 
-def test_real_baseline_resolution_follows_its_metadata():
-    gnode = registry.discover()["gnode"]
-    raw = yaml.safe_load((ROOT / "baselines" / "gnode" / "metadata.yaml").read_text())
-    config, _ = gnode.resolve("flipflop-2bit-ring", "paper")
-    expected = {**raw["config"], **raw["profiles"]["paper"]["config"],
-                **raw["profiles"]["paper"]["tasks"]["flipflop-2bit-*"]["config"]}
-    assert config == expected
+def test_real_baselines_use_the_papers_sizes():
+    models = registry.discover()
+    for name in ("gnode", "node"):
+        assert models[name].resolve("flipflop-2bit-ring", "paper")[0]["widths"] == [316, 316]
+    for name in BASELINES:
+        for task in ("flipflop-2bit-square", "flipflop-2bit-disk"):
+            for profile in ("smoke", "quick", "paper"):
+                assert models[name].resolve(task, profile)[0]["N"] == 2
+        assert models[name].sweep("flipflop-3bit-fixed", "paper") == [
+            {"N": 6}, {"N": 12}, {"N": 18}]
+    gnode_3bit = models["gnode"].resolve("flipflop-3bit", "paper")[0]
+    assert (gnode_3bit["N"], gnode_3bit["widths"]) == (6, [100, 100, 100])
+    for name in ("node", "gru", "lstm", "mgru", "rnn"):
+        assert models[name].resolve("flipflop-3bit", "paper")[0]["N"] == 100
+    assert registry.orphan_configs(models) == []
+
+
+@pytest.mark.parametrize("text, where", [
+    ("paper: [1, 2]\n", "paper"),
+    ("fast: {config: {N: 2}}\n", "profiles"),
+    ("quick: {sweep: {N: 6}}\n", "sweep"),
+    ("quick: {sweep: {N: []}}\n", "sweep"),
+    ("quick: {tasks: {x: 1}}\n", "quick"),
+    ("quick: {config: [1\n", "YAML"),
+])
+def test_malformed_task_configs_are_rejected(subs, text, where):
+    name = unique_name()
+    make_model(subs, name)
+    (subs / name / "configs").mkdir()
+    (subs / name / "configs" / "flipflop-3bit.yaml").write_text(text)
+    _, broken = registry.scan()
+    assert where in one_line_error_text(broken[name])
+
+
+def test_config_named_after_no_task_is_reported(subs):
+    name = unique_name()
+    make_model(subs, name)
+    (subs / name / "configs").mkdir()
+    (subs / name / "configs" / "flipflop-3bt.yaml").write_text("quick: {config: {N: 2}}\n")
+    models = registry.discover()
+    assert name in models
+    assert any("flipflop-3bt.yaml: names no task" in line
+               for line in registry.orphan_configs(models))
 
 
 def test_frameworks_from_a_single_string(subs):
@@ -259,8 +303,7 @@ def test_module_without_build_fails_every_time(subs):
 @pytest.mark.parametrize("profiles", [
     {"quick": [1, 2]},
     {"quick": {"config": [1]}},
-    {"paper": {"tasks": ["flipflop-*"]}},
-    {"paper": {"tasks": {"flipflop-*": {"training": "fast"}}}},
+    {"paper": {"tasks": {"flipflop-*": {"config": {"N": 2}}}}},  # per-task sizes: configs/
 ])
 def test_malformed_profiles_are_rejected(subs, profiles):
     make_model(subs, "m", doc=meta("m", profiles=profiles))

@@ -44,9 +44,51 @@ def one_line_error(path: Path) -> str:
 
 # -- the real task files ---------------------------------------------------------------------
 
+FAMILY = ["flipflop-2bit-disk", "flipflop-2bit-original", "flipflop-2bit-rectangle",
+          "flipflop-2bit-ring", "flipflop-2bit-square", "flipflop-3bit", "flipflop-3bit-fixed"]
+IDEAL_SETS = {  # the paper's memory sets, per task
+    "flipflop-2bit-original": ("corners", 2), "flipflop-2bit-square": ("box", 2),
+    "flipflop-2bit-rectangle": ("box", 2), "flipflop-2bit-disk": ("annulus", 2),
+    "flipflop-2bit-ring": ("circle", 2), "flipflop-3bit": ("box", 3),
+    "flipflop-3bit-fixed": ("corners", 3),
+}
+
+
+@pytest.mark.parametrize("name", FAMILY)
+def test_every_task_declares_its_ideal_memory_set_and_memory_metrics(name):
+    task = bt.get_task(name)
+    kind, channels = IDEAL_SETS[name]
+    assert task.extra["memory_set"]["kind"] == kind
+    assert task.data["channels"] == channels
+    assert {"long_delay_r2", "drift"} <= set(task.metrics)
+    assert task.extra["memory"]["long_delay"]["n_bins"] == 10 * task.data["n_bins"]
+    assert task.extra["memory"]["long_delay"]["silent_bins"] == 500
+    assert task.extra["memory"]["drift"]["bins"] == 1000
+
+
+def test_disk_task_has_the_papers_pulse_rate_and_start():
+    disk = bt.get_task("flipflop-2bit-disk")
+    assert disk.data["pulse_rate"] == 6 and disk.data["initial"] == [1.5, 0]
+    assert bt.get_task("flipflop-2bit-ring").data["pulse_rate"] == 12
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"memory_set": {"kind": "sphere"}}, "memory_set"),
+    ({"memory_set": {"kind": "circle", "radius": 2.0}}, "planar"),
+    ({"memory_set": {"kind": "box", "low": [1, 1, 1], "high": [0, 0, 0]}}, "low < high"),
+    ({"memory": None}, "memory block"),
+])
+def test_bad_memory_definitions_are_one_line_errors(tmp_path, change, words):
+    raw = {**yaml.safe_load((ROOT / "tasks" / "flipflop-3bit.yaml").read_text())}
+    template = yaml.safe_load((ROOT / "tasks" / "_flipflop.yaml").read_text())
+    raw.pop("include")
+    raw = {**template, **raw, "memory": template["memory"], **change}
+    raw = {k: v for k, v in raw.items() if v is not None}
+    assert words in one_line_error(write(tmp_path, "flipflop-3bit", raw))
+
 def test_real_task_files_load_with_their_versions():
     files = sorted(p.stem for p in (ROOT / "tasks").glob("*.yaml") if not p.name.startswith("_"))
-    assert files == ["flipflop-2bit-ring", "flipflop-2bit-square", "flipflop-3bit"]
+    assert files == FAMILY
     for name in files:
         raw = yaml.safe_load((ROOT / "tasks" / f"{name}.yaml").read_text())
         task = bt.get_task(name)
@@ -64,7 +106,10 @@ def test_include_merges_the_template_key_by_key():
     assert task.data["channels"] == own["data"]["channels"]
     assert task.data["n_bins"] == template["data"]["n_bins"]
     assert task.metrics == template["metrics"]
-    assert task.extra == {"ideal_attractor": own["ideal_attractor"]}
+    assert task.extra["memory_set"] == own["memory_set"]
+    # nested memory settings merge too: the task's coverage wins, the template's drift stays
+    assert task.extra["memory"]["coverage"] == own["memory"]["coverage"]
+    assert task.extra["memory"]["drift"] == template["memory"]["drift"]
     assert task.description.startswith("3-bit flip-flop")
 
 
@@ -199,11 +244,10 @@ def test_get_task_unknown_suggests_close_name():
 
 
 def test_select_tasks_globs_all_and_dedup():
-    names = ["flipflop-2bit-ring", "flipflop-2bit-square", "flipflop-3bit"]
-    assert [t.name for t in bt.select_tasks("flipflop-*")] == names
-    assert [t.name for t in bt.select_tasks("all")] == names
+    assert [t.name for t in bt.select_tasks("flipflop-*")] == FAMILY
+    assert [t.name for t in bt.select_tasks("all")] == FAMILY
     assert [t.name for t in bt.select_tasks("flipflop-3bit, flipflop-2bit-*,flipflop-3bit")] \
-        == ["flipflop-3bit", "flipflop-2bit-ring", "flipflop-2bit-square"]
+        == ["flipflop-3bit", *[n for n in FAMILY if n.startswith("flipflop-2bit")]]
     with pytest.raises(UserError, match="flipflop-3bit"):
         bt.select_tasks("flipflop-3bits")
     with pytest.raises(UserError, match="no task"):

@@ -45,7 +45,11 @@ def splits(train_target=1.0):
                 "targets": np.full((n, T, 1), target, np.float32)}
 
     train, validation, test = make(N, train_target), make(4, 0.0), make(5, 0.0)
-    return train, validation, {"inputs": test["inputs"], "dt": test["dt"]}
+    # evaluation sets: the test inputs, and an extra probe of another length (memory probes)
+    probe = {"inputs": np.zeros((3, 2 * T, 1), np.float32),
+             "dt": np.full((3, 2 * T), 0.1, np.float32)}
+    return train, validation, {"test": {"inputs": test["inputs"], "dt": test["dt"]},
+                               "probe": probe}
 
 
 def spec(lr=LR):
@@ -62,8 +66,13 @@ JAX = types.SimpleNamespace(build=lambda config, n_in, n_out, *, key: JaxConstan
                          ids=["torch", "jax"])
 def test_best_validation_parameters_are_kept(trainer, module):
     out = trainer.fit_predict(module, spec(), *splits())
-    assert out.predictions.shape == (5, T, 1)
-    np.testing.assert_allclose(out.predictions, LR, rtol=1e-4)  # w after epoch 1, not 4
+    assert set(out.predictions) == {"test", "probe"}
+    assert out.predictions["test"].shape == (5, T, 1)
+    assert out.predictions["probe"].shape == (3, 2 * T, 1)
+    # w after epoch 1, not 4, on every evaluation set; the trained model is returned
+    np.testing.assert_allclose(out.predictions["test"], LR, rtol=1e-4)
+    np.testing.assert_allclose(out.predictions["probe"], LR, rtol=1e-4)
+    assert out.model is not None
     val = out.curve["val_loss"]
     assert len(val) == EPOCHS and np.all(np.diff(val) > 0)
     assert val[0] == pytest.approx(LR**2, rel=1e-3)
