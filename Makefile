@@ -12,8 +12,9 @@ SEEDS     ?= 0
 RESULTS   ?= results
 OUTDIR    ?= leaderboard
 FORCE     ?=
+RESULT    ?=
 
-.PHONY: setup bench test leaderboard list lint clean
+.PHONY: setup bench test leaderboard analyze list lint clean
 
 $(PY):
 	$(PYTHON) -m venv --system-site-packages $(VENV) || $(PYTHON) -m venv --system-site-packages --without-pip $(VENV)
@@ -32,6 +33,10 @@ bench: setup
 
 leaderboard: setup
 	$(PY) -m bench leaderboard --results-dir '$(RESULTS)' --out '$(OUTDIR)'
+
+# The attractor analysis again, from the checkpoints (RESULT=<file>: that one; default: all).
+analyze: setup
+	$(PY) -m bench analyze $(if $(RESULT),--result '$(RESULT)',--results-dir '$(RESULTS)')
 
 list: setup
 	@$(PY) -m bench list

@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from bench import attractors, checkpoints, memory, portraits, results
+from bench import attractors, checkpoints, environment, memory, portraits, results
 from bench.errors import UserError
 from bench.tasks import Task, get_task
 
@@ -109,6 +109,8 @@ def analyze_result(path: Path, device: str = "cpu") -> dict[str, Any]:
                              sizes["n_inputs"], sizes["n_outputs"], ckpt, device)
     doc["attractor"] = analyse_model(model, fw, task, doc["profile"], device, path,
                                      title_for(doc))
+    # rerun later than training: say by which code
+    doc["attractor"]["reanalysed_by"] = environment.git_state().get("git_commit")
     results.write_atomic(path, doc)
     return doc["attractor"]
 

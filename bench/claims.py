@@ -113,7 +113,7 @@ def claim_3(df: pd.DataFrame) -> list[Row]:
         if not gated or not ungated:
             continue
         pairs = [gated[a][0] < ungated[b][0] for a in gated for b in ungated]
-        rows.append(Row({"task": task, "framework": fw, "N": f"{int(N)}",
+        rows.append(Row({"task": str(task), "framework": str(fw), "N": f"{int(float(N))}",  # type: ignore[arg-type]
                          **{f"drift: {m}": means[m][1] if m in means else "—"
                             for m in (*GATED, *UNGATED)},
                          "gated < ungated": f"{sum(pairs)} of {len(pairs)} pairs"},

@@ -119,7 +119,7 @@ def draw(system: Any, arrays: dict[str, np.ndarray], report: dict[str, Any], spe
         _scatter_slow(ax, proj(pts) if len(pts) else pts, stab, 3)
         ax.set_xlabel(labels[0])
         ax.set_ylabel(labels[1])
-        ax.set_zlabel(labels[2])
+        ax.set_zlabel(labels[2])  # type: ignore[attr-defined]
         ax.set_title("slow points and trajectories" + ("" if D == 3 else f" (N = {D}, PCA)"))
     ax.legend(fontsize=6, loc="upper right")
     rax = fig.add_subplot(1, 2, 2, projection="3d" if C == 3 else None)

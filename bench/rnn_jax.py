@@ -43,7 +43,7 @@ class ScanRNN(eqx.Module):
         if self.kind == "gru":
             return self.cell(x_t, state)
         N = self.cell.hidden_size
-        return jnp.concatenate(self.cell(x_t, (state[:N], state[N:])))
+        return jnp.concatenate(self.cell(x_t, (state[:N], state[N:])))  # type: ignore[arg-type]
 
     def states(self, x, dt=None):
         """The full state after every step, (T, N) for a GRU and (T, 2N) for an LSTM."""

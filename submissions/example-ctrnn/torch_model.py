@@ -18,13 +18,26 @@ class CTRNN(nn.Module):
         self.tau = tau
 
     def forward(self, x: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+        return self.readout(self.states(x, dt))
+
+    def states(self, x: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
         drive = self.U(x)  # (B, T, N), computed once for every step
         h = x.new_zeros(x.shape[0], self.W.in_features)
         states = []
         for k in range(x.shape[1]):
             h = h + (dt[:, k, None] / self.tau) * (-h + self.W(torch.tanh(h)) + drive[:, k])
             states.append(h)
-        return self.readout(torch.stack(states, dim=1))
+        return torch.stack(states, dim=1)
+
+    # The analysis interface (optional): slow points, Jacobians and phase portraits.
+    discrete = False
+
+    def field(self, h: torch.Tensor, dt: float) -> torch.Tensor:
+        """dt * dh/dt at zero input (U x = 0 leaves the bias U.bias)."""
+        return (dt / self.tau) * (-h + self.W(torch.tanh(h)) + self.U.bias)
+
+    def observe(self, h: torch.Tensor) -> torch.Tensor:
+        return self.readout(h)
 
 
 def build(config: dict, n_inputs: int, n_outputs: int) -> nn.Module:
