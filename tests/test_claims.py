@@ -133,6 +133,9 @@ def test_claim_2_comparable_means_within_the_factor(gnode_mse, holds):
     assert rows[0].cells["ratio"] == f"{gnode_mse / 0.25:.2f}"
     assert rows[0].cells["gnODE size"] == "N = 6, L = 3"
     assert rows[0].cells["reference size"] == "N = 100"
+    # one table: every row has the same columns, the reference's MSE in one of them
+    assert all(list(r.cells) == list(rows[0].cells) for r in rows)
+    assert rows[0].cells["MSE: reference"].startswith("0.25")
 
 
 def test_claim_2_takes_the_reference_at_any_size_and_needs_seeds():
