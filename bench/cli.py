@@ -172,8 +172,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if not Path(args.results_dir).is_dir():
         raise UserError(f"no results folder {args.results_dir!r}; run `make bench` first")
     written = build(Path(args.results_dir), Path(args.out))
-    print(f"leaderboard: wrote {', '.join(str(p) for p in written[:2])} "
-          f"and {len(written) - 2} plot(s)")
+    plots = [p for p in written if p.suffix == ".png"]
+    print(f"leaderboard: wrote {', '.join(str(p) for p in written if p not in plots)} "
+          f"and {len(plots)} plot(s)")
     return 0
 
 

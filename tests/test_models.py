@@ -53,11 +53,14 @@ def expected_torch_params(name, config):
     if name in ("gru", "lstm"):
         gates = 3 if name == "gru" else 4
         return gates * N * (I + N) + 2 * gates * N + N * O + O
-    widths = list(config["widths"])
-    n = N * widths[0] + widths[0] + I * widths[0]  # F.W0 (with bias), F.U (no bias)
-    n += sum(a * b + b for a, b in itertools.pairwise(widths))  # hidden layers
-    n += widths[-1] * N + N  # F.out
-    if name == "gnode":
+    if name in ("mgru", "rnn"):  # F = tanh(W h + U x + b): one layer of width N, no F.out
+        n = N * N + N + I * N
+    else:
+        widths = list(config["widths"])
+        n = N * widths[0] + widths[0] + I * widths[0]  # F.W0 (with bias), F.U (no bias)
+        n += sum(a * b + b for a, b in itertools.pairwise(widths))  # hidden layers
+        n += widths[-1] * N + N  # F.out
+    if name in ("gnode", "mgru"):
         n += N * N + N + I * N  # gate.W (with bias), gate.U (no bias)
     n += N * O + O + N  # readout, learned h0
     return n
@@ -201,3 +204,26 @@ def test_outputs_are_causal(models, name):
     b = tm(torch.from_numpy(x2), torch.from_numpy(dt)).detach().numpy()
     np.testing.assert_array_equal(a[:, :4], b[:, :4])
     assert np.abs(a[:, 4:] - b[:, 4:]).max() > 1e-4
+
+
+@pytest.mark.parametrize("name,gated", [("mgru", True), ("rnn", False)])
+def test_one_layer_tanh_models_are_the_papers_maps(models, name, gated):
+    """With Euler at dt/tau = 1: mGRU h' = (1 - z) h + z tanh(W h + U x + b), z = sigmoid(...);
+    RNN h' = tanh(W h + U x + b). Checked against those formulas with the module's weights."""
+    config = {**smoke_config(models, name), "tau": 0.01}
+    tm = models[name].load("torch").build(config, I, O)
+    x, _, _ = inputs()
+    dt = np.full((B, T), 0.01, np.float32)
+    with torch.no_grad():
+        got = tm.states(torch.as_tensor(x), torch.as_tensor(dt)).numpy()
+    sd = torch_state(tm)
+    h = np.broadcast_to(sd["h0"], (B, sd["h0"].shape[0])).astype(np.float64)
+    for k in range(T):
+        cand = np.tanh(h @ sd["F.W0.weight"].T + sd["F.W0.bias"] + x[:, k] @ sd["F.U.weight"].T)
+        if gated:
+            z = 1 / (1 + np.exp(-(h @ sd["gate.W.weight"].T + sd["gate.W.bias"]
+                                  + x[:, k] @ sd["gate.U.weight"].T)))
+            h = (1 - z) * h + z * cand
+        else:
+            h = cand
+        np.testing.assert_allclose(got[:, k], h, rtol=1e-4, atol=1e-5)
