@@ -281,6 +281,11 @@ def build(results_dir: Path, out_dir: Path) -> list[Path]:
                           key=lambda m: (PROFILE_ORDER.get(m[0], 9), CLASS_ORDER.get(m[1], 9),
                                          m[2]))
         now = df[[v == latest[t] for t, v in zip(df.task, df.task_version)]]
+        if not any(m[0] == "paper" for m in machines):
+            claim_lines += [
+                "No paper-profile results yet. The paper's sizes belong on a GPU: "
+                "`make bench PROFILE=paper DEVICE=cuda SEEDS=0,1,2` runs every flip-flop task "
+                "at those sizes; commit the files it adds under `results/`.", ""]
         for profile, dclass, hw in machines:
             sel = now[(now.profile == profile) & (now.device_class == dclass)
                       & (now.hardware == hw) & now.standard]
