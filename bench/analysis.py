@@ -41,8 +41,12 @@ def _system(model: Any, framework: str, dt: float, device: str) -> Any:
 
 
 def analyse_model(model: Any, framework: str, task: Task, profile: str, device: str,
-                  result_path: Path, title: str) -> dict[str, Any]:
+                  result_path: Path, title: str, test: dict | None = None,
+                  drift: dict | None = None) -> dict[str, Any]:
     """Analyse ``model``; write the slow points and the portrait; return the summary.
+
+    ``test`` and ``drift`` (the test split and drift probe) are made from the task when not
+    given; the harness passes the ones it already has.
 
     Never raises for a model's fault: an unsupported or failing analysis is reported in the
     summary's ``status`` and ``reason``, and the cell's metrics stand.
@@ -56,8 +60,8 @@ def analyse_model(model: Any, framework: str, task: Task, profile: str, device: 
         return {"status": "unsupported", "reason": f"task {task.name} defines no memory_set"}
     try:
         system = _system(model, framework, float(task.data["dt"]), device)
-        test = task.load_split("test", profile)
-        drift = memory.drift_probe(task, profile)
+        test = task.load_split("test", profile) if test is None else test
+        drift = memory.drift_probe(task, profile) if drift is None else drift
         probes = [{"inputs": test["inputs"][:PROBE_TRIALS], "dt": test["dt"][:PROBE_TRIALS]},
                   {"inputs": drift["inputs"], "dt": drift["dt"]}]
         report, arrays = attractors.analyse(system, probes, task.extra["memory_set"],

@@ -96,7 +96,7 @@ def analyse(system: Any, probes: list[dict[str, np.ndarray]], memory_set: dict,
     near_zero = (np.abs(eigs) < settings.eig_tol).sum(axis=1) if len(shown) else np.zeros(0)
     stability = [classify(e, system.discrete, settings.eig_tol) for e in eigs]
     readout_slow = system.observe(slow) if len(slow) else np.zeros((0, 0))
-    readout_shown = system.observe(shown) if len(shown) else np.zeros((0, 0))
+    readout_shown = readout_slow[keep][: settings.max_points]
     speed = np.sqrt(2 * np.maximum(q[slow_mask][order], 0))[keep]
     report = {
         "status": "ok",

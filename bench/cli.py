@@ -122,12 +122,13 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     else:
         if not Path(args.results_dir).is_dir():
             raise UserError(f"no results folder {args.results_dir!r}; run `make bench` first")
-        paths = [p for p in results.result_files(Path(args.results_dir))
-                 if results.read(p)["status"] == "ok"]
+        paths = results.result_files(Path(args.results_dir))
+    docs = {p: results.read(p) for p in paths}  # read once
+    if not args.result:
+        paths = [p for p in paths if docs[p]["status"] == "ok"]
     if not paths:
         raise UserError("no trained result to analyse; run `make bench` first")
-    device = harness.resolve_device(args.device,
-                                    sorted({results.read(p)["framework"] for p in paths}))
+    device = harness.resolve_device(args.device, sorted({docs[p]["framework"] for p in paths}))
     for i, path in enumerate(paths, 1):
         a = analysis.analyze_result(path, device)
         what = (f"{a['n_slow_points']} slow points, local dimension {a['local_dim']}, "

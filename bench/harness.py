@@ -172,7 +172,7 @@ def _evaluation_sets(task: Task, profile: str, test: dict) -> tuple[dict, dict]:
     """(inputs the trainer predicts on, targets and probes the harness keeps)."""
     sets = {"test": {"inputs": test["inputs"], "dt": test["dt"]}}  # targets stay here
     kept: dict[str, Any] = {}
-    if "memory" in task.extra and any(m in metrics.MEMORY_METRICS for m in task.metrics):
+    if any(m in metrics.MEMORY_METRICS for m in task.metrics):  # validated: memory block
         kept["long_delay"] = memory.long_delay_split(task, profile)
         kept["drift"] = memory.drift_probe(task, profile)
         sets.update({k: {"inputs": v["inputs"], "dt": v["dt"]} for k, v in kept.items()})
@@ -234,7 +234,7 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
                                      "n_inputs": spec.n_inputs, "n_outputs": spec.n_outputs}
                 doc["attractor"] = analysis.analyse_model(
                     out.model, cell.framework, task, profile, device, path,
-                    analysis.title_for(doc))
+                    analysis.title_for(doc), test=test, drift=probes.get("drift"))
         doc.update(n_params=out.n_params, timing=out.timing, memory=out.memory, nfe=out.nfe,
                    curve=out.curve)
     doc["provenance"] = _provenance(device, doc.pop("_started"))

@@ -19,7 +19,7 @@ import importlib
 
 import numpy as np
 
-from bench import memory_sets
+from bench import memory_sets, metrics
 from bench.tasks import Task
 
 
@@ -65,10 +65,8 @@ def drift_probe(task: Task, profile: str) -> dict[str, np.ndarray]:
 def long_delay_metrics(pred: np.ndarray, split: dict[str, np.ndarray]) -> dict[str, float]:
     """MSE and R^2 over the held bins of the long-delay trials."""
     held = split["held"]
-    p, y = pred[held].astype(np.float64), split["targets"][held].astype(np.float64)
-    sst = np.sum((y - y.mean(axis=0)) ** 2)
-    return {"long_delay_mse": float(np.mean((p - y) ** 2)),
-            "long_delay_r2": float(1 - np.sum((p - y) ** 2) / sst)}
+    p, y = pred[held], split["targets"][held]  # (M, C): every held bin of every trial
+    return {"long_delay_mse": metrics.mse(p, y), "long_delay_r2": metrics.r2(p, y)}
 
 
 def drift_metrics(pred: np.ndarray, probe: dict[str, np.ndarray]) -> dict[str, float]:

@@ -56,10 +56,9 @@ def _scatter_slow(ax, pts: np.ndarray, stability: np.ndarray, dims: int) -> None
     for kind, (color, marker) in STABILITY_STYLE.items():
         sel = pts[stability == kind] if len(pts) else pts
         if len(sel):
+            extra = {"depthshade": False} if dims == 3 else {}
             ax.scatter(*[sel[:, i] for i in range(dims)], c=color, marker=marker, s=14,
-                       label=f"{kind} ({len(sel)})", zorder=5, depthshade=False) \
-                if dims == 3 else ax.scatter(sel[:, 0], sel[:, 1], c=color, marker=marker,
-                                             s=14, label=f"{kind} ({len(sel)})", zorder=5)
+                       label=f"{kind} ({len(sel)})", zorder=5, **extra)
 
 
 def _readout_panel(ax, spec: dict, arrays: dict[str, np.ndarray], traj_out: np.ndarray,
