@@ -1,4 +1,4 @@
-"""Command line: ``run``, ``analyze``, ``list`` and ``leaderboard``.
+"""Command line: ``run``, ``sweep``, ``analyze``, ``list`` and ``leaderboard``.
 
 User errors end as one line on stderr and exit status 2, never as a traceback.
 """
@@ -13,6 +13,8 @@ from pathlib import Path
 from bench.errors import UserError, unknown
 from bench.registry import FRAMEWORKS
 from bench.tasks import PROFILES
+
+STUDIES = {"expressivity": "expressivity-*"}  # study -> the tasks it sweeps
 
 
 def _seeds(text: str) -> list[int]:
@@ -57,38 +59,44 @@ def _frameworks(text: str) -> list[str]:
     return [f for f in FRAMEWORKS if f in parts]
 
 
-def _sweep(model, task: str, args: argparse.Namespace) -> list[dict]:
-    """The model's declared sweep on a task, less the keys the command line sets itself."""
+def _sweep(model, task, args: argparse.Namespace) -> list[dict]:
+    """The config settings to run: the model's declared sweep on a held-out task, or the
+    capacity grid on a capacity task; less the keys the command line sets itself."""
+    from bench import capacity
+
     fixed = set(_settings(args.set))
+    settings = (capacity.grid(model, task, args.profile, getattr(args, "N", None),
+                              getattr(args, "L", None)) if task.capacity is not None
+                else model.sweep(task.name, args.profile))
     out: list[dict] = []
-    for setting in model.sweep(task, args.profile):
+    for setting in settings:
         kept = {k: v for k, v in setting.items() if k not in fixed}
         out += [kept] if kept not in out else []
     return out
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from bench import harness
-    from bench.registry import select_models
-    from bench.tasks import select_tasks
+def _run(args: argparse.Namespace, models: list, tasks: list) -> int:
+    """Run ``models`` on ``tasks``: cells on held-out tasks, capacity searches on the others."""
+    from bench import capacity, harness
 
-    if args.profile not in PROFILES:
-        raise unknown("profile", args.profile, PROFILES, "")
-    models, tasks = select_models(args.model), select_tasks(args.task)
     frameworks, seeds = _frameworks(args.framework), _seeds(args.seeds)
-    cells, skipped_fw = [], []
+    cells, searches, skipped_fw = [], [], []
     for task in tasks:
         for model in models:
             for fw in frameworks:
                 if fw not in model.frameworks:
                     skipped_fw.append(f"{model.name}/{fw}")
                     continue
-                cells += [harness.Cell(model, fw, task, s, sweep)
-                          for sweep in _sweep(model, task.name, args) for s in seeds]
-    if not cells:
+                for setting in _sweep(model, task, args):
+                    if task.capacity is None:
+                        cells += [harness.Cell(model, fw, task, s, setting) for s in seeds]
+                    else:
+                        searches += [capacity.Search(model, fw, task, s, setting) for s in seeds]
+    if not cells and not searches:
         raise UserError(f"no cell to run: {', '.join(sorted(set(skipped_fw)))} "
                         "not implemented; pick another --framework")
-    device = harness.resolve_device(args.device, sorted({c.framework for c in cells}))
+    device = harness.resolve_device(
+        args.device, sorted({c.framework for c in [*cells, *searches]}))
     for flag, value, low in (("--epochs", args.epochs, 1), ("--batch-size", args.batch_size, 1)):
         if value is not None and value < low:
             raise UserError(f"{flag} {value}: must be at least {low}")
@@ -100,15 +108,63 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"bench: skipping {', '.join(sorted(set(skipped_fw)))} (no such implementation)")
     overrides = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
                  "weight_decay": args.weight_decay, "config": _settings(args.set)}
-    print(f"bench: {len(cells)} cell(s), profile {args.profile}, device {device}, "
+    what = ", ".join(filter(None, (cells and f"{len(cells)} cell(s)",
+                                   searches and f"{len(searches)} capacity search(es)")))
+    print(f"bench: {what}, profile {args.profile}, device {device}, "
           f"results in {args.results_dir}", flush=True)
+    echo = lambda s: print(s, flush=True)  # noqa: E731
     report = harness.run(cells, args.profile, device, Path(args.results_dir), args.force,
-                         overrides, echo=lambda s: print(s, flush=True))
+                         overrides, echo=echo)
+    if searches:
+        more = capacity.run(searches, args.profile, device, Path(args.results_dir), args.force,
+                            overrides, echo=echo)
+        for key in ("done", "skipped", "problems"):
+            getattr(report, key).extend(getattr(more, key))
     print(f"bench: {len(report.done)} done, {len(report.skipped)} already done, "
           f"{len(report.problems)} diverged or failed")
     for line in report.problems:
         print(f"  {line}")
     return 1 if report.problems else 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench.registry import select_models
+    from bench.tasks import select_tasks
+
+    if args.profile not in PROFILES:
+        raise unknown("profile", args.profile, PROFILES, "")
+    return _run(args, select_models(args.model), select_tasks(args.task))
+
+
+def _sizes(flag: str, text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        values = [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise UserError(f"{flag} {text!r}: give integers >= 1, comma-separated, like 2,4,8")
+    return sorted(set(values))
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """``sweep expressivity``: the capacity searches over (model, N, L) on expressivity-*."""
+    from bench.registry import select_models
+    from bench.tasks import select_tasks
+
+    if args.study not in STUDIES:
+        raise unknown("study", args.study, STUDIES, "")
+    if args.profile not in PROFILES:
+        raise unknown("profile", args.profile, PROFILES, "")
+    args.N, args.L = _sizes("--N", args.N), _sizes("--L", args.L)
+    tasks = select_tasks(args.task or STUDIES[args.study])
+    not_capacity = [t.name for t in tasks if t.capacity is None]
+    if not_capacity:
+        raise UserError(f"{', '.join(not_capacity)}: not a capacity task; the {args.study} "
+                        f"sweep runs {STUDIES[args.study]}")
+    models = args.models or ",".join(tasks[0].profile(args.profile)["grid"]["models"])
+    return _run(args, select_models(models), tasks)
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -186,15 +242,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 
-def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m bench", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run", help="train and evaluate cells, write result files")
-    r.add_argument("--model", default="baselines",
-                   help="names, comma-separated; or baselines, submissions, all")
+def _common(r: argparse.ArgumentParser) -> None:
+    """The options ``run`` and ``sweep`` share."""
     r.add_argument("--framework", default="all", help="torch, jax, or all")
     r.add_argument("--device", default="cpu", help="cpu, cuda, or auto")
-    r.add_argument("--task", default="flipflop-*", help="names or globs, comma-separated; or all")
     r.add_argument("--profile", default="quick", help="smoke, quick or paper")
     r.add_argument("--seeds", default="0", help="e.g. 0,1,2 or 0-4")
     r.add_argument("--results-dir", default="results")
@@ -207,7 +258,26 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override the model config, e.g. --set solver=dopri5 --set N=16; "
                         "results are stored as a variant of the model")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m bench", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="train and evaluate cells, write result files")
+    r.add_argument("--model", default="baselines",
+                   help="names, comma-separated; or baselines, submissions, all")
+    r.add_argument("--task", default="flipflop-*", help="names or globs, comma-separated; or all")
+    _common(r)
     r.set_defaults(func=cmd_run)
+    w = sub.add_parser("sweep", help="capacity searches over model sizes (expressivity)")
+    w.add_argument("study", help="expressivity: every expressivity-* task")
+    w.add_argument("--models", help="names, comma-separated (default: the task's grid)")
+    w.add_argument("--N", help="phase-space dimensions, e.g. 2,4,8 (default: the grid)")
+    w.add_argument("--L", help="depths of F, e.g. 1,2 (default: the grid); models without "
+                   "depth (GRU, LSTM) ignore it")
+    w.add_argument("--task", help="names or globs (default: every task of the study)")
+    _common(w)
+    w.set_defaults(func=cmd_sweep)
     a = sub.add_parser("analyze", help="slow points, Jacobians, coverage and phase portraits "
                        "of trained models (from their checkpoints)")
     a.add_argument("--result", action="append", default=[], metavar="FILE",

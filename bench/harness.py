@@ -28,6 +28,7 @@ from bench.tasks import SPLITS, Task
 from bench.training import Diverged, TrainSpec
 
 TRAINERS = {"torch": "bench.train_torch", "jax": "bench.train_jax"}
+TRAJECTORIES = 4  # generated trajectories a capacity task's result keeps
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Cell:
     task: Task
     seed: int
     sweep: dict[str, Any] = field(default_factory=dict)  # config values from a declared sweep
+    size: int | None = None  # K, the number of targets, on a capacity task (bench.capacity)
 
     def overrides(self, run_overrides: dict[str, Any]) -> dict[str, Any]:
         """The run's overrides with this cell's sweep values under them (the command wins)."""
@@ -145,7 +147,8 @@ def _document(cell: Cell, profile: str, device: str, overrides: dict[str, Any]) 
         "task": task.name, "task_version": task.version,
         "model": model.name, "model_kind": model.kind, "framework": cell.framework,
         "device": device, "device_class": device_class(device), "seed": cell.seed,
-        "profile": profile, "variant": variant(overrides),
+        "K": cell.size, "capacity": task.capacity, "profile": profile,
+        "variant": variant(overrides),
         "fingerprint": _fingerprint(cell, config, training), "status": "ok", "reason": None,
         "metrics": {}, "primary_metric": task.primary_metric,
         "higher_is_better": task.higher_is_better, "n_params": None, "timing": {},
@@ -188,7 +191,7 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
     """
     task, model = cell.task, cell.model
     doc = _document(cell, profile, device, overrides)
-    train, validation, test = (task.load_split(s, profile) for s in SPLITS)
+    train, validation, test = (task.load_split(s, profile, cell.size) for s in SPLITS)
     sets, probes = _evaluation_sets(task, profile, test)
     spec = TrainSpec(config=doc["config"]["model"], training=doc["config"]["training"],
                      seed=cell.seed, device=device, n_inputs=train["inputs"].shape[-1],
@@ -227,6 +230,10 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
                 "targets": test["targets"][0].round(4).tolist(),
                 "outputs": pred[0].round(4).tolist(),
             }
+            if task.capacity is not None:  # the first targets, generated: for the plots
+                doc["trajectories"] = {
+                    "targets": test["targets"][:TRAJECTORIES].round(3).tolist(),
+                    "outputs": pred[:TRAJECTORIES].round(3).tolist()}
             if path is not None and out.model is not None:
                 ckpt = checkpoints.path_for(path, cell.framework)
                 checkpoints.save(out.model, cell.framework, ckpt)
@@ -300,6 +307,53 @@ def _rerun_reason(path: Path, cell: Cell, profile: str, overrides: dict[str, Any
     return None
 
 
+def cell_result_path(cell: Cell, profile: str, device: str, results_dir: Path,
+                     run_overrides: dict[str, Any]) -> Path:
+    overrides = cell.overrides(run_overrides)
+    label = "+".join(filter(None, (cell.model.name, variant(overrides))))
+    return results.cell_path(results_dir, cell.task.name, cell.task.version, profile,
+                             device_class(device), label, cell.framework, cell.seed, cell.size)
+
+
+def process(cell: Cell, profile: str, device: str, results_dir: Path, force: bool,
+            run_overrides: dict[str, Any], report: RunReport, echo, counter: str,
+            isolate: bool = True) -> dict[str, Any]:
+    """Run one cell unless its result is current; return its result document (old or new).
+
+    ``counter`` prefixes every line echoed (``[3/12]``); ``report`` collects the outcome.
+    """
+    overrides = cell.overrides(run_overrides)
+    label = "+".join(filter(None, (cell.model.name, variant(overrides))))
+    path = cell_result_path(cell, profile, device, results_dir, run_overrides)
+    size = "" if cell.size is None else f" K={cell.size}"
+    name = f"{cell.task.key} {label}/{cell.framework}{size} seed {cell.seed}"
+    if path.exists() and not force:
+        why = _rerun_reason(path, cell, profile, overrides)
+        if why is None:
+            report.skipped.append(name)
+            echo(f"{counter} {name}: done already ({path}); FORCE=1 reruns it")
+            return results.read(path)
+        echo(f"{counter} {name}: running again: {why}")
+    runner = run_cell_isolated if isolate else run_cell
+    doc = runner(cell, profile, device, overrides, path)
+    # Declared configs only (a sweep included): the runs the claims table may use.
+    doc["standard"] = variant(run_overrides) == ""
+    results.write_atomic(path, doc)
+    if doc["status"] == "ok":
+        report.done.append(name)
+        m = ", ".join(f"{k} {v:.4g}" for k, v in doc["metrics"].items())
+        t = doc["timing"]
+        a = doc.get("attractor") or {}
+        slow = (f"; {a['n_slow_points']} slow points, coverage {a['coverage']:.2f}"
+                if a.get("status") == "ok" else "")
+        echo(f"{counter} {name}: {m}; train {t['train_total_s']:.1f} s, "
+             f"step {1e3 * t['step_median_s']:.2f} ms{slow}")
+    else:
+        report.problems.append(f"{name}: {doc['status']}: {doc['reason']}")
+        echo(f"{counter} {name}: {doc['status'].upper()}: {doc['reason']}")
+    return doc
+
+
 def run(cells: list[Cell], profile: str, device: str, results_dir: Path, force: bool = False,
         overrides: dict[str, Any] | None = None, echo=print, isolate: bool = True) -> RunReport:
     """Run every cell not already done; write each result as soon as it exists.
@@ -308,36 +362,7 @@ def run(cells: list[Cell], profile: str, device: str, results_dir: Path, force: 
     fingerprint. With ``isolate`` (the default) every cell runs in its own process.
     """
     report = RunReport()
-    overrides = overrides or {}
-    run_overrides = overrides
     for i, cell in enumerate(cells, 1):
-        overrides = cell.overrides(run_overrides)
-        label = "+".join(filter(None, (cell.model.name, variant(overrides))))
-        path = results.cell_path(results_dir, cell.task.name, cell.task.version, profile,
-                                 device_class(device), label, cell.framework, cell.seed)
-        name = f"{cell.task.key} {label}/{cell.framework} seed {cell.seed}"
-        if path.exists() and not force:
-            why = _rerun_reason(path, cell, profile, overrides)
-            if why is None:
-                report.skipped.append(name)
-                echo(f"[{i}/{len(cells)}] {name}: done already ({path}); FORCE=1 reruns it")
-                continue
-            echo(f"[{i}/{len(cells)}] {name}: running again: {why}")
-        runner = run_cell_isolated if isolate else run_cell
-        doc = runner(cell, profile, device, overrides, path)
-        # Declared configs only (a sweep included): the runs the claims table may use.
-        doc["standard"] = variant(run_overrides) == ""
-        results.write_atomic(path, doc)
-        if doc["status"] == "ok":
-            report.done.append(name)
-            m = ", ".join(f"{k} {v:.4g}" for k, v in doc["metrics"].items())
-            t = doc["timing"]
-            a = doc.get("attractor") or {}
-            slow = (f"; {a['n_slow_points']} slow points, coverage {a['coverage']:.2f}"
-                    if a.get("status") == "ok" else "")
-            echo(f"[{i}/{len(cells)}] {name}: {m}; train {t['train_total_s']:.1f} s, "
-                 f"step {1e3 * t['step_median_s']:.2f} ms{slow}")
-        else:
-            report.problems.append(f"{name}: {doc['status']}: {doc['reason']}")
-            echo(f"[{i}/{len(cells)}] {name}: {doc['status'].upper()}: {doc['reason']}")
+        process(cell, profile, device, results_dir, force, overrides or {}, report, echo,
+                f"[{i}/{len(cells)}]", isolate)
     return report

@@ -21,13 +21,15 @@ REQUIRED = ("schema_version", "task", "task_version", "model", "framework", "dev
 
 
 def cell_path(results_dir: Path, task: str, version: int, profile: str, device_class: str,
-              model: str, framework: str, seed: int) -> Path:
+              model: str, framework: str, seed: int, size: int | None = None) -> Path:
     """Where a cell's result lives; the path encodes every part of the cell's identity.
 
-    ``model`` carries the variant, if any (``gnode+solver=dopri5``).
+    ``model`` carries the variant, if any (``gnode+solver=dopri5``); ``size`` is K on a
+    capacity task.
     """
+    k = "" if size is None else f"-K{size}"
     return (Path(results_dir) / f"{task}@v{version}" / profile / device_class
-            / f"{model}-{framework}-seed{seed}.json")
+            / f"{model}-{framework}{k}-seed{seed}.json")
 
 
 def _clean(value: Any) -> Any:

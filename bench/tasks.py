@@ -3,6 +3,9 @@
 A task file names a generator module (``tasks/<generator>.py``), a version, data parameters,
 splits with seeds, metrics and training defaults. ``include:`` merges a template first (the
 task's own keys win, dictionaries merge key by key).
+
+A *capacity* task (``capacity:`` instead of ``splits:``) asks how many targets a model can
+learn: it is trained and scored on the same K targets, for growing K (``bench.capacity``).
 """
 
 from __future__ import annotations
@@ -46,18 +49,30 @@ class Task:
     def key(self) -> str:
         return f"{self.name}@v{self.version}"
 
+    @property
+    def capacity(self) -> dict[str, Any] | None:
+        """The capacity block (sizes, threshold, metric, seed), or None for held-out tasks."""
+        return self.extra.get("capacity")
+
     def profile(self, profile: str) -> dict[str, Any]:
         if profile not in self.profiles:
             raise UserError(f"task {self.name} has no {profile!r} profile; it has "
                             f"{', '.join(self.profiles)}")
         return self.profiles[profile]
 
-    def load_split(self, split: str, profile: str = "paper") -> dict[str, np.ndarray]:
+    def load_split(self, split: str, profile: str = "paper",
+                   size: int | None = None) -> dict[str, np.ndarray]:
         """The split's arrays: deterministic given the version and the split's seed.
 
         Small profiles take a prefix (``max_<split>``) of the full split, never other data.
+        A capacity task needs ``size`` (K); its three splits are the same K targets.
         """
         spec = self.splits[split]
+        if self.capacity is not None:
+            if size is None:
+                raise UserError(f"task {self.name} is a capacity task: it needs K, the number "
+                                "of targets; run it with `python -m bench sweep expressivity`")
+            spec = {**spec, "size": size}
         module = importlib.import_module(f"tasks.{self.generator}")
         try:
             arrays = module.generate(self.data, int(spec["size"]), int(spec["seed"]))
@@ -101,6 +116,16 @@ def _validate(raw: dict, path: Path) -> Task:
     def bad(msg: str) -> UserError:
         return UserError(f"task file {path}: {msg}; fix the file")
 
+    if "capacity" in raw:
+        if "splits" in raw:
+            raise bad("a capacity task has no splits (it is trained and scored on the same "
+                      "K targets); remove splits")
+        problem = _capacity_problem(raw)
+        if problem:
+            raise bad(problem)
+        cap = raw["capacity"]
+        raw = {**raw, "splits": {s: {"size": max(cap["sizes"]), "seed": cap["seed"]}
+                                 for s in SPLITS}}
     missing = [k for k in REQUIRED if k not in raw]
     if missing:
         raise bad(f"missing key(s) {', '.join(missing)}")
@@ -120,7 +145,7 @@ def _validate(raw: dict, path: Path) -> Task:
             isinstance(spec.get(k), int) and spec[k] >= 0 for k in ("size", "seed")
         ) or spec["size"] < 1:
             raise bad(f"split {s} needs integer size >= 1 and seed >= 0")
-    if len({spec["seed"] for spec in splits.values()}) != len(SPLITS):
+    if "capacity" not in raw and len({spec["seed"] for spec in splits.values()}) != len(SPLITS):
         raise bad("the splits must have different seeds")
     metrics = raw["metrics"]
     if not isinstance(metrics, list) or not metrics or not all(isinstance(m, str) for m in metrics):
@@ -135,6 +160,8 @@ def _validate(raw: dict, path: Path) -> Task:
         problem = _memory_problem(raw)
         if problem:
             raise bad(problem)
+    if "capacity" in raw and raw["capacity"]["metric"] not in metrics:
+        raise bad(f"capacity.metric {raw['capacity']['metric']!r} is not among metrics")
     if raw["primary_metric"] not in metrics:
         raise bad(f"primary_metric {raw['primary_metric']!r} is not among metrics")
     hib = raw["higher_is_better"]
@@ -150,12 +177,55 @@ def _validate(raw: dict, path: Path) -> Task:
     if not all(isinstance(p.get("epochs"), int) and p["epochs"] >= 1
                for p in raw["profiles"].values()):
         raise bad("every profile needs an integer epochs >= 1")
+    if "capacity" in raw:
+        problem = next(filter(None, (_grid_problem(p, raw["profiles"][p].get("grid"))
+                                     for p in PROFILES)), None)
+        if problem:
+            raise bad(problem)
     known = set(REQUIRED) | {"description"}
     return Task(
         **{k: raw[k] for k in REQUIRED},
         description=str(raw.get("description", "")).strip(),
         extra={k: v for k, v in raw.items() if k not in known},
     )
+
+
+def _positive_ints(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
+
+
+def _capacity_problem(raw: dict) -> str | None:
+    """What is wrong with a capacity block, if anything."""
+    cap = raw["capacity"]
+    if not isinstance(cap, dict):
+        return "capacity must be a mapping (sizes, threshold, metric, seed)"
+    sizes = cap.get("sizes")
+    if not _positive_ints(sizes) or sorted(set(sizes)) != sizes:
+        return "capacity.sizes must be increasing integers >= 1"
+    if not isinstance(cap.get("threshold"), int | float) or isinstance(cap["threshold"], bool):
+        return "capacity.threshold must be a number"
+    if not isinstance(cap.get("metric"), str):
+        return "capacity.metric must name one of the task's metrics"
+    if not isinstance(cap.get("seed"), int) or cap["seed"] < 0:
+        return "capacity.seed must be an integer >= 0"
+    return None
+
+
+def _grid_problem(profile: str, grid: Any) -> str | None:
+    """A capacity task's model grid for one profile: N, L and width of F, and the models."""
+    where = f"profiles.{profile}.grid"
+    if not isinstance(grid, dict):
+        return f"{where} must be a mapping (models, N, L, width)"
+    if not isinstance(grid.get("models"), list) or not grid["models"] or not all(
+            isinstance(m, str) for m in grid["models"]):
+        return f"{where}.models must be a list of model names"
+    for key in ("N", "L"):
+        if not _positive_ints(grid.get(key)):
+            return f"{where}.{key} must be a list of integers >= 1"
+    if not _positive_ints([grid.get("width")]):
+        return f"{where}.width must be an integer >= 1"
+    return None
 
 
 def _memory_problem(raw: dict) -> str | None:

@@ -1,0 +1,127 @@
+"""Capacity search on capacity tasks (``expressivity-*``): the largest K a model can learn.
+
+One *search* is one model configuration (model, framework, task, N, depth L, seed). It trains
+on K = sizes[0], sizes[1], ... targets, each K a cell with its own result file, and stops at
+the first K whose score is below the task's threshold (or that diverged or failed). The
+capacity K* is the last K that passed, 0 when the first K fails. Every K tried is a result
+file, so an interrupted search resumes at the first missing K, and K* can be recomputed from
+the result files alone (:func:`capacities`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench import harness
+from bench.errors import UserError
+from bench.registry import ModelSpec
+from bench.tasks import Task
+
+# The columns of a search, in the flattened results (bench.leaderboard.flatten).
+SEARCH_KEYS = ["task", "task_version", "profile", "device_class", "hardware", "model",
+               "model_name", "framework", "N", "L", "seed"]
+
+
+def grid(model: ModelSpec, task: Task, profile: str, N: list[int] | None = None,
+         L: list[int] | None = None) -> list[dict[str, Any]]:
+    """The config settings a model is swept over on a capacity task.
+
+    ``N`` sets the phase-space dimension. ``L`` sets the depth of F, as ``widths`` =
+    L copies of the grid's width, for models whose config has ``widths`` (gnODE, nODE);
+    other models have no depth to vary and are swept over N only. Defaults: the task's grid
+    for the profile.
+    """
+    spec = task.profile(profile)["grid"]
+    config, _ = model.resolve(task.name, profile)
+    if "N" not in config:
+        raise UserError(f"model {model.name} has no config key N, so it cannot be swept over N "
+                        f"on {task.name}; see submissions/README.md")
+    Ns, Ls = N or spec["N"], L or spec["L"]
+    if "widths" not in config:
+        return [{"N": n} for n in Ns]
+    return [{"N": n, "widths": [spec["width"]] * depth} for n in Ns for depth in Ls]
+
+
+def passes(doc: dict[str, Any], capacity: dict[str, Any]) -> bool:
+    """Whether a result reaches the capacity threshold (a failed or diverged cell does not)."""
+    value = (doc.get("metrics") or {}).get(capacity["metric"]) if doc["status"] == "ok" else None
+    return value is not None and value >= capacity["threshold"]
+
+
+@dataclass
+class Search:
+    model: ModelSpec
+    framework: str
+    task: Task
+    seed: int
+    setting: dict[str, Any]  # config values of this configuration (N, widths)
+
+    def name(self) -> str:
+        what = ",".join(f"{k}={v}" for k, v in sorted(self.setting.items())).replace(" ", "")
+        return f"{self.task.key} {self.model.name}[{what}]/{self.framework} seed {self.seed}"
+
+
+def run(searches: list[Search], profile: str, device: str, results_dir: Path,
+        force: bool = False, overrides: dict[str, Any] | None = None,
+        echo: Callable[[str], None] = print, isolate: bool = True) -> harness.RunReport:
+    """Run every search; each K is a harness cell, skipped when its result is current."""
+    report = harness.RunReport()
+    for i, s in enumerate(searches, 1):
+        cap = s.task.capacity
+        assert cap is not None, f"{s.task.name} is not a capacity task"
+        passed = 0
+        for K in cap["sizes"]:
+            cell = harness.Cell(s.model, s.framework, s.task, s.seed, s.setting, size=K)
+            doc = harness.process(cell, profile, device, results_dir, force, overrides or {},
+                                  report, echo, f"[{i}/{len(searches)}]", isolate)
+            if not passes(doc, cap):
+                break
+            passed = K
+        echo(f"[{i}/{len(searches)}] {s.name()}: K* = {passed}")
+    return report
+
+
+def capacities(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per search, from flattened results of capacity tasks (rows with a ``K``).
+
+    Columns: :data:`SEARCH_KEYS`, ``K_star`` (NaN when the search is unfinished: a K before
+    the first failure has no result), ``complete``, ``tried`` ("K: score" in order, up to the
+    first failure), ``n_params``, ``train_total_s`` (summed over the K tried) and
+    ``standard``.
+    """
+    cols = [*SEARCH_KEYS, "K_star", "complete", "tried", "n_params", "train_total_s",
+            "standard"]
+    if "K" not in df or df["K"].isna().all():
+        return pd.DataFrame(columns=cols)
+    rows = []
+    cap_df = df[df["K"].notna()]
+    for key, g in cap_df.groupby(SEARCH_KEYS, sort=True, dropna=False):
+        first = g.iloc[0]
+        cap = first["capacity"]
+        by_k = {int(k): r for k, r in g.set_index("K").iterrows()}
+        passed, complete, tried, seconds = 0, False, [], 0.0
+        for K in cap["sizes"]:
+            if K not in by_k:
+                break
+            r = by_k[K]
+            score = r.get(f"metric.{cap['metric']}")
+            ok = r["status"] == "ok" and score is not None and np.isfinite(score)
+            tried.append(f"{K}: {score:.2f}" if ok else f"{K}: {r['status']}")
+            seconds += float(r["train_total_s"]) if np.isfinite(r["train_total_s"]) else 0.0
+            if not (ok and score >= cap["threshold"]):
+                complete = True
+                break
+            passed = K
+        else:
+            complete = True  # every size passed
+        rows.append({**dict(zip(SEARCH_KEYS, key)), "K_star": passed if complete else np.nan,
+                     "complete": complete, "tried": ", ".join(tried),
+                     "n_params": g["n_params"].max(), "train_total_s": seconds,
+                     "standard": bool(g["standard"].all())})
+    return pd.DataFrame(rows, columns=cols)
