@@ -24,8 +24,35 @@ from bench.registry import ModelSpec
 from bench.tasks import Task
 
 # The columns of a search, in the flattened results (bench.leaderboard.flatten).
-SEARCH_KEYS = ["task", "task_version", "profile", "device_class", "hardware", "model",
+SEARCH_KEYS = ["task", "task_version", "profile", "device_class", "hardware", "entry",
                "model_name", "framework", "N", "L", "seed"]
+
+
+def entry(doc: dict[str, Any]) -> str:
+    """The model with its command-line variant, if any, but not the grid's values (N, L)."""
+    run_variant = doc.get("run_variant")
+    if run_variant is None:  # written before run_variant was recorded
+        run_variant = "" if doc.get("standard", True) else doc.get("variant", "")
+    return doc["model"] + (f" [{run_variant}]" if run_variant else "")
+
+
+def depth(config: dict[str, Any]) -> int | None:
+    """L, the number of hidden layers of F; None for a model without ``widths``."""
+    return len(config["widths"]) if "widths" in config else None
+
+
+def _whole(value: Any) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
+
+
+def search_key(doc_or_row: Any) -> tuple:
+    """(entry, framework, N, L, seed) of a result document or of a search row."""
+    if isinstance(doc_or_row, dict):
+        config = doc_or_row["config"]["model"]
+        return (entry(doc_or_row), doc_or_row["framework"], _whole(config.get("N")),
+                _whole(depth(config)), int(doc_or_row["seed"]))
+    r = doc_or_row
+    return (r["entry"], r["framework"], _whole(r["N"]), _whole(r["L"]), int(r["seed"]))
 
 
 def grid(model: ModelSpec, task: Task, profile: str, N: list[int] | None = None,
@@ -92,11 +119,12 @@ def capacities(df: pd.DataFrame) -> pd.DataFrame:
 
     Columns: :data:`SEARCH_KEYS`, ``K_star`` (NaN when the search is unfinished: a K before
     the first failure has no result), ``complete``, ``tried`` ("K: score" in order, up to the
-    first failure), ``n_params``, ``train_total_s`` (summed over the K tried) and
+    first failure), ``failed_score`` (the score at the first K that failed; -inf when that
+    cell diverged or failed, NaN when none failed), ``largest`` (the largest K of the task), ``n_params``, ``train_total_s`` (summed over the K tried) and
     ``standard``.
     """
-    cols = [*SEARCH_KEYS, "K_star", "complete", "tried", "n_params", "train_total_s",
-            "standard"]
+    cols = [*SEARCH_KEYS, "K_star", "complete", "tried", "failed_score", "largest",
+            "n_params", "train_total_s", "standard"]
     if "K" not in df or df["K"].isna().all():
         return pd.DataFrame(columns=cols)
     rows = []
@@ -106,6 +134,7 @@ def capacities(df: pd.DataFrame) -> pd.DataFrame:
         cap = first["capacity"]
         by_k = {int(k): r for k, r in g.set_index("K").iterrows()}
         passed, complete, tried, seconds = 0, False, [], 0.0
+        failed_score = np.nan  # the score at the first K that failed: how close it came
         for K in cap["sizes"]:
             if K not in by_k:
                 break
@@ -115,13 +144,14 @@ def capacities(df: pd.DataFrame) -> pd.DataFrame:
             tried.append(f"{K}: {score:.2f}" if ok else f"{K}: {r['status']}")
             seconds += float(r["train_total_s"]) if np.isfinite(r["train_total_s"]) else 0.0
             if not (ok and score >= cap["threshold"]):
-                complete = True
+                complete, failed_score = True, score if ok else -np.inf
                 break
             passed = K
         else:
             complete = True  # every size passed
         rows.append({**dict(zip(SEARCH_KEYS, key)), "K_star": passed if complete else np.nan,
                      "complete": complete, "tried": ", ".join(tried),
+                     "failed_score": failed_score, "largest": max(cap["sizes"]),
                      "n_params": g["n_params"].max(), "train_total_s": seconds,
                      "standard": bool(g["standard"].all())})
     return pd.DataFrame(rows, columns=cols)

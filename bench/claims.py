@@ -19,6 +19,7 @@ from tabulate import tabulate
 MIN_SEEDS = 3
 COMPARABLE = 2.0  # "comparable MSE": within this factor of the reference model's mean
 GATED, UNGATED = ("gnode", "mgru", "gru", "lstm"), ("node", "rnn")
+DEPTH_MODELS = ("gnode", "node")  # the models whose F has a depth L
 
 
 def mean_std(values: pd.Series) -> str:
@@ -104,7 +105,7 @@ def claim_2(df: pd.DataFrame) -> list[Row]:
 
 def claim_3(df: pd.DataFrame) -> list[Row]:
     rows = []
-    ok = df[(df.status == "ok") & df.N.notna()]
+    ok = df[(df.status == "ok") & df.N.notna() & df.K.isna()]  # not the capacity tasks
     for (task, fw, N), runs in ok.groupby(["task", "framework", "N"], sort=True):
         means = {m: _stats(r, "metric.drift") for m, r in runs.groupby("model_name")
                  if r["metric.drift"].notna().sum() >= MIN_SEEDS}
@@ -118,6 +119,56 @@ def claim_3(df: pd.DataFrame) -> list[Row]:
                             for m in (*GATED, *UNGATED)},
                          "gated < ungated": f"{sum(pairs)} of {len(pairs)} pairs"},
                         all(pairs)))
+    return rows
+
+
+def _k_stars(df: pd.DataFrame) -> pd.DataFrame:
+    """Finished capacity searches of the standard gnODE and nODE (one row per search)."""
+    from bench.capacity import capacities
+
+    s = capacities(df)
+    return s[s.K_star.notna() & s.standard & s.model_name.isin(DEPTH_MODELS)]
+
+
+def _median(values: pd.Series) -> int:
+    return int(np.median(values))
+
+
+def claim_4(df: pd.DataFrame) -> list[Row]:
+    rows = []
+    s = _k_stars(df)
+    for (task, fw, model, N), g in s.groupby(["task", "framework", "model_name", "N"],
+                                             sort=True):
+        by_L = {int(L): set(r.seed) for L, r in g.groupby("L")}
+        seeds = set.intersection(*by_L.values())
+        if len(by_L) < 2 or not seeds:
+            continue
+        same = g[g.seed.isin(seeds)]
+        ks = [_median(same[same.L == L].K_star) for L in sorted(by_L)]
+        largest = int(same.largest.max())
+        grows = all(a <= b for a, b in zip(ks, ks[1:])) and ks[-1] > ks[0]
+        rows.append(Row({"task": str(task), "framework": str(fw), "model": str(model),
+                         "N": f"{int(N)}", "seeds": f"{len(seeds)}",
+                         "K* by depth": ", ".join(f"L={L}: {k}" for L, k in zip(sorted(by_L),
+                                                                               ks))},
+                        # saturated (cannot grow) or floored (no depth learns K = 1): no reading
+                        None if ks[0] >= largest or max(ks) == 0 else grows))
+    return rows
+
+
+def claim_5(df: pd.DataFrame) -> list[Row]:
+    rows = []
+    s = _k_stars(df)
+    for (task, fw, N, L), g in s.groupby(["task", "framework", "N", "L"], sort=True):
+        seeds = set(g[g.model_name == "gnode"].seed) & set(g[g.model_name == "node"].seed)
+        if not seeds:
+            continue
+        same = g[g.seed.isin(seeds)]
+        kg = _median(same[same.model_name == "gnode"].K_star)
+        kn = _median(same[same.model_name == "node"].K_star)
+        rows.append(Row({"task": str(task), "framework": str(fw), "N": f"{int(N)}",
+                         "L": f"{int(L)}", "seeds": f"{len(seeds)}", "K*: gnODE": f"{kg}",
+                         "K*: nODE": f"{kn}"}, None if kg == kn == 0 else kg >= kn))
     return rows
 
 
@@ -136,13 +187,29 @@ CLAIMS: list[tuple[str, str, Callable[[pd.DataFrame], list[Row]]]] = [
      "every task, framework and N where at least one gated and one ungated model have "
      f"{MIN_SEEDS} seeds; every gated model's mean drift must be below every ungated one's.",
      claim_3),
+    ("At fixed N, the capacity K* grows with the depth L of F (expressivity).",
+     "gnODE and nODE on every expressivity task, framework and N with finished capacity "
+     "searches at two or more depths on the same seeds (K* per seed, median over seeds; one "
+     "seed is a single reading). Holds where K* never falls as L grows and is higher at the "
+     "deepest L than at the shallowest; not tested where the shallowest already reaches the "
+     "largest K, or where no depth learns even K = 1.", claim_4),
+    ("Gating does not reduce K*, at equal N and L (expressivity).",
+     "gnODE against nODE on every expressivity task, framework, N and L where both have "
+     "finished capacity searches on the same seeds; holds where the gnODE's median K* is at "
+     "least the nODE's; not tested where neither learns even K = 1.", claim_5),
 ]
 
 
-def _verdict(rows: list[Row]) -> str:
+# Why a capacity comparison can go unjudged (claims 4 and 5).
+FLOOR_OR_CEILING = "every comparison is at the floor (K* = 0) or the ceiling (the largest K)"
+
+
+def _verdict(rows: list[Row], judge: Callable) -> str:
     tested = [r for r in rows if r.holds is not None]
     if not tested:
-        return f"**not tested**: no comparison has {MIN_SEEDS} seeds on each side"
+        why = (FLOOR_OR_CEILING if judge in (claim_4, claim_5)
+               else f"no comparison has {MIN_SEEDS} seeds on each side")
+        return f"**not tested**: {why}"
     held = sum(bool(r.holds) for r in tested)
     word = "holds" if held == len(tested) else "does not hold"
     return f"**{word}** ({held} of {len(tested)} comparisons hold)"
@@ -150,7 +217,7 @@ def _verdict(rows: list[Row]) -> str:
 
 def section(df: pd.DataFrame) -> list[str]:
     """The claims for one profile and machine, as markdown lines."""
-    needed = ["metric.r2", "metric.mse", "metric.drift", "coverage", "N", "L"]
+    needed = ["metric.r2", "metric.mse", "metric.drift", "coverage", "N", "L", "K"]
     df = df.reindex(columns=df.columns.union(needed, sort=False))  # absent numbers: NaN
     lines = []
     for i, (claim, runs, judge) in enumerate(CLAIMS, 1):
@@ -159,7 +226,7 @@ def section(df: pd.DataFrame) -> list[str]:
         if not rows:
             lines += ["**not tested**: no such runs here.", ""]
             continue
-        lines += [f"Verdict: {_verdict(rows)}", ""]
+        lines += [f"Verdict: {_verdict(rows, judge)}", ""]
         table = [{**r.cells, "holds": {True: "yes", False: "no", None: "not tested"}[r.holds]}
                  for r in rows]
         lines += [tabulate(pd.DataFrame(table).fillna("—").to_dict("list"), headers="keys",

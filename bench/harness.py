@@ -29,6 +29,7 @@ from bench.training import Diverged, TrainSpec
 
 TRAINERS = {"torch": "bench.train_torch", "jax": "bench.train_jax"}
 TRAJECTORIES = 4  # generated trajectories a capacity task's result keeps
+CURVE_POINTS = 200  # loss-curve points a capacity task's result keeps
 
 
 @dataclass
@@ -182,6 +183,16 @@ def _evaluation_sets(task: Task, profile: str, test: dict) -> tuple[dict, dict]:
     return sets, kept
 
 
+def thinned(curve: dict[str, Any], points: int = CURVE_POINTS) -> dict[str, Any]:
+    """The loss curves at every k-th epoch (and the last), k chosen to keep ``points`` or fewer:
+    capacity searches train for thousands of epochs in many cells."""
+    n = len(curve.get("train_loss", []))
+    every = max(1, -(-n // points))
+    keep = sorted({*range(0, n, every), n - 1}) if n else []
+    return {**curve, "every": every,
+            **{k: [curve[k][i] for i in keep] for k in ("train_loss", "val_loss") if k in curve}}
+
+
 def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
              path: Path | None = None) -> dict[str, Any]:
     """Train and evaluate one cell in this process; return its result document.
@@ -224,13 +235,14 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
                     out.predictions["long_delay"], probes["long_delay"]))
                 doc["metrics"].update(memory.drift_metrics(
                     out.predictions["drift"], probes["drift"]))
-            doc["example"] = {
-                "trial": 0,
-                "inputs": test["inputs"][0].round(4).tolist(),
-                "targets": test["targets"][0].round(4).tolist(),
-                "outputs": pred[0].round(4).tolist(),
-            }
-            if task.capacity is not None:  # the first targets, generated: for the plots
+            if task.capacity is None:
+                doc["example"] = {
+                    "trial": 0,
+                    "inputs": test["inputs"][0].round(4).tolist(),
+                    "targets": test["targets"][0].round(4).tolist(),
+                    "outputs": pred[0].round(4).tolist(),
+                }
+            else:  # the first targets and their generation, for the plots
                 doc["trajectories"] = {
                     "targets": test["targets"][:TRAJECTORIES].round(3).tolist(),
                     "outputs": pred[:TRAJECTORIES].round(3).tolist()}
@@ -243,7 +255,7 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
                     out.model, cell.framework, task, profile, device, path,
                     analysis.title_for(doc), test=test, drift=probes.get("drift"))
         doc.update(n_params=out.n_params, timing=out.timing, memory=out.memory, nfe=out.nfe,
-                   curve=out.curve)
+                   curve=out.curve if task.capacity is None else thinned(out.curve))
     doc["provenance"] = _provenance(device, doc.pop("_started"))
     return doc
 
@@ -337,7 +349,8 @@ def process(cell: Cell, profile: str, device: str, results_dir: Path, force: boo
     runner = run_cell_isolated if isolate else run_cell
     doc = runner(cell, profile, device, overrides, path)
     # Declared configs only (a sweep included): the runs the claims table may use.
-    doc["standard"] = variant(run_overrides) == ""
+    doc["run_variant"] = variant(run_overrides)  # the command line's part of the variant
+    doc["standard"] = doc["run_variant"] == ""
     results.write_atomic(path, doc)
     if doc["status"] == "ok":
         report.done.append(name)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from bench import claims
+from bench import capacity, capacity_report, claims
 from bench.claims import mean_std
 from bench.environment import hardware_label
 from bench.results import read, result_files
@@ -58,7 +58,8 @@ def flatten(doc: dict[str, Any], path: Path | None = None) -> dict[str, Any]:
         "model_kind": doc.get("model_kind"),
         "framework": doc["framework"], "seed": doc["seed"], "status": doc["status"],
         "reason": doc.get("reason"), "primary_metric": doc["primary_metric"],
-        "N": cfg.get("N"), "L": len(cfg["widths"]) if "widths" in cfg else None,
+        "N": cfg.get("N"), "L": capacity.depth(cfg), "K": doc.get("K"),
+        "entry": capacity.entry(doc),
     }
     row.update({f"metric.{k}": v for k, v in sorted((doc.get("metrics") or {}).items())})
     step = t.get("step_median_s")
@@ -75,6 +76,7 @@ def flatten(doc: dict[str, Any], path: Path | None = None) -> dict[str, Any]:
         # relative to the results folder, so the table does not depend on where it lies
         "portrait": Path(path).with_name(att["portrait"]).as_posix() if ok and path else None,
         "git_commit": prov.get("git_commit"), "git_dirty": prov.get("git_dirty"),
+        "capacity": doc.get("capacity"),  # a dict; not written to results.csv
     })
     return row
 
@@ -239,6 +241,12 @@ def build(results_dir: Path, out_dir: Path) -> list[Path]:
         "local dimension), `coverage` the fraction of the ideal memory set within ε of the "
         "slow points' readout; `portrait` links the phase portrait of the lowest seed. "
         "`N` is the phase-space dimension. The paper's claims: [claims.md](claims.md).",
+        "- Expressivity (`expressivity-*`, capacity tasks): `K*` is the largest number K of "
+        "cued target trajectories (K = 1, 2, 4, …) the model generates with trajectory R² ≥ "
+        "0.9 within the profile's training budget. The search stops at the first K that "
+        "fails; every K tried is listed with its score. K* is found per seed (the median "
+        "first, then each seed's); read it beside the parameter count. Rank: K*, then fewer "
+        "parameters. `train (s)`: the whole search, mean over seeds.",
         "",
     ]
     if not docs:
@@ -250,7 +258,8 @@ def build(results_dir: Path, out_dir: Path) -> list[Path]:
         results_link = Path(os.path.relpath(results_dir, out_dir)).as_posix()
         df = df.sort_values(["task", "task_version", "profile", "device_class", "model",
                              "framework", "seed"], kind="stable").reset_index(drop=True)
-        df.to_csv(written[0], index=False, float_format="%.6g", lineterminator="\n")
+        df.drop(columns=["capacity"]).to_csv(written[0], index=False, float_format="%.6g",
+                                             lineterminator="\n")
         keys = sorted({_group_key(d) for d in docs},
                       key=lambda k: (k[0], -k[1], PROFILE_ORDER.get(k[2], 9),
                                      CLASS_ORDER.get(k[3], 9), k[4]))
@@ -269,11 +278,18 @@ def build(results_dir: Path, out_dir: Path) -> list[Path]:
                        & (df.device_class == dclass) & (df.hardware == hw)]
             old = "" if version == latest[task] else " (superseded version)"
             lines += [f"### {task} v{version}{old} · {profile} profile · "
-                      f"{CLASS_NAME[dclass]}: {hw}", "",
-                      table(group, group_docs[0]["higher_is_better"], results_link), ""]
+                      f"{CLASS_NAME[dclass]}: {hw}", ""]
             slug = re.sub(r"[^a-z0-9]+", "-", hw.lower()).strip("-")
-            png = plots / f"{task}-v{version}-{profile}-{dclass}-{slug}.png"
+            stem = f"{task}-v{version}-{profile}-{dclass}-{slug}"
             title = f"{task} v{version}, {profile} profile, {CLASS_NAME[dclass]}: {hw}"
+            if group["K"].notna().any():  # a capacity task: K* per configuration
+                section, pngs = capacity_report.section(capacity.capacities(group), group_docs,
+                                                        title, stem, plots)
+                lines += section
+                written += pngs
+                continue
+            lines += [table(group, group_docs[0]["higher_is_better"], results_link), ""]
+            png = plots / f"{stem}.png"
             if _plot(group_docs, title, png):
                 written.append(png)
                 lines += [f"![{task} {profile} {dclass}](plots/{png.name})", ""]

@@ -235,9 +235,9 @@ def test_section_without_runs_or_seeds_says_not_tested():
 
 def test_verdict_counts_only_tested_rows():
     rows = [claims.Row({}, True), claims.Row({}, None), claims.Row({}, False)]
-    assert claims._verdict(rows) == "**does not hold** (1 of 2 comparisons hold)"
-    assert claims._verdict(rows[:2]) == "**holds** (1 of 1 comparisons hold)"
-    assert claims._verdict(rows[1:2]).startswith("**not tested**")
+    assert claims._verdict(rows, claims.claim_1) == "**does not hold** (1 of 2 comparisons hold)"
+    assert claims._verdict(rows[:2], claims.claim_1) == "**holds** (1 of 1 comparisons hold)"
+    assert claims._verdict(rows[1:2], claims.claim_1).startswith("**not tested**")
 
 
 @pytest.mark.parametrize("values,text", [
