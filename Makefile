@@ -13,8 +13,13 @@ RESULTS   ?= results
 OUTDIR    ?= leaderboard
 FORCE     ?=
 RESULT    ?=
+N         ?=
+L         ?=
 
-.PHONY: setup bench test leaderboard analyze list lint clean
+# Set by the user (command line or environment), not by the defaults above.
+given = $(filter command line environment environment override,$(origin $(1)))
+
+.PHONY: setup bench expressivity test leaderboard analyze list lint clean
 
 $(PY):
 	$(PYTHON) -m venv --system-site-packages $(VENV) || $(PYTHON) -m venv --system-site-packages --without-pip $(VENV)
@@ -26,6 +31,17 @@ setup: $(PY)
 bench: setup
 	@$(PY) -m bench run --model '$(MODEL)' --framework '$(FRAMEWORK)' --device '$(DEVICE)' \
 		--task '$(TASK)' --profile '$(PROFILE)' --seeds '$(SEEDS)' --results-dir '$(RESULTS)' \
+		$(if $(filter 1 yes true,$(FORCE)),--force); status=$$?; \
+	if [ $$status -ne 2 ]; then \
+		$(PY) -m bench leaderboard --results-dir '$(RESULTS)' --out '$(OUTDIR)' || exit $$?; fi; \
+	exit $$status
+
+# Expressivity: capacity searches over (model, N, L) on every expressivity-* task. Defaults:
+# the task's grid for the profile and its models; JAX, the faster framework on a CPU.
+expressivity: setup
+	@$(PY) -m bench sweep expressivity --framework '$(if $(call given,FRAMEWORK),$(FRAMEWORK),jax)' \
+		--device '$(DEVICE)' --profile '$(PROFILE)' --seeds '$(SEEDS)' --results-dir '$(RESULTS)' \
+		$(if $(call given,MODEL),--models '$(MODEL)') $(if $(N),--N '$(N)') $(if $(L),--L '$(L)') \
 		$(if $(filter 1 yes true,$(FORCE)),--force); status=$$?; \
 	if [ $$status -ne 2 ]; then \
 		$(PY) -m bench leaderboard --results-dir '$(RESULTS)' --out '$(OUTDIR)' || exit $$?; fi; \

@@ -32,7 +32,8 @@ def entry(doc: dict[str, Any]) -> str:
     """The model with its command-line variant, if any, but not the grid's values (N, L)."""
     run_variant = doc.get("run_variant")
     if run_variant is None:  # written before run_variant was recorded
-        run_variant = "" if doc.get("standard", True) else doc.get("variant", "")
+        standard = doc.get("standard", not doc.get("variant"))  # as bench.leaderboard.flatten
+        run_variant = "" if standard else doc.get("variant", "")
     return doc["model"] + (f" [{run_variant}]" if run_variant else "")
 
 
@@ -75,6 +76,15 @@ def grid(model: ModelSpec, task: Task, profile: str, N: list[int] | None = None,
     return [{"N": n, "widths": [spec["width"]] * depth} for n in Ns for depth in Ls]
 
 
+def over_seeds(k_stars: Any) -> int:
+    """A configuration's K* over seeds: the lower median, so that with an even number of seeds
+    it is still a K that was tried, and one reached by at least half the seeds."""
+    values = np.sort(np.asarray(k_stars, dtype=float))
+    if values.size == 0:
+        raise ValueError("no finished search")
+    return int(values[(values.size - 1) // 2])
+
+
 def passes(doc: dict[str, Any], capacity: dict[str, Any]) -> bool:
     """Whether a result reaches the capacity threshold (a failed or diverged cell does not)."""
     value = (doc.get("metrics") or {}).get(capacity["metric"]) if doc["status"] == "ok" else None
@@ -91,7 +101,8 @@ class Search:
 
     def name(self) -> str:
         what = ",".join(f"{k}={v}" for k, v in sorted(self.setting.items())).replace(" ", "")
-        return f"{self.task.key} {self.model.name}[{what}]/{self.framework} seed {self.seed}"
+        label = self.model.name + (f"[{what}]" if what else "")
+        return f"{self.task.key} {label}/{self.framework} seed {self.seed}"
 
 
 def run(searches: list[Search], profile: str, device: str, results_dir: Path,
@@ -117,11 +128,11 @@ def run(searches: list[Search], profile: str, device: str, results_dir: Path,
 def capacities(df: pd.DataFrame) -> pd.DataFrame:
     """One row per search, from flattened results of capacity tasks (rows with a ``K``).
 
-    Columns: :data:`SEARCH_KEYS`, ``K_star`` (NaN when the search is unfinished: a K before
-    the first failure has no result), ``complete``, ``tried`` ("K: score" in order, up to the
-    first failure), ``failed_score`` (the score at the first K that failed; -inf when that
-    cell diverged or failed, NaN when none failed), ``largest`` (the largest K of the task), ``n_params``, ``train_total_s`` (summed over the K tried) and
-    ``standard``.
+    Columns: :data:`SEARCH_KEYS`; ``K_star`` (NaN when the search is unfinished: a K before
+    the first failure has no result); ``complete``; ``tried`` ("K: score" in order, up to the
+    first failure); ``failed_score`` (the score at the first K that failed: -inf when that
+    cell diverged or failed, NaN when none failed); ``largest`` (the task's largest K);
+    ``n_params``; ``train_total_s`` (summed over the K tried); ``standard``.
     """
     cols = [*SEARCH_KEYS, "K_star", "complete", "tried", "failed_score", "largest",
             "n_params", "train_total_s", "standard"]
@@ -132,7 +143,7 @@ def capacities(df: pd.DataFrame) -> pd.DataFrame:
     for key, g in cap_df.groupby(SEARCH_KEYS, sort=True, dropna=False):
         first = g.iloc[0]
         cap = first["capacity"]
-        by_k = {int(k): r for k, r in g.set_index("K").iterrows()}
+        by_k = {int(k): r for k, r in zip(g["K"], g.to_dict("records"))}
         passed, complete, tried, seconds = 0, False, [], 0.0
         failed_score = np.nan  # the score at the first K that failed: how close it came
         for K in cap["sizes"]:
@@ -142,9 +153,10 @@ def capacities(df: pd.DataFrame) -> pd.DataFrame:
             score = r.get(f"metric.{cap['metric']}")
             ok = r["status"] == "ok" and score is not None and np.isfinite(score)
             tried.append(f"{K}: {score:.2f}" if ok else f"{K}: {r['status']}")
-            seconds += float(r["train_total_s"]) if np.isfinite(r["train_total_s"]) else 0.0
+            seconds += float(r["train_total_s"]) if pd.notna(r["train_total_s"]) else 0.0
             if not (ok and score >= cap["threshold"]):
-                complete, failed_score = True, score if ok else -np.inf
+                complete = True
+                failed_score = float(score) if ok and score is not None else -np.inf
                 break
             passed = K
         else:

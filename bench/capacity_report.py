@@ -7,11 +7,13 @@ search) and, for the trajectories, the result documents.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 from tabulate import tabulate
+
+from bench.capacity import over_seeds, search_key
 
 HEATMAP_MODELS = ("gnode", "node")  # side by side: the same F, with and without the gate
 CONFIG = ["entry", "model_name", "framework", "N", "L"]
@@ -22,12 +24,13 @@ def _int(value: Any) -> str:
 
 
 def _k_star(values: pd.Series) -> str:
-    """Median K* over seeds, with every seed's value when there are several."""
+    """K* over seeds (:func:`bench.capacity.over_seeds`), with every seed's value when there
+    are several."""
     v = values.dropna()
     if v.empty:
         return "unfinished"
-    median = _int(np.median(v))
-    return median if len(v) == 1 else f"{median} ({', '.join(_int(x) for x in v)})"
+    k = f"{over_seeds(v)}"
+    return k if len(v) == 1 else f"{k} ({', '.join(_int(x) for x in v)})"
 
 
 def summary(searches: pd.DataFrame) -> pd.DataFrame:
@@ -37,9 +40,12 @@ def summary(searches: pd.DataFrame) -> pd.DataFrame:
         g = g.sort_values("seed")
         done = g["K_star"].dropna()
         rows.append({**dict(zip(CONFIG, key)),
-                     "K_star": float(np.median(done)) if len(done) else np.nan,
+                     "K_star": float(over_seeds(done)) if len(done) else np.nan,
                      "K* (seeds)": _k_star(g["K_star"]),
-                     "failed_score": float(np.median(g["failed_score"].fillna(np.inf))),
+                     # how close the next K came, over finished seeds (+inf: every K passed)
+                     "failed_score": float(np.median(
+                         g.loc[g["complete"], "failed_score"].fillna(np.inf)))
+                     if g["complete"].any() else np.nan,
                      "tried": "; ".join(f"s{s}: {t}" if len(g) > 1 else t
                                         for s, t in zip(g["seed"], g["tried"])),
                      "seeds": f"{len(done)}" + ("" if len(done) == len(g)
@@ -84,7 +90,9 @@ def _save(fig, path: Path) -> None:
 def heatmap(searches: pd.DataFrame, title: str, path: Path) -> bool:
     """K* over (N, L), gnODE and nODE side by side, one row per framework."""
     s = summary(searches)
-    s = s[s["model_name"].isin(HEATMAP_MODELS) & s["L"].notna()]
+    # the standard runs only: a command-line variant would share the (N, L) cell
+    s = s[s["model_name"].isin(HEATMAP_MODELS) & (s["entry"] == s["model_name"])
+          & s["L"].notna()]
     if s.empty:
         return False
     plt = _pyplot()
@@ -92,8 +100,9 @@ def heatmap(searches: pd.DataFrame, title: str, path: Path) -> bool:
     Ns, Ls = sorted(s["N"].unique()), sorted(s["L"].unique())
     top = np.log2(max(2.0, np.nanmax(s["K_star"].to_numpy(float), initial=1.0)) + 1)
     fig, axes = plt.subplots(len(frameworks), len(HEATMAP_MODELS), squeeze=False,
+                             layout="constrained",
                              figsize=(1.2 * len(Ns) * len(HEATMAP_MODELS) + 2.5,
-                                      0.9 * len(Ls) * len(frameworks) + 1.6))
+                                      0.9 * len(Ls) * len(frameworks) + 1.9))
     image = None
     for row, fw in enumerate(frameworks):
         for col, name in enumerate(HEATMAP_MODELS):
@@ -128,12 +137,22 @@ def params_plot(searches: pd.DataFrame, title: str, path: Path) -> bool:
     models = sorted(s["entry"].unique())
     for (model, L, fw), g in lines:
         g = g.sort_values("n_params")
-        label = f"{model}" + ("" if pd.isna(L) else f" L={int(L)}") + f" / {fw}"
-        ax.plot(g["n_params"], g["K_star"], marker="os^vD"[int(0 if pd.isna(L) else L) % 5],
+        depth = None if pd.isna(cast(float, L)) else int(cast(float, L))
+        label = f"{model}" + ("" if depth is None else f" L={depth}") + f" / {fw}"
+        ax.plot(g["n_params"], g["K_star"], marker="os^vD"[(depth or 0) % 5],
                 color=plt.get_cmap("tab10")(models.index(model) % 10),
                 ls="-" if fw == "jax" else "--", label=label)
     ax.set_xscale("log")
-    ax.set_yscale("symlog", base=2, linthresh=1)
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_yscale("symlog", base=2, linthresh=1, linscale=0.5)
+    top = int(s["K_star"].max())
+    ticks = [0, *(2**i for i in range(int(np.log2(max(top, 1))) + 1))]
+    ax.set_yticks(ticks, [f"{t}" for t in ticks])
+    ax.set_ylim(-0.3, max(top, 1) * 1.4)
     ax.set_xlabel("parameters")
     ax.set_ylabel("capacity K*")
     ax.set_title(title, fontsize=9)
@@ -151,46 +170,51 @@ def _best(searches: pd.DataFrame) -> pd.DataFrame:
     return s.groupby("entry", sort=True).head(1)
 
 
+def _name(r: Any) -> str:
+    depth = "" if pd.isna(r.L) else f", L={_int(r.L)}"
+    return f"{r.entry} / {r.framework}, N={_int(r.N)}{depth}"
+
+
 def trajectories_plot(searches: pd.DataFrame, docs: list[dict[str, Any]], title: str,
                       path: Path) -> bool:
-    """For each model's best configuration: the targets and the model's output in the plane,
-    at its largest passing K and at the first K that failed."""
-    from bench.capacity import search_key
-
-    best = _best(searches)
+    """For each model's best configuration (a row): the targets and the model's output in
+    the plane at its largest passing K (left) and at the first K that failed (right)."""
     by_search: dict[tuple, dict[int, dict[str, Any]]] = {}
     for d in docs:
         if d.get("trajectories"):
             by_search.setdefault(search_key(d), {})[int(d["K"])] = d
-    panels = []
-    for _, r in best.iterrows():
+    rows = []
+    for _, r in _best(searches).iterrows():
         found = by_search.get(search_key(r), {})
         fail = [k for k in sorted(found) if k > r.K_star]
-        for label, K in (("passed", int(r.K_star)), ("failed", fail[0] if fail else None)):
-            if K in found:
-                panels.append((f"{r.entry} / {r.framework}, N={_int(r.N)}, L={_int(r.L)}", label,
-                               found[K]))
-    if not panels:
+        pair = [(label, found.get(K)) for label, K in (("passed", int(r.K_star)),
+                                                       ("failed", fail[0] if fail else None))]
+        if any(d is not None for _, d in pair):
+            rows.append((_name(r), pair))
+    if not rows:
         return False
     plt = _pyplot()
-    cols = 2
-    nrows = (len(panels) + cols - 1) // cols
-    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.6 * nrows), squeeze=False)
-    for ax, (name, label, d) in zip(axes.ravel(), panels):
-        tr = d["trajectories"]
-        for i, (y, o) in enumerate(zip(tr["targets"], tr["outputs"])):
-            color = plt.get_cmap("tab10")(i)
-            y, o = np.asarray(y), np.asarray(o)
-            ax.plot(y[:, 0], y[:, 1], color=color, lw=2, alpha=0.5)
-            ax.plot(o[:, 0], o[:, 1], color=color, lw=1, ls="--")
-            ax.plot(*y[0], "o", color=color, ms=4)
-        r2 = d["metrics"].get(d["capacity"]["metric"])
-        ax.set_title(f"{name}\nK={d['K']} ({label}, R² {r2:.2f})", fontsize=8)
-        ax.set_aspect("equal", adjustable="datalim")
-    for ax in axes.ravel()[len(panels):]:
-        ax.axis("off")
-    fig.suptitle(f"{title}\nthick: targets (first {len(tr['targets'])}), dashed: generated; "
-                 "dot: start", fontsize=9)
+    fig, axes = plt.subplots(len(rows), 2, figsize=(8.4, 3.5 * len(rows) + 0.6), squeeze=False)
+    for (name, pair), row in zip(rows, axes):
+        for (label, d), ax in zip(pair, row):
+            if d is None:
+                ax.text(0.5, 0.5, "every K passed" if label == "failed" else "K = 1 failed",
+                        ha="center", va="center", transform=ax.transAxes, color="0.4")
+                ax.set_title(name, fontsize=8)
+                ax.axis("off")
+                continue
+            tr = d["trajectories"]
+            for i, (y, o) in enumerate(zip(tr["targets"], tr["outputs"])):
+                color = plt.get_cmap("tab10")(i)
+                y, o = np.asarray(y), np.asarray(o)
+                ax.plot(y[:, 0], y[:, 1], color=color, lw=2, alpha=0.5)
+                ax.plot(o[:, 0], o[:, 1], color=color, lw=1, ls="--")
+                ax.plot(*y[0], "o", color=color, ms=4)
+            r2 = d["metrics"].get(d["capacity"]["metric"])
+            ax.set_title(f"{name}\nK={d['K']} ({label}, R² {r2:.2f})", fontsize=8)
+            ax.set_aspect("equal", adjustable="datalim")
+    fig.suptitle(f"{title}\nthick: targets (the first 4 of K), dashed: generated; dot: start",
+                 fontsize=9)
     fig.tight_layout()
     _save(fig, path)
     return True

@@ -6,6 +6,7 @@ User errors end as one line on stderr and exit status 2, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
@@ -96,7 +97,7 @@ def _run(args: argparse.Namespace, models: list, tasks: list) -> int:
         raise UserError(f"no cell to run: {', '.join(sorted(set(skipped_fw)))} "
                         "not implemented; pick another --framework")
     device = harness.resolve_device(
-        args.device, sorted({c.framework for c in [*cells, *searches]}))
+        args.device, sorted({c.framework for c in cells} | {s.framework for s in searches}))
     for flag, value, low in (("--epochs", args.epochs, 1), ("--batch-size", args.batch_size, 1)):
         if value is not None and value < low:
             raise UserError(f"{flag} {value}: must be at least {low}")
@@ -108,8 +109,8 @@ def _run(args: argparse.Namespace, models: list, tasks: list) -> int:
         print(f"bench: skipping {', '.join(sorted(set(skipped_fw)))} (no such implementation)")
     overrides = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
                  "weight_decay": args.weight_decay, "config": _settings(args.set)}
-    what = ", ".join(filter(None, (cells and f"{len(cells)} cell(s)",
-                                   searches and f"{len(searches)} capacity search(es)")))
+    what = ", ".join(([f"{len(cells)} cell(s)"] if cells else [])
+                     + ([f"{len(searches)} capacity search(es)"] if searches else []))
     print(f"bench: {what}, profile {args.profile}, device {device}, "
           f"results in {args.results_dir}", flush=True)
     echo = lambda s: print(s, flush=True)  # noqa: E731
@@ -207,10 +208,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     rows = []
     for name in task_files():
         t = get_task(name)
-        rows.append([t.name, t.version, t.primary_metric, len(t.splits["train"]) and
-                     t.splits["train"]["size"], _first_sentence(t.description)])
+        size = (f"K {t.capacity['sizes'][0]}-{t.capacity['sizes'][-1]}" if t.capacity
+                else t.splits["train"]["size"])
+        rows.append([t.name, t.version, t.primary_metric, size, _first_sentence(t.description)])
     print(tabulate(rows, ["task", "version", "primary metric", "train size", "description"],
-                   tablefmt="simple"))
+                   tablefmt="simple", disable_numparse=True))
     print()
     models, broken = scan()
     rows = [[m.name, m.kind, ", ".join(m.frameworks), _first_sentence(m.metadata["description"])]
@@ -304,5 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: finished cells are saved; rerun the same command to resume",
               file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `python -m bench list | head`: the reader left; not an error
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (no flush to a closed pipe at exit)
+        return 0
     finally:
         sys.stdout.flush()

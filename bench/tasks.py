@@ -201,7 +201,7 @@ def _capacity_problem(raw: dict) -> str | None:
     if not isinstance(cap, dict):
         return "capacity must be a mapping (sizes, threshold, metric, seed)"
     sizes = cap.get("sizes")
-    if not _positive_ints(sizes) or sorted(set(sizes)) != sizes:
+    if not isinstance(sizes, list) or not _positive_ints(sizes) or sorted(set(sizes)) != sizes:
         return "capacity.sizes must be increasing integers >= 1"
     if not isinstance(cap.get("threshold"), int | float) or isinstance(cap["threshold"], bool):
         return "capacity.threshold must be a number"

@@ -86,3 +86,75 @@ def make_doc(result_template):
         return doc
 
     return make
+
+
+# A capacity task small enough for tests, and a model whose capacity is known: a linear map
+# from the cue (the input at the first step) to the whole trajectory fits any K <= cue_dim
+# targets exactly, and cannot fit K > cue_dim random ones.
+CAPACITY_TASK = {
+    "name": "capacity-test", "version": 1, "generator": "expressivity",
+    "data": {"n_steps": 40, "dt": 0.05, "dims": 2, "length_scale": 0.5, "cue_dim": 4,
+             "cue_steps": 5},
+    "capacity": {"sizes": [1, 2, 4, 8, 16], "threshold": 0.9, "metric": "trajectory_r2",
+                 "seed": 0},
+    "metrics": ["trajectory_r2", "r2", "mse"], "primary_metric": "trajectory_r2",
+    "higher_is_better": {"trajectory_r2": True, "r2": True, "mse": False},
+    "training": {"optimizer": "adamw", "lr": 0.05, "weight_decay": 0.0, "betas": [0.9, 0.999],
+                 "batch_size": 16, "loss": "mse"},
+    "profiles": {p: {"epochs": 1000, "grid": {"models": ["cue-lookup"], "N": [2], "L": [1],
+                                              "width": 4}}
+                 for p in ("smoke", "quick", "paper")},
+}
+CUE_LOOKUP = '''
+"""Linear lookup on the cue: y[:, t] = (A c)[t], c the input at the first step."""
+from torch import nn
+
+
+class CueLookup(nn.Module):
+    def __init__(self, n_inputs, n_outputs, n_steps):
+        super().__init__()
+        self.A = nn.Linear(n_inputs, n_steps * n_outputs, bias=False)
+        self.n_outputs = n_outputs
+
+    def forward(self, x, dt):
+        return self.A(x[:, 0]).reshape(x.shape[0], x.shape[1], self.n_outputs)
+
+
+def build(config, n_inputs, n_outputs):
+    return CueLookup(n_inputs, n_outputs, config["n_steps"])
+'''
+
+
+@pytest.fixture(scope="session")
+def capacity_setup(tmp_path_factory):
+    """(task, model): the small capacity task and the cue-lookup model (K* = cue_dim = 4)."""
+    import yaml
+
+    from bench.registry import ModelSpec, validate_metadata
+    from bench.tasks import load_task_file
+
+    folder = tmp_path_factory.mktemp("capacity")
+    task_file = folder / "capacity-test.yaml"
+    task_file.write_text(yaml.safe_dump(CAPACITY_TASK))
+    model_dir = folder / "cue-lookup"
+    model_dir.mkdir()
+    (model_dir / "torch_model.py").write_text(CUE_LOOKUP)
+    meta = {"name": "cue-lookup", "authors": "tests", "framework": "torch",
+            "description": "Linear lookup on the cue.", "link": "",
+            "config": {"n_steps": CAPACITY_TASK["data"]["n_steps"]}}
+    model = ModelSpec("cue-lookup", "submission", model_dir, validate_metadata(meta, model_dir))
+    return load_task_file(task_file), model
+
+
+@pytest.fixture(scope="session")
+def capacity_run(tmp_path_factory, capacity_setup):
+    """One capacity search of the cue-lookup model, in this process:
+    (results_dir, report, echoed lines)."""
+    from bench import capacity
+
+    task, model = capacity_setup
+    out = tmp_path_factory.mktemp("capacity-results")
+    lines: list[str] = []
+    report = capacity.run([capacity.Search(model, "torch", task, 0, {})], "smoke", "cpu", out,
+                          echo=lines.append, isolate=False)
+    return out, report, lines

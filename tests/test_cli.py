@@ -93,7 +93,7 @@ def test_list_shows_tasks_with_versions_and_baselines():
     assert "Traceback" not in r.stderr
     lines = r.stdout.splitlines()
     task_files = sorted(p for p in (ROOT / "tasks").glob("*.yaml") if not p.name.startswith("_"))
-    assert len(task_files) == 7  # the flip-flop family
+    assert len(task_files) == 9  # the flip-flop family and the two expressivity tasks
     for path in task_files:
         raw = yaml.safe_load(path.read_text())
         (line,) = [ln for ln in lines if ln.split() and ln.split()[0] == raw["name"]]
@@ -248,8 +248,51 @@ def test_analyze_bad_arguments(args, expected):
 
 def test_declared_sweep_becomes_cells_and_the_command_line_wins(models):
     args = cli.parser().parse_args(["run", "--profile", "quick"])
-    assert cli._sweep(models["gru"], "flipflop-3bit-fixed", args) == [
+    assert cli._sweep(models["gru"], bench_tasks.get_task("flipflop-3bit-fixed"), args) == [
         {"N": 6}, {"N": 12}, {"N": 18}]
-    assert cli._sweep(models["gru"], "flipflop-3bit", args) == [{}]
+    assert cli._sweep(models["gru"], bench_tasks.get_task("flipflop-3bit"), args) == [{}]
     args = cli.parser().parse_args(["run", "--profile", "quick", "--set", "N=4"])
-    assert cli._sweep(models["gru"], "flipflop-3bit-fixed", args) == [{}]  # one cell, N = 4
+    fixed = bench_tasks.get_task("flipflop-3bit-fixed")
+    assert cli._sweep(models["gru"], fixed, args) == [{}]  # one cell, N = 4
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["expressivty"], ["'expressivty'", "expressivity"]),
+    (["expressivity", "--N", "2,x"], ["--N", "'2,x'"]),
+    (["expressivity", "--L", "0"], ["--L", "'0'"]),
+    (["expressivity", "--task", "flipflop-3bit"], ["flipflop-3bit", "not a capacity task"]),
+    (["expressivity", "--models", "gnod"], ["'gnod'", "gnode"]),
+    (["expressivity", "--profile", "fast"], ["'fast'", "quick"]),
+])
+def test_bad_sweep_arguments(tmp_path, args, expected):
+    r = bench("sweep", *args, "--results-dir", str(tmp_path / "res"))
+    assert r.returncode == 2
+    line = assert_one_error_line(r.stderr)
+    for word in expected:
+        assert word in line
+    assert not (tmp_path / "res").exists()
+
+
+def test_capacity_task_through_run_without_the_grid_is_a_search(tmp_path):
+    """``run`` on a capacity task runs capacity searches over the task's grid."""
+    r = bench("run", "--model", "gru", "--framework", "jax", "--task", "expressivity-smooth",
+              "--profile", "smoke", "--results-dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "1 capacity search(es)" in r.stdout and "K* = 0" in r.stdout
+    files = sorted(p.name for p in tmp_path.rglob("*.json"))
+    # smoke training cannot learn K = 1: the search tried K = 1 only, and stopped
+    assert files == ["gru+N=4-jax-K1-seed0.json"]
+
+
+def test_sweep_grid_comes_from_the_command_line(tmp_path):
+    r = bench("sweep", "expressivity", "--models", "gnode", "--framework", "jax", "--N", "2,3",
+              "--L", "1,2", "--task", "expressivity-rough", "--profile", "smoke",
+              "--epochs", "1", "--results-dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    names = sorted(p.name for p in tmp_path.rglob("*.json"))
+    assert names == sorted(f"gnode+N={n},epochs=1,widths=[{','.join(['8'] * L)}]-jax-K1-seed0.json"
+                           for n in (2, 3) for L in (1, 2))
+    doc = json.loads(next(p for p in tmp_path.rglob("*.json")
+                          if "N=3," in p.name and "[8,8]" in p.name).read_text())
+    assert doc["config"]["model"]["N"] == 3 and doc["config"]["model"]["widths"] == [8, 8]
+    assert doc["K"] == 1 and doc["run_variant"] == "epochs=1" and not doc["standard"]

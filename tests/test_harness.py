@@ -502,3 +502,17 @@ def test_fingerprint_ignores_prose_but_not_config(tmp_path, fake_submissions):
     changed = fp()
     code.write_text(code.read_text() + "\n# a change to the model's code\n")
     assert fp() != changed
+
+
+def test_thinned_curve_keeps_every_kth_epoch_and_the_last():
+    from bench.harness import thinned
+
+    curve = {"train_loss": list(range(1000)), "val_loss": [2.0 * i for i in range(1000)],
+             "best_epoch": 777}
+    t = thinned(curve, points=200)
+    assert t["every"] == 5 and t["best_epoch"] == 777
+    assert t["train_loss"][:3] == [0, 5, 10] and t["train_loss"][-1] == 999
+    assert len(t["val_loss"]) == len(t["train_loss"]) <= 201
+    assert t["val_loss"] == [2.0 * i for i in t["train_loss"]]
+    short = thinned({"train_loss": [1.0, 0.5], "val_loss": [1.0, 0.4]})
+    assert short["every"] == 1 and short["train_loss"] == [1.0, 0.5]

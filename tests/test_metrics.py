@@ -48,4 +48,23 @@ def test_compute_selects_by_name():
     pred = np.array([[[1.0], [1.0]]])
     out = metrics.compute(["r2", "mse"], pred, target)
     assert out == {"r2": pytest.approx(0.0), "mse": pytest.approx(1.0)}
-    assert set(metrics.METRICS) == {"mse", "r2"}
+    assert set(metrics.METRICS) == {"mse", "r2", "trajectory_r2"}
+
+
+def test_trajectory_r2_by_hand():
+    t = np.linspace(0, 1, 5)
+    target = np.stack([np.stack([t, -t], -1), np.stack([t**2, 3 * t], -1)])  # (2, 5, 2)
+    assert metrics.trajectory_r2(target, target) == pytest.approx(1.0)
+    # each trial's own mean over time scores 0 on it, though the pooled R^2 is positive
+    means = np.broadcast_to(target.mean(axis=1, keepdims=True), target.shape)
+    assert metrics.trajectory_r2(means, target) == pytest.approx(0.0)
+    assert metrics.r2(means, target) > 0.0
+    # one trial perfect, the other at its mean: the mean of 1 and 0
+    mixed = np.stack([target[0], means[1]])
+    assert metrics.trajectory_r2(mixed, target) == pytest.approx(0.5)
+    # a per-trial error of half the trial's spread, by hand
+    noisy = target.copy()
+    noisy[0] += 0.1
+    sst0 = np.sum((target[0] - target[0].mean(axis=0)) ** 2)
+    expected = (1 - 0.1**2 * 10 / sst0 + 1) / 2
+    assert metrics.trajectory_r2(noisy, target) == pytest.approx(expected)

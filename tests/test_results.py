@@ -108,8 +108,13 @@ def test_cell_path_encodes_the_cell_identity(tmp_path):
         results.cell_path(tmp_path, "flipflop-3bit", 2, "quick", "gpu", "node", "jax", 4),
         results.cell_path(tmp_path, "flipflop-3bit", 2, "quick", "gpu", "gnode", "torch", 4),
         results.cell_path(tmp_path, "flipflop-3bit", 2, "quick", "gpu", "gnode", "jax", 5),
+        results.cell_path(tmp_path, "flipflop-3bit", 2, "quick", "gpu", "gnode", "jax", 4,
+                          size=8),
     }
-    assert p not in others and len(others) == 6
+    assert p not in others and len(others) == 7
+    k = results.cell_path(tmp_path, "expressivity-smooth", 1, "quick", "cpu", "gnode", "jax", 0,
+                          size=8)
+    assert k.name == "gnode-jax-K8-seed0.json"
 
 
 def test_validate_accepts_a_good_document():

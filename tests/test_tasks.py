@@ -46,6 +46,7 @@ def one_line_error(path: Path) -> str:
 
 FAMILY = ["flipflop-2bit-disk", "flipflop-2bit-original", "flipflop-2bit-rectangle",
           "flipflop-2bit-ring", "flipflop-2bit-square", "flipflop-3bit", "flipflop-3bit-fixed"]
+CAPACITY = ["expressivity-rough", "expressivity-smooth"]
 IDEAL_SETS = {  # the paper's memory sets, per task
     "flipflop-2bit-original": ("corners", 2), "flipflop-2bit-square": ("box", 2),
     "flipflop-2bit-rectangle": ("box", 2), "flipflop-2bit-disk": ("annulus", 2),
@@ -88,7 +89,7 @@ def test_bad_memory_definitions_are_one_line_errors(tmp_path, change, words):
 
 def test_real_task_files_load_with_their_versions():
     files = sorted(p.stem for p in (ROOT / "tasks").glob("*.yaml") if not p.name.startswith("_"))
-    assert files == FAMILY
+    assert files == sorted(FAMILY + CAPACITY)
     for name in files:
         raw = yaml.safe_load((ROOT / "tasks" / f"{name}.yaml").read_text())
         task = bt.get_task(name)
@@ -245,7 +246,7 @@ def test_get_task_unknown_suggests_close_name():
 
 def test_select_tasks_globs_all_and_dedup():
     assert [t.name for t in bt.select_tasks("flipflop-*")] == FAMILY
-    assert [t.name for t in bt.select_tasks("all")] == FAMILY
+    assert [t.name for t in bt.select_tasks("all")] == sorted(FAMILY + CAPACITY)
     assert [t.name for t in bt.select_tasks("flipflop-3bit, flipflop-2bit-*,flipflop-3bit")] \
         == ["flipflop-3bit", *[n for n in FAMILY if n.startswith("flipflop-2bit")]]
     with pytest.raises(UserError, match="flipflop-3bit"):
@@ -282,3 +283,64 @@ def test_data_parameters_the_generator_rejects_are_one_line_errors(tmp_path):
     missing = {**VALID, "data": {k: v for k, v in VALID["data"].items() if k != "n_bins"}}
     with pytest.raises(UserError, match="n_bins"):
         bt.load_task_file(write(tmp_path, "t", missing)).load_split("test")
+
+
+# -- capacity tasks ----------------------------------------------------------------------------
+
+def _capacity_raw() -> dict:
+    from conftest import CAPACITY_TASK
+
+    return {**CAPACITY_TASK, "name": "c"}
+
+
+def test_expressivity_tasks_follow_the_protocol():
+    for name, ell in (("expressivity-smooth", 1.0), ("expressivity-rough", 0.25)):
+        task = bt.get_task(name)
+        assert task.data["length_scale"] == ell
+        assert (task.data["n_steps"], task.data["dt"], task.data["dims"]) == (200, 0.05, 2)
+        assert (task.data["cue_dim"], task.data["cue_steps"]) == (16, 5)
+        assert task.capacity["sizes"] == [1, 2, 4, 8, 16, 32, 64, 128]
+        assert task.capacity["threshold"] == 0.9 and task.primary_metric == "trajectory_r2"
+        assert task.training["batch_size"] >= max(task.capacity["sizes"])  # full batch
+        paper = task.profile("paper")["grid"]
+        assert paper["N"] == [2, 4, 8, 16, 32, 64] and paper["L"] == [1, 2, 3]
+        assert paper["width"] == 100 and {"gnode", "node", "gru", "lstm"} <= set(paper["models"])
+
+
+def test_capacity_task_splits_are_the_same_k_targets(tmp_path):
+    task = bt.load_task_file(write(tmp_path, "c", _capacity_raw()))
+    assert task.capacity is not None
+    splits = [task.load_split(s, "smoke", size=3) for s in bt.SPLITS]
+    for other in splits[1:]:
+        for key in ("inputs", "targets", "dt"):
+            np.testing.assert_array_equal(splits[0][key], other[key])
+    assert splits[0]["targets"].shape == (3, 40, 2)
+    with pytest.raises(UserError, match="needs K"):
+        task.load_split("train", "smoke")
+
+
+def test_held_out_tasks_have_no_capacity_and_ignore_k():
+    task = bt.get_task("flipflop-3bit")
+    assert task.capacity is None
+    assert "capacity" not in vars(task)  # fingerprints of existing results are unchanged
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"capacity": {"sizes": [2, 1], "threshold": 0.9, "metric": "trajectory_r2", "seed": 0}},
+     "increasing"),
+    ({"capacity": {"sizes": [1, 2], "threshold": "high", "metric": "trajectory_r2",
+                   "seed": 0}}, "threshold"),
+    ({"capacity": {"sizes": [1, 2], "threshold": 0.9, "metric": "accuracy", "seed": 0}},
+     "not among metrics"),
+    ({"capacity": {"sizes": [1, 2], "threshold": 0.9, "metric": "mse", "seed": -1}}, "seed"),
+    ({"capacity": [1, 2]}, "mapping"),
+    ({"splits": VALID["splits"]}, "no splits"),
+    ({"profiles": {"smoke": {"epochs": 1}, "quick": {"epochs": 1}, "paper": {"epochs": 1}}},
+     "grid"),
+    ({"profiles": {p: {"epochs": 1, "grid": {"models": ["gnode"], "N": [0], "L": [1],
+                                             "width": 8}} for p in bt.PROFILES}}, "N"),
+    ({"profiles": {p: {"epochs": 1, "grid": {"models": [], "N": [2], "L": [1], "width": 8}}
+                   for p in bt.PROFILES}}, "models"),
+])
+def test_bad_capacity_definitions_are_one_line_errors(tmp_path, change, words):
+    assert words in one_line_error(write(tmp_path, "c", {**_capacity_raw(), **change}))

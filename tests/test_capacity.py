@@ -1,0 +1,152 @@
+"""The capacity search (``bench.capacity``): the grid, the stopping rule, resuming, and K*
+recomputed from result files; against a model whose capacity is known (conftest)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import CAPACITY_TASK
+
+from bench import capacity, results
+from bench.errors import UserError
+from bench.leaderboard import flatten
+from bench.tasks import get_task
+
+CUE_DIM = CAPACITY_TASK["data"]["cue_dim"]
+
+
+def _docs(results_dir):
+    return {int(d["K"]): d for d in results.load_all(results_dir)}
+
+
+def test_search_stops_at_the_first_failure_and_records_every_k_tried(capacity_run):
+    out, report, lines = capacity_run
+    docs = _docs(out)
+    sizes = CAPACITY_TASK["capacity"]["sizes"]
+    first_fail = sizes[sizes.index(CUE_DIM) + 1]
+    # every K up to and including the first failure has a result file; none after it
+    assert sorted(docs) == [k for k in sizes if k <= first_fail]
+    assert len(report.done) == len(docs) and not report.problems
+    for K, d in docs.items():
+        assert d["K"] == K and d["status"] == "ok"
+        assert d["capacity"] == CAPACITY_TASK["capacity"]
+        assert capacity.passes(d, d["capacity"]) == (K <= CUE_DIM)
+    assert lines[-1].endswith(f"K* = {CUE_DIM}")
+
+
+def test_a_model_that_represents_the_targets_exactly_scores_r2_near_one(capacity_run):
+    docs = _docs(capacity_run[0])
+    # K <= cue_dim: a linear map from the cue fits every trajectory
+    assert docs[1]["metrics"]["trajectory_r2"] > 0.999
+    assert docs[2]["metrics"]["trajectory_r2"] > 0.999
+    assert docs[CUE_DIM]["metrics"]["trajectory_r2"] > 0.9
+    # twice as many random targets as cue dimensions: at most half the variance is reachable
+    assert docs[2 * CUE_DIM]["metrics"]["trajectory_r2"] < 0.6
+
+
+def test_the_targets_and_their_generation_are_kept(capacity_run):
+    d = _docs(capacity_run[0])[2]
+    tr = d["trajectories"]
+    n_steps = CAPACITY_TASK["data"]["n_steps"]
+    assert np.asarray(tr["targets"]).shape == (2, n_steps, 2)
+    np.testing.assert_allclose(tr["outputs"], tr["targets"], atol=2e-3)
+    assert d["example"] is None  # the trajectories replace the held-out example
+    assert len(d["curve"]["val_loss"]) <= 201 and d["curve"]["every"] >= 1
+
+
+def test_capacities_recomputes_k_star_from_the_files(capacity_run):
+    df = pd.DataFrame([flatten(d) for d in results.load_all(capacity_run[0])])
+    s = capacity.capacities(df)
+    assert len(s) == 1
+    row = s.iloc[0]
+    assert row.K_star == CUE_DIM and row.complete and row.largest == 16
+    assert row.tried.count(":") == len(_docs(capacity_run[0]))
+    assert row.failed_score < 0.6
+
+
+def test_rerun_skips_finished_cells_and_resumes_at_the_first_missing_k(
+        tmp_path, capacity_setup, capacity_run):
+    import shutil
+
+    task, model = capacity_setup
+    out = tmp_path / "r"
+    shutil.copytree(capacity_run[0], out)
+    search = [capacity.Search(model, "torch", task, 0, {})]
+    again = capacity.run(search, "smoke", "cpu", out, echo=lambda s: None, isolate=False)
+    assert not again.done and len(again.skipped) == len(_docs(out))
+    victim = next(out.rglob("*-K2-seed0.json"))
+    before = {p.name: p.read_bytes() for p in out.rglob("*.json") if p != victim}
+    victim.unlink()
+    resumed = capacity.run(search, "smoke", "cpu", out, echo=lambda s: None, isolate=False)
+    assert [n.split(" K=")[1].split()[0] for n in resumed.done] == ["2"]
+    assert {p.name: p.read_bytes() for p in out.rglob("*.json") if p != victim} == before
+
+
+def _row(K, score, status="ok", seed=0, **kw):
+    return {"task": "t", "task_version": 1, "profile": "quick", "device_class": "cpu",
+            "hardware": "h", "entry": "gnode", "model_name": "gnode", "framework": "jax",
+            "N": 8, "L": 2, "seed": seed, "K": K, "status": status,
+            "metric.trajectory_r2": score if status == "ok" else np.nan,
+            "capacity": {"sizes": [1, 2, 4, 8], "threshold": 0.9, "metric": "trajectory_r2"},
+            "n_params": 100, "train_total_s": 1.0, "standard": True, **kw}
+
+
+@pytest.mark.parametrize("rows, k_star, complete", [
+    ([(1, 0.99), (2, 0.95), (4, 0.5)], 2, True),
+    ([(1, 0.5)], 0, True),
+    ([(1, 0.99), (2, 0.99), (4, 0.99), (8, 0.91)], 8, True),  # every size passed
+    ([(1, 0.99), (2, 0.99)], None, False),  # unfinished: K = 4 not run yet
+    ([(1, 0.99), (4, 0.99)], None, False),  # a gap: K = 2 missing
+    ([(1, 0.99), (2, None, "diverged")], 1, True),  # a diverged K is a failure
+    ([(1, 0.99), (2, 0.5), (4, 0.99)], 1, True),  # a stale K past the failure is ignored
+])
+def test_k_star_rules(rows, k_star, complete):
+    df = pd.DataFrame([_row(*r) for r in rows])
+    s = capacity.capacities(df).iloc[0]
+    assert s.complete == complete
+    assert (np.isnan(s.K_star) if k_star is None else s.K_star == k_star)
+
+
+def test_capacities_of_results_without_capacity_tasks_is_empty():
+    df = pd.DataFrame([{"task": "flipflop", "K": None, "status": "ok"}])
+    assert capacity.capacities(df).empty
+
+
+def test_grid_varies_depth_only_for_models_with_widths(models):
+    task = get_task("expressivity-smooth")
+    grid = task.profile("quick")["grid"]
+    g = capacity.grid(models["gnode"], task, "quick")
+    assert g == [{"N": n, "widths": [grid["width"]] * L} for n in grid["N"] for L in grid["L"]]
+    assert capacity.grid(models["gru"], task, "quick") == [{"N": n} for n in grid["N"]]
+    assert capacity.grid(models["node"], task, "paper", N=[4], L=[1, 3]) == [
+        {"N": 4, "widths": [100]}, {"N": 4, "widths": [100, 100, 100]}]
+
+
+def test_grid_needs_a_model_with_n(capacity_setup):
+    task, model = capacity_setup
+    with pytest.raises(UserError, match="no config key N"):
+        capacity.grid(model, task, "quick")
+
+
+def test_passes_needs_an_ok_result_at_the_threshold():
+    cap = {"metric": "trajectory_r2", "threshold": 0.9}
+    assert capacity.passes({"status": "ok", "metrics": {"trajectory_r2": 0.9}}, cap)
+    assert not capacity.passes({"status": "ok", "metrics": {"trajectory_r2": 0.89}}, cap)
+    assert not capacity.passes({"status": "diverged", "metrics": {}}, cap)
+
+
+def test_entry_keeps_the_command_line_variant_but_not_the_grid():
+    doc = {"model": "gnode", "variant": "N=8,lr=0.01,widths=[32]", "run_variant": "lr=0.01"}
+    assert capacity.entry(doc) == "gnode [lr=0.01]"
+    assert capacity.entry({**doc, "run_variant": ""}) == "gnode"
+    old = {"model": "gnode", "variant": "N=8,widths=[32]", "standard": True}
+    assert capacity.entry(old) == "gnode"
+
+
+@pytest.mark.parametrize("values, expected", [
+    ([4], 4), ([0, 4, 4], 4), ([2, 4], 2), ([1, 2, 8, 16], 2), ([np.float64(8.0), 8.0], 8)])
+def test_k_star_over_seeds_is_the_lower_median_a_k_that_was_tried(values, expected):
+    assert capacity.over_seeds(values) == expected
+    with pytest.raises(ValueError):
+        capacity.over_seeds([])

@@ -1,0 +1,302 @@
+"""The leaderboard's capacity pages (``bench.capacity_report``, ``bench.leaderboard.build``) and
+claims 4 and 5, on synthetic capacity searches derived from a real capacity result."""
+
+from __future__ import annotations
+
+import copy
+
+import pandas as pd
+import pytest
+from conftest import CAPACITY_TASK, SMOKE_TASK
+from helpers import write_docs
+from test_leaderboard import heading, tables
+
+from bench import capacity, capacity_report, claims, harness, results
+from bench.leaderboard import build, flatten
+
+TASK = CAPACITY_TASK["name"]
+SIZES = CAPACITY_TASK["capacity"]["sizes"]
+LARGEST = max(SIZES)
+PNG = b"\x89PNG\r\n\x1a\n"
+FLOOR = "**not tested**: every comparison is at the floor (K* = 0)"
+
+
+@pytest.fixture(scope="module")
+def base(capacity_run):
+    """The real K = 4 result of the cue-lookup search (four kept trajectories)."""
+    return next(d for d in results.load_all(capacity_run[0]) if d["K"] == 4)
+
+
+def search(base, model, N, L, seed, scores, *, fw="jax", params=100, run_variant=""):
+    """The result documents of one search; ``scores``: [(K, trajectory R² or a status)]."""
+    setting = {"N": N} if L is None else {"N": N, "widths": [4] * L}
+    grid = harness.variant({"config": setting})
+    docs = []
+    for K, score in scores:
+        d = copy.deepcopy(base)
+        ok = not isinstance(score, str)
+        d.update(model=model, framework=fw, seed=seed, K=K, n_params=params,
+                 status="ok" if ok else score, reason=None if ok else "non-finite predictions",
+                 metrics={"trajectory_r2": score, "r2": score, "mse": 1 - score} if ok else {},
+                 variant=",".join(filter(None, (grid, run_variant))), run_variant=run_variant,
+                 standard=not run_variant)
+        d["config"]["model"] = {**d["config"]["model"], **setting}
+        if not ok:
+            del d["trajectories"]  # as the harness: kept for finite predictions only
+        docs.append(d)
+    return docs
+
+
+def upto(k_star, failed=0.5):
+    """Scores of a search with this K*: 0.99 up to K*, then ``failed`` at the next K."""
+    passed = [k for k in SIZES if k <= k_star]
+    return [(k, 0.99) for k in passed] + [(k, failed) for k in SIZES[len(passed):][:1]]
+
+
+def depth_docs(base, model, by_L, N=4, **kw):
+    """Searches at several depths: ``by_L`` maps L to K* of seeds 0, 1, ..."""
+    return [d for L, ks in by_L.items() for seed, k in enumerate(ks)
+            for d in search(base, model, N, L, seed, upto(k), **kw)]
+
+
+def write(results_dir, docs):
+    for d in docs:
+        path = results.cell_path(results_dir, d["task"], d["task_version"], d["profile"],
+                                 d["device_class"], f"{d['model']}+{d['variant']}",
+                                 d["framework"], d["seed"], size=d["K"])
+        results.write_atomic(path, d)
+
+
+def frame(docs):
+    return pd.DataFrame([flatten(d) for d in docs])
+
+
+def searches(docs):
+    return capacity.capacities(frame(docs))
+
+
+def board_docs(base):
+    """gnode L=1 (K* 4, 0, 4 over three seeds; fails K=8 at 0.3), gnode L=2 (K* 4; 0.2), node
+    L=1 (K* 2; 0.7), gru (K* 2; 0.5, fewest params), node L=2 (K* 1; K=2 diverged), lstm
+    (unfinished)."""
+    return [*search(base, "gnode", 4, 1, 0, upto(4, 0.3), params=200),
+            *search(base, "gnode", 4, 1, 1, upto(0, 0.1), params=200),
+            *search(base, "gnode", 4, 1, 2, upto(4, 0.3), params=200),
+            *search(base, "gnode", 4, 2, 0, upto(4, 0.2), params=500),
+            *search(base, "node", 4, 1, 0, upto(2, 0.7), params=300),
+            *search(base, "gru", 4, None, 0, upto(2, 0.5), params=100),
+            *search(base, "node", 4, 2, 0, [(1, 0.99), (2, "diverged")], params=600),
+            *search(base, "lstm", 4, None, 0, [(1, 0.99), (2, 0.99)], params=50)]
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory, base):
+    root = tmp_path_factory.mktemp("capacity-board")
+    docs = board_docs(base)
+    write(root / "results", docs)
+    return root, docs, build(root / "results", root / "out")
+
+
+def test_capacity_table_ranks_by_median_k_star_then_failed_score_then_params(board, base):
+    root, _, _ = board
+    rows = tables((root / "out" / "README.md").read_text())[heading(TASK)]
+    assert {"rank", "model", "N", "L", "params", "K* ↑", "seeds", "K tried: trajectory R²",
+            "train (s)"} <= set(rows[0])
+    got = [(r["rank"], r["model"], r["L"], r["params"], r["K* ↑"], r["seeds"]) for r in rows]
+    assert got == [("1", "gnode", "1", "200", "4 (4, 0, 4)", "3"),
+                   ("2", "gnode", "2", "500", "4", "1"),
+                   ("3", "node", "1", "300", "2", "1"),
+                   ("4", "gru", "—", "100", "2", "1"),
+                   ("5", "node", "2", "600", "1", "1"),
+                   ("—", "lstm", "—", "50", "unfinished", "0 of 1 finished")]
+    tried = {(r["model"], r["L"]): r["K tried: trajectory R²"] for r in rows}
+    assert tried["gnode", "2"] == "1: 0.99, 2: 0.99, 4: 0.99, 8: 0.20"
+    assert tried["gnode", "1"] == ("s0: 1: 0.99, 2: 0.99, 4: 0.99, 8: 0.30; s1: 1: 0.10; "
+                                   "s2: 1: 0.99, 2: 0.99, 4: 0.99, 8: 0.30")
+    assert tried["node", "2"] == "1: 0.99, 2: diverged"
+    t = base["timing"]["train_total_s"]  # every synthetic cell took as long as the real one
+    assert rows[0]["train (s)"] == f"{3 * t:.1f}"  # mean over seeds of 4, 1 and 4 cells
+    assert rows[1]["train (s)"] == f"{4 * t:.1f}"
+
+
+def test_build_writes_the_capacity_plots_and_a_csv_with_k(board):
+    root, docs, written = board
+    out = root / "out"
+    readme = (out / "README.md").read_text()
+    pngs = sorted((out / "plots").glob("*.png"))
+    assert len(pngs) == 3 and all(p.name.startswith(f"{TASK}-v1-smoke-cpu-") for p in pngs)
+    for suffix in ("-capacity.png", "-capacity-params.png", "-trajectories.png"):
+        assert sum(p.name.endswith(suffix) for p in pngs) == 1, suffix
+    for png in pngs:
+        assert png.read_bytes()[:8] == PNG
+        assert f"(plots/{png.name})" in readme
+        assert png in written
+    csv = pd.read_csv(out / "results.csv")
+    assert "K" in csv.columns and "capacity" not in csv.columns
+    assert len(csv) == len(docs)
+    gnode2 = csv[(csv.model_name == "gnode") & (csv.L == 2)]
+    assert sorted(gnode2.K.astype(int)) == [1, 2, 4, 8]
+
+
+def test_build_passes_capacity_results_to_claims_4_and_5(board):
+    text = (board[0] / "out" / "claims.md").read_text()
+    claim4 = text.split("#### Claim 4.")[1].split("#### Claim 5.")[0]
+    claim5 = text.split("#### Claim 5.")[1]
+    # seed 0 only is at both depths: gnode 4 -> 4 (no growth), node 2 -> 1 (falls)
+    assert "Verdict: **does not hold** (0 of 2 comparisons hold)" in claim4
+    assert "L=1: 4, L=2: 4" in claim4 and "L=1: 2, L=2: 1" in claim4
+    assert "Verdict: **holds** (2 of 2 comparisons hold)" in claim5
+
+
+def test_build_is_byte_for_byte_reproducible(board):
+    root = board[0]
+    again = build(root / "results", root / "again")
+    files = sorted(p.relative_to(root / "out") for p in (root / "out").rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(root / "again") for p in again)
+    for rel in files:
+        assert (root / "out" / rel).read_bytes() == (root / "again" / rel).read_bytes(), rel
+
+
+def flipflop(base, model, mse):
+    """A flip-flop result made from the capacity one (conftest's make_doc needs the smoke run,
+    which would triple this file's run time)."""
+    d = copy.deepcopy(base)
+    tr = d.pop("trajectories")
+    del d["K"], d["capacity"]
+    d.update(task=SMOKE_TASK, model=model, model_kind="baseline", variant="", run_variant="",
+             primary_metric="mse", higher_is_better={"mse": False, "r2": True},
+             metrics={"mse": mse, "r2": 1 - mse},
+             example={"trial": 0, "inputs": tr["targets"][0], "targets": tr["targets"][0],
+                      "outputs": tr["outputs"][0]})
+    return d
+
+
+def test_flipflop_and_capacity_results_get_their_own_tables(tmp_path, base):
+    flip = [flipflop(base, "gnode", 0.3), flipflop(base, "gru", 0.2)]
+    write_docs(tmp_path / "results", flip)
+    cap = search(base, "gnode", 4, 1, 0, upto(2))
+    write(tmp_path / "results", cap)
+    build(tmp_path / "results", tmp_path / "out")
+    t = tables((tmp_path / "out" / "README.md").read_text())
+    ff, kk = t[heading(SMOKE_TASK)], t[heading(TASK)]
+    assert [r["model"] for r in ff] == ["gru", "gnode"]
+    assert "mse ↓" in ff[0] and "K* ↑" not in ff[0]
+    assert [(r["model"], r["K* ↑"]) for r in kk] == [("gnode", "2")] and "mse ↓" not in kk[0]
+    csv = pd.read_csv(tmp_path / "out" / "results.csv")
+    assert csv[csv.task == SMOKE_TASK].K.isna().all()
+    assert sorted(csv[csv.task == TASK].K.astype(int)) == [1, 2, 4]
+    pngs = [p.name for p in (tmp_path / "out" / "plots").glob("*.png")]
+    assert sorted(n.startswith(SMOKE_TASK) for n in pngs) == [False, False, False, True]
+
+
+@pytest.mark.parametrize("by_L, holds", [
+    ({1: [1], 2: [2], 3: [2]}, True),  # never falls, higher at the deepest
+    ({1: [0], 2: [1]}, True),
+    ({1: [2], 2: [4], 3: [1]}, False),  # falls at the deepest
+    ({1: [4], 2: [2], 3: [8]}, False),  # falls in between
+    ({1: [2], 2: [2]}, False),  # never higher
+    ({1: [1, 1, 8, 8], 2: [2, 2]}, True),  # seeds 2, 3 only at L=1: left out (else 4 -> 2)
+    ({1: [LARGEST], 2: [LARGEST]}, None),  # saturated
+    ({1: [LARGEST], 2: [4]}, False),  # a fall from the ceiling is still a fall
+    ({1: [0], 2: [0], 3: [0]}, None),  # floor
+])
+def test_claim_4(base, by_L, holds):
+    rows = claims.claim_4(frame(depth_docs(base, "gnode", by_L)))
+    assert [r.holds for r in rows] == [holds]
+    assert rows[0].cells["model"] == "gnode" and rows[0].cells["N"] == "4"
+    assert rows[0].cells["seeds"] == f"{min(len(ks) for ks in by_L.values())}"
+
+
+def test_claim_4_reads_the_median_over_seeds_and_ignores_non_standard_runs(base):
+    docs = depth_docs(base, "node", {1: [1, 2, 1], 2: [2, 0, 4]}, N=8)
+    # a command-line variant that would make the deeper one worse: not a declared config
+    docs += depth_docs(base, "node", {2: [0, 0, 0]}, N=8, run_variant="lr=0.1")
+    (row,) = claims.claim_4(frame(docs))
+    assert row.holds is True
+    assert row.cells["K* by depth"] == "L=1: 1, L=2: 2" and row.cells["seeds"] == "3"
+
+
+@pytest.mark.parametrize("kg, kn, holds", [
+    ([4], [2], True), ([2], [2], True), ([LARGEST], [LARGEST], True), ([1], [2], False),
+    ([0], [0], None),
+    ([1, 8, 8], [2], False),  # only seed 0 is on both sides
+])
+def test_claim_5(base, kg, kn, holds):
+    docs = depth_docs(base, "gnode", {2: kg}) + depth_docs(base, "node", {2: kn})
+    rows = claims.claim_5(frame(docs))
+    assert [r.holds for r in rows] == [holds]
+    assert rows[0].cells["K*: gnODE"] == f"{kg[0]}" and rows[0].cells["K*: nODE"] == f"{kn[0]}"
+
+
+def test_claim_5_ignores_non_standard_runs(base):
+    docs = [*depth_docs(base, "gnode", {1: [2]}), *depth_docs(base, "node", {1: [2]}),
+            *depth_docs(base, "gnode", {1: [0]}, run_variant="lr=0.1"),
+            *depth_docs(base, "node", {1: [8]}, run_variant="lr=0.1")]
+    (row,) = claims.claim_5(frame(docs))
+    assert row.holds is True and row.cells["K*: gnODE"] == row.cells["K*: nODE"] == "2"
+
+
+def _verdicts(df):
+    """The verdict line of each claim in ``claims.section``."""
+    lines = claims.section(df)
+    starts = [i for i, line in enumerate(lines) if line.startswith("#### Claim")]
+    return [next(line for line in lines[i + 1:] if line.startswith(("Verdict", "**not")))
+            for i in starts]
+
+
+def test_section_verdicts_of_claims_4_and_5(base):
+    docs = (depth_docs(base, "gnode", {1: [1], 2: [2]})
+            + depth_docs(base, "node", {1: [1], 2: [4]}))
+    v = _verdicts(frame(docs))
+    assert v[:3] == ["**not tested**: no such runs here."] * 3  # no flip-flop results
+    assert v[3] == "Verdict: **holds** (2 of 2 comparisons hold)"
+    assert v[4] == "Verdict: **does not hold** (1 of 2 comparisons hold)"  # L=2: 2 < 4
+    floor = depth_docs(base, "gnode", {1: [0], 2: [0]}) + depth_docs(base, "node", {1: [0]})
+    v = _verdicts(frame(floor))
+    assert v[3].startswith(f"Verdict: {FLOOR}") and v[4].startswith(f"Verdict: {FLOOR}")
+    assert "| not tested |" in "\n".join(claims.section(frame(floor)))
+
+
+def _capture(monkeypatch):
+    """Keep every figure the report saves (and still save it)."""
+    figs, save = [], capacity_report._save
+    monkeypatch.setattr(capacity_report, "_save", lambda fig, path: (figs.append(fig),
+                                                                      save(fig, path)))
+    return figs
+
+
+def test_heatmap_needs_gnode_or_node_and_writes_a_readable_png(tmp_path, base, monkeypatch):
+    from matplotlib.image import imread
+
+    others = search(base, "gru", 4, None, 0, upto(2)) + search(base, "lstm", 8, None, 0, upto(1))
+    assert not capacity_report.heatmap(searches(others), "t", tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()
+    figs = _capture(monkeypatch)
+    docs = [*others, *depth_docs(base, "gnode", {1: [4, 2, 4], 2: [8]}),
+            *search(base, "node", 8, 1, 0, upto(1))]
+    png = tmp_path / "plots" / "heat.png"
+    assert capacity_report.heatmap(searches(docs), "t", png)
+    assert png.read_bytes()[:8] == PNG
+    height, width = imread(png).shape[:2]
+    assert height > 0 and width > 0
+    # rows L = 1, 2, columns N = 4, 8; "·" where no search ran; the median over seeds
+    cells = {ax.get_title(): [t.get_text() for t in ax.texts] for ax in figs[0].axes
+             if ax.get_title()}
+    assert cells == {"gnode / jax: K*": ["4", "·", "8", "·"],
+                     "node / jax: K*": ["·", "1", "·", "·"]}
+
+
+def test_trajectories_show_the_passing_and_first_failing_k_of_each_best_config(
+        tmp_path, base, monkeypatch):
+    figs = _capture(monkeypatch)
+    # a stale K past the first failure (from an older run) is not the first failing K
+    docs = board_docs(base) + search(base, "gnode", 4, 1, 0, [(16, 0.95)], params=200)
+    assert capacity_report.trajectories_plot(searches(docs), docs, "t", tmp_path / "tr.png")
+    assert (tmp_path / "tr.png").read_bytes()[:8] == PNG
+    titles = [ax.get_title() for ax in figs[0].axes if ax.get_title()]
+    # best: highest K*, then fewest params (gnode L=1 seed 0); lstm is unfinished
+    assert titles == [f"{name}\nK={K} ({what}, R² {r2:.2f})" for name, K, what, r2 in [
+        ("gnode / jax, N=4, L=1", 4, "passed", 0.99), ("gnode / jax, N=4, L=1", 8, "failed", 0.30),
+        ("gru / jax, N=4", 2, "passed", 0.99), ("gru / jax, N=4", 4, "failed", 0.50),
+        ("node / jax, N=4, L=1", 2, "passed", 0.99), ("node / jax, N=4, L=1", 4, "failed", 0.70)]]
+    assert all(len(ax.lines) == 3 * 4 for ax in figs[0].axes if ax.get_title())
