@@ -188,7 +188,7 @@ def trajectories_plot(searches: pd.DataFrame, docs: list[dict[str, Any]], title:
         found = by_search.get(search_key(r), {})
         fail = [k for k in sorted(found) if k > r.K_star]
         pair = [(label, found.get(K)) for label, K in (("passed", int(r.K_star)),
-                                                       ("failed", fail[0] if fail else None))]
+                                                       ("failed", fail[0] if fail else -1))]
         if any(d is not None for _, d in pair):
             rows.append((_name(r), pair))
     if not rows:
@@ -196,22 +196,22 @@ def trajectories_plot(searches: pd.DataFrame, docs: list[dict[str, Any]], title:
     plt = _pyplot()
     fig, axes = plt.subplots(len(rows), 2, figsize=(8.4, 3.5 * len(rows) + 0.6), squeeze=False)
     for (name, pair), row in zip(rows, axes):
-        for (label, d), ax in zip(pair, row):
-            if d is None:
+        for (label, doc), ax in zip(pair, row):
+            if doc is None:
                 ax.text(0.5, 0.5, "every K passed" if label == "failed" else "K = 1 failed",
                         ha="center", va="center", transform=ax.transAxes, color="0.4")
                 ax.set_title(name, fontsize=8)
                 ax.axis("off")
                 continue
-            tr = d["trajectories"]
+            tr = doc["trajectories"]
             for i, (y, o) in enumerate(zip(tr["targets"], tr["outputs"])):
                 color = plt.get_cmap("tab10")(i)
                 y, o = np.asarray(y), np.asarray(o)
                 ax.plot(y[:, 0], y[:, 1], color=color, lw=2, alpha=0.5)
                 ax.plot(o[:, 0], o[:, 1], color=color, lw=1, ls="--")
                 ax.plot(*y[0], "o", color=color, ms=4)
-            r2 = d["metrics"].get(d["capacity"]["metric"])
-            ax.set_title(f"{name}\nK={d['K']} ({label}, R² {r2:.2f})", fontsize=8)
+            r2 = doc["metrics"].get(doc["capacity"]["metric"])
+            ax.set_title(f"{name}\nK={doc['K']} ({label}, R² {r2:.2f})", fontsize=8)
             ax.set_aspect("equal", adjustable="datalim")
     fig.suptitle(f"{title}\nthick: targets (the first 4 of K), dashed: generated; dot: start",
                  fontsize=9)
