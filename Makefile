@@ -19,13 +19,19 @@ L         ?=
 # Set by the user (command line or environment), not by the defaults above.
 given = $(filter command line environment environment override,$(origin $(1)))
 
-.PHONY: setup bench expressivity test leaderboard analyze list lint clean
+.PHONY: setup data bench expressivity test leaderboard analyze list lint clean
 
 $(PY):
 	$(PYTHON) -m venv --system-site-packages $(VENV) || $(PYTHON) -m venv --system-site-packages --without-pip $(VENV)
 
 setup: $(PY)
 	@$(PY) -m bench.install
+
+# The real data sets, into the data cache (.cache/data): installs the data extra if missing.
+# `make bench` prepares what the tasks it runs lack by itself.
+data: setup
+	@$(PY) -m bench.install --extra data
+	@$(PY) -m bench data $(if $(filter 1 yes true,$(FORCE)),--force)
 
 # The leaderboard is regenerated even when some cells diverged; the run's status is kept.
 bench: setup

@@ -1,4 +1,4 @@
-"""Command line: ``run``, ``sweep``, ``analyze``, ``list`` and ``leaderboard``.
+"""Command line: ``run``, ``sweep``, ``data``, ``analyze``, ``list`` and ``leaderboard``.
 
 User errors end as one line on stderr and exit status 2, never as a traceback.
 """
@@ -78,7 +78,9 @@ def _sweep(model, task, args: argparse.Namespace) -> list[dict]:
 
 def _run(args: argparse.Namespace, models: list, tasks: list) -> int:
     """Run ``models`` on ``tasks``: cells on held-out tasks, capacity searches on the others."""
-    from bench import capacity, harness
+    from bench import capacity, datasets, harness
+
+    datasets.prepare(tasks, echo=lambda s: None)  # only what the cache lacks; no download
 
     frameworks, seeds = _frameworks(args.framework), _seeds(args.seeds)
     cells, searches, skipped_fw = [], [], []
@@ -147,6 +149,20 @@ def _sizes(flag: str, text: str | None) -> list[int] | None:
     if not values or min(values) < 1:
         raise UserError(f"{flag} {text!r}: give integers >= 1, comma-separated, like 2,4,8")
     return sorted(set(values))
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    """Prepare the real data sets into the cache (``make data``)."""
+    from bench import datasets
+    from bench.tasks import select_tasks
+
+    tasks = select_tasks(args.task)
+    if not datasets.needed(tasks):
+        print("data: none of these tasks reads the data cache")
+        return 0
+    prepared = datasets.prepare(tasks, force=args.force, echo=lambda s: print(s, flush=True))
+    print(f"data: {len(prepared)} prepared; cache {datasets.cache_dir()}")
+    return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -280,6 +296,10 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--task", help="names or globs (default: every task of the study)")
     _common(w)
     w.set_defaults(func=cmd_sweep)
+    d = sub.add_parser("data", help="prepare the real data sets into the data cache (offline)")
+    d.add_argument("--task", default="all", help="names or globs (default: every task)")
+    d.add_argument("--force", action="store_true", help="prepare again even if cached")
+    d.set_defaults(func=cmd_data)
     a = sub.add_parser("analyze", help="slow points, Jacobians, coverage and phase portraits "
                        "of trained models (from their checkpoints)")
     a.add_argument("--result", action="append", default=[], metavar="FILE",

@@ -21,13 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from bench import analysis, checkpoints, environment, memory, metrics, results
+from bench import analysis, checkpoints, environment, memory, metrics, results, sequences
 from bench.errors import UserError
 from bench.registry import ModelSpec
 from bench.tasks import SPLITS, Task
 from bench.training import Diverged, TrainSpec
 
 TRAINERS = {"torch": "bench.train_torch", "jax": "bench.train_jax"}
+LOSSES = ("mse", "cross_entropy")
 TRAJECTORIES = 4  # generated trajectories a capacity task's result keeps
 CURVE_POINTS = 200  # loss-curve points a capacity task's result keeps
 
@@ -112,8 +113,9 @@ def resolve_training(task: Task, model: ModelSpec, profile: str,
     training = {**task.training, **model_training}
     training["epochs"] = task.profile(profile)["epochs"]
     training.update({k: v for k, v in overrides.items() if k != "config" and v is not None})
-    if training.get("optimizer", "adamw") != "adamw" or training.get("loss", "mse") != "mse":
-        raise UserError("only optimizer: adamw and loss: mse are supported so far; fix the task")
+    if training.get("optimizer", "adamw") != "adamw" or training.get("loss", "mse") not in LOSSES:
+        raise UserError(f"only optimizer: adamw and loss: {' or '.join(LOSSES)} are supported; "
+                        "fix the task")
     return config, training
 
 
@@ -203,10 +205,14 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
     task, model = cell.task, cell.model
     doc = _document(cell, profile, device, overrides)
     train, validation, test = (task.load_split(s, profile, cell.size) for s in SPLITS)
+    if sequences.gets_elapsed_time(task, model):
+        unit = float(task.data["dt"])
+        train, validation, test = (sequences.with_elapsed_time(s, unit)
+                                   for s in (train, validation, test))
     sets, probes = _evaluation_sets(task, profile, test)
     spec = TrainSpec(config=doc["config"]["model"], training=doc["config"]["training"],
                      seed=cell.seed, device=device, n_inputs=train["inputs"].shape[-1],
-                     n_outputs=train["targets"].shape[-1],
+                     n_outputs=sequences.n_outputs(task, train),
                      label=f"{model.name}/{cell.framework} {task.name} s{cell.seed}")
     try:
         module = model.load(cell.framework)
@@ -222,26 +228,22 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
                    f"({Path(last.filename).name}:{last.lineno})")
     else:
         pred = out.predictions["test"]
-        if pred.shape != test["targets"].shape:
-            doc.update(status="failed", reason=f"predictions have shape {pred.shape}, "
-                       f"expected {test['targets'].shape}")
+        problem = sequences.shape_problem(task, pred, test, spec.n_outputs)
+        if problem:
+            doc.update(status="failed", reason=problem)
         elif not all(np.all(np.isfinite(p)) for p in out.predictions.values()):
             bad = [k for k, p in out.predictions.items() if not np.all(np.isfinite(p))]
             doc.update(status="diverged", reason=f"non-finite predictions on {', '.join(bad)}")
         else:
-            doc["metrics"] = metrics.compute(task.metrics, pred, test["targets"])
+            doc["metrics"] = metrics.compute(task.metrics, pred, test["targets"],
+                                             test.get("lengths"))
             if probes:
                 doc["metrics"].update(memory.long_delay_metrics(
                     out.predictions["long_delay"], probes["long_delay"]))
                 doc["metrics"].update(memory.drift_metrics(
                     out.predictions["drift"], probes["drift"]))
             if task.capacity is None:
-                doc["example"] = {
-                    "trial": 0,
-                    "inputs": test["inputs"][0].round(4).tolist(),
-                    "targets": test["targets"][0].round(4).tolist(),
-                    "outputs": pred[0].round(4).tolist(),
-                }
+                doc["example"] = sequences.example(task, test, pred)
             else:  # the first targets and their generation, for the plots
                 doc["trajectories"] = {
                     "targets": test["targets"][:TRAJECTORIES].round(3).tolist(),

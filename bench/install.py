@@ -49,11 +49,14 @@ def _parse(requirement: str) -> tuple[str, str | None]:
     return m.group(1), m.group(2)
 
 
-def missing_requirements(pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
-    """Return pip specifiers for every dependency that is absent or below its floor."""
+def missing_requirements(pyproject: Path = ROOT / "pyproject.toml",
+                         extra: str | None = None) -> list[str]:
+    """Return pip specifiers for every dependency (of the optional group ``extra``, if
+    given) that is absent or below its floor."""
     meta = tomllib.loads(pyproject.read_text())
+    project = meta["project"]
     wanted = []
-    for req in meta["project"]["dependencies"]:
+    for req in project["optional-dependencies"][extra] if extra else project["dependencies"]:
         name, floor = _parse(req)
         if name == "torch":
             if importlib.util.find_spec("torch") is None:
@@ -69,12 +72,16 @@ def missing_requirements(pyproject: Path = ROOT / "pyproject.toml") -> list[str]
     return wanted
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.install [--extra NAME]``: the core dependencies, or an extra's."""
+    argv = sys.argv[1:] if argv is None else argv
+    extra = argv[1] if len(argv) == 2 and argv[0] == "--extra" else None
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
     optional = set(meta.get("tool", {}).get("ctrnn-bench", {}).get("optional-at-runtime", []))
-    wanted = missing_requirements()
+    wanted = missing_requirements(extra=extra)
     if not wanted:
-        print("setup: every dependency is present; nothing to install")
+        print(f"setup: every {extra + ' ' if extra else ''}dependency is present; "
+              "nothing to install")
         return 0
     def name_of(spec: str) -> str:
         return re.split(r"[=>]", spec)[0]

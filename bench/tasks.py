@@ -75,7 +75,7 @@ class Task:
             spec = {**spec, "size": size}
         module = importlib.import_module(f"tasks.{self.generator}")
         try:
-            arrays = module.generate(self.data, int(spec["size"]), int(spec["seed"]))
+            arrays = module.generate(self.data, int(spec["size"]), int(spec["seed"]), split)
         except (KeyError, ValueError, TypeError, IndexError) as e:
             raise UserError(f"task {self.name}: tasks/{self.generator}.py rejects its data "
                             f"parameters ({type(e).__name__}: {e}); fix the task file") from None

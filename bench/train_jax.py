@@ -30,7 +30,8 @@ def _padded(split: dict, idx: np.ndarray, size: int, dev) -> tuple:
     full = np.concatenate([idx, np.repeat(idx[:1], pad)]) if pad else idx
     weight = np.concatenate([np.ones(len(idx)), np.zeros(pad)]).astype(np.float32)
     arrays = [split[k][full] for k in ("inputs", "dt", "targets") if k in split]
-    return tuple(jax.device_put(a, dev) for a in (*arrays, weight))
+    lengths = split["lengths"][full] if "lengths" in split else None  # None: every step valid
+    return tuple(jax.device_put(a, dev) for a in (*arrays, lengths, weight))
 
 
 def _eval_batches(split: dict, dev) -> list[tuple]:
@@ -40,10 +41,23 @@ def _eval_batches(split: dict, dev) -> list[tuple]:
     return [(*_padded(split, idx, size, dev)[:2], len(idx)) for idx in batches(n, size, None)]
 
 
-def _loss(model, x, dt, y, w):
-    pred = jax.vmap(model)(x, dt)
-    per_seq = jnp.mean((pred - y) ** 2, axis=(1, 2))
-    return jnp.sum(w * per_seq) / jnp.sum(w)
+def loss_of(pred, y, lengths, w, kind: str):
+    """The training loss on a padded batch (weights ``w`` 0 on padding rows): ``mse`` over the
+    valid steps, or ``cross_entropy`` at each sequence's last valid step; as in
+    ``bench.train_torch.loss_of``."""
+    if kind == "cross_entropy":
+        last = pred[:, -1] if lengths is None else pred[jnp.arange(len(y)), lengths - 1]
+        per_seq = -jnp.take_along_axis(jax.nn.log_softmax(last), y[:, None], axis=1)[:, 0]
+        return jnp.sum(w * per_seq) / jnp.sum(w)
+    if lengths is None:
+        return jnp.sum(w * jnp.mean((pred - y) ** 2, axis=(1, 2))) / jnp.sum(w)
+    mask = (jnp.arange(pred.shape[1])[None, :] < lengths[:, None])[..., None]
+    sq = jnp.sum(jnp.where(mask, (pred - y) ** 2, 0.0), axis=(1, 2))
+    return jnp.sum(w * sq) / (jnp.sum(w * lengths) * y.shape[-1])
+
+
+def _loss(model, x, dt, y, lengths, w, kind):
+    return loss_of(jax.vmap(model)(x, dt), y, lengths, w, kind)
 
 
 def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: dict,
@@ -55,6 +69,7 @@ def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: di
 
 def _fit_predict(module, spec, train, validation, evaluate, dev) -> Outcome:
     tr = spec.training
+    kind = tr.get("loss", "mse")
     rng = np.random.default_rng(spec.seed)
     model = module.build(spec.config, spec.n_inputs, spec.n_outputs,
                          key=jax.random.PRNGKey(spec.seed))
@@ -66,9 +81,9 @@ def _fit_predict(module, spec, train, validation, evaluate, dev) -> Outcome:
     n_params = sum(x.size for x in jax.tree_util.tree_leaves(params))
 
     @eqx.filter_jit
-    def train_step(params, opt_state, x, dt, y, w):
+    def train_step(params, opt_state, x, dt, y, lengths, w):
         loss, grads = jax.value_and_grad(
-            lambda p: _loss(eqx.combine(p, static), x, dt, y, w))(params)
+            lambda p: _loss(eqx.combine(p, static), x, dt, y, lengths, w, kind))(params)
         updates, opt_state = optim.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
@@ -82,6 +97,8 @@ def _fit_predict(module, spec, train, validation, evaluate, dev) -> Outcome:
     val_batches = _eval_batches(validation, dev)
     test_batches = _eval_batches(evaluate["test"], dev)
     val_targets = jax.device_put(validation["targets"], dev)
+    val_lengths = jax.device_put(validation.get("lengths"), dev)
+    val_w = jnp.ones(len(val_targets))
     batch = min(tr["batch_size"], len(train["inputs"]))
     sync = lambda: jax.block_until_ready(params)  # noqa: E731
     timer = StepTimer(sync)
@@ -102,7 +119,10 @@ def _fit_predict(module, spec, train, validation, evaluate, dev) -> Outcome:
         return float(jnp.mean(jnp.stack(losses)))
 
     def validate() -> float:
-        return float(jnp.mean((predict_all(params, val_batches) - val_targets) ** 2))
+        pred = predict_all(params, val_batches)
+        if val_lengths is None and kind == "mse":  # the plain mean, as it always was
+            return float(jnp.mean((pred - val_targets) ** 2))
+        return float(loss_of(pred, val_targets, val_lengths, val_w, kind))
 
     # JAX arrays are immutable: the current params are their own snapshot.
     best_params, curve = fit_epochs(tr["epochs"], spec.label, run_epoch, validate,

@@ -22,8 +22,23 @@ def _sync(device: torch.device):
 
 
 def _tensors(split: dict, device: torch.device) -> dict[str, torch.Tensor]:
-    return {k: torch.as_tensor(split[k], device=device) for k in ("inputs", "dt", "targets")
-            if k in split}
+    return {k: torch.as_tensor(split[k], device=device)
+            for k in ("inputs", "dt", "targets", "lengths") if k in split}
+
+
+def loss_of(pred: torch.Tensor, batch: dict[str, torch.Tensor], kind: str) -> torch.Tensor:
+    """The training loss: ``mse`` over the valid steps, or ``cross_entropy`` of the output at
+    each sequence's last valid step (``bench.metrics`` scores the same steps)."""
+    y = batch["targets"]
+    lengths = batch.get("lengths")
+    if kind == "cross_entropy":
+        last = (torch.full_like(y, pred.shape[1] - 1) if lengths is None else lengths - 1)
+        return torch.nn.functional.cross_entropy(pred[torch.arange(len(y)), last], y)
+    if lengths is None:
+        return torch.mean((pred - y) ** 2)
+    steps = torch.arange(pred.shape[1], device=pred.device)
+    mask = (steps[None, :] < lengths[:, None]).to(pred.dtype)[..., None]
+    return torch.sum(mask * (pred - y) ** 2) / (mask.sum() * y.shape[-1])
 
 
 @torch.no_grad()
@@ -61,8 +76,8 @@ def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: di
         for idx in batches(len(tr_data["inputs"]), tr["batch_size"], rng):
             ib = torch.as_tensor(idx, device=device)
             timer.start()
-            pred = model(tr_data["inputs"][ib], tr_data["dt"][ib])
-            loss = torch.mean((pred - tr_data["targets"][ib]) ** 2)
+            batch = {k: v[ib] for k, v in tr_data.items()}
+            loss = loss_of(model(batch["inputs"], batch["dt"]), batch, tr.get("loss", "mse"))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -73,7 +88,7 @@ def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: di
         return float(torch.stack(losses).mean())
 
     def validate() -> float:
-        return float(torch.mean((_predict(model, va_data) - va_data["targets"]) ** 2))
+        return float(loss_of(_predict(model, va_data), va_data, tr.get("loss", "mse")))
 
     sync()
     t_start = time.perf_counter()

@@ -27,7 +27,8 @@ def gp_factor(times: np.ndarray, length_scale: float) -> np.ndarray:
     return np.linalg.cholesky(kernel(times, length_scale) + JITTER * np.eye(len(times)))
 
 
-def generate(data: dict, size: int, seed: int) -> dict[str, np.ndarray]:
+def generate(data: dict, size: int, seed: int, split: str | None = None
+             ) -> dict[str, np.ndarray]:
     """Make ``size`` cued trajectories.
 
     ``data``: ``n_steps`` (T), ``dt``, ``dims`` (D), ``length_scale`` (ell), ``cue_dim`` and

@@ -1,8 +1,12 @@
 """Flip-flop trials: brief pulses in, the last pulse on each channel held out.
 
-Contract of a generator module: ``generate(data, size, seed)`` returns a dict of numpy arrays
-with at least ``inputs`` (size, T, I), ``targets`` (size, T, O) and ``dt`` (size, T), and is a
-pure function of its arguments.
+Contract of a generator module: ``generate(data, size, seed, split)`` returns a dict of numpy
+arrays with at least ``inputs`` (size, T, I), ``targets`` (size, T, O), or (size,) class
+indices for a classification task, and ``dt`` (size, T), and is a pure function of its
+arguments (``split`` names the split; generated data need only its seed). Variable-length
+data add ``lengths`` (size,): the steps past a sequence's length are padding. A generator
+that reads real data also defines ``SOURCE``, ``PACKAGES``, ``PIP``, ``cache_params(data)``
+and ``prepare(params)``, the arrays it stores in the data cache (``bench.datasets``).
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ def _amplitudes(spec: dict, count: int, channels: int, rng: np.random.Generator)
     raise ValueError(f"unknown amplitude distribution {dist!r}")
 
 
-def generate(data: dict, size: int, seed: int) -> dict[str, np.ndarray]:
+def generate(data: dict, size: int, seed: int, split: str | None = None
+             ) -> dict[str, np.ndarray]:
     """Make ``size`` trials.
 
     Per trial: Poisson(``pulse_rate``) pulses, each starting at a uniform bin and lasting

@@ -48,7 +48,7 @@ def test_compute_selects_by_name():
     pred = np.array([[[1.0], [1.0]]])
     out = metrics.compute(["r2", "mse"], pred, target)
     assert out == {"r2": pytest.approx(0.0), "mse": pytest.approx(1.0)}
-    assert set(metrics.METRICS) == {"mse", "r2", "trajectory_r2"}
+    assert set(metrics.METRICS) == {"mse", "r2", "trajectory_r2", "accuracy"}
 
 
 def test_trajectory_r2_by_hand():

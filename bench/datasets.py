@@ -1,0 +1,165 @@
+"""The data cache: real data sets, prepared once by ``make data`` and then read offline.
+
+Each data set is one ``.npz`` of arrays in the cache folder (``.cache/data`` in the repository,
+or ``$CTRNN_BENCH_DATA``), listed in ``manifest.json`` with its SHA-256, size, array shapes,
+the parameters it was made from and the versions of the packages that made it. Tasks read only
+from the cache: a missing, corrupted or outdated file is a one-line error naming the file and
+the command that rebuilds it. Nothing here downloads anything; the preparers read data that ship
+inside packages (aeon's UCR/UEA copies) or generate it (MuJoCo).
+
+The cache is plain files: copy the folder to another machine (one without aeon or MuJoCo, such
+as the GPU machine) and the tasks run there.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import importlib
+import importlib.metadata as md
+import importlib.util
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.errors import UserError
+
+ROOT = Path(__file__).resolve().parent.parent
+REBUILD = "`make data` (python -m bench data)"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("CTRNN_BENCH_DATA") or ROOT / ".cache" / "data")
+
+
+def _manifest_path() -> Path:
+    return cache_dir() / "manifest.json"
+
+
+def _read_manifest() -> dict[str, Any]:
+    path = _manifest_path()
+    if not path.exists():
+        return {"datasets": {}}
+    try:
+        manifest = json.loads(path.read_text())
+        assert isinstance(manifest.get("datasets"), dict)
+        return manifest
+    except (json.JSONDecodeError, UnicodeDecodeError, AssertionError):
+        raise UserError(f"{path}: the data cache's manifest is corrupted; delete it and run "
+                        f"{REBUILD}") from None
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the cache is ordinary files
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def key(source: str, params: dict[str, Any]) -> str:
+    """The cache name of a data set: its source and a digest of the parameters it is made
+    from, so that a task asking for other parameters never reads this one."""
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
+    label = params.get("dataset") or params.get("env") or source
+    return f"{label}-{digest}" if label != source else f"{source}-{digest}"
+
+
+def status(name: str) -> str | None:
+    """Why the cached data set ``name`` cannot be used (None: it can)."""
+    entry = _read_manifest()["datasets"].get(name)
+    path = cache_dir() / f"{name}.npz"
+    if entry is None or not path.exists():
+        return f"{path} is missing"
+    if path.stat().st_size != entry["bytes"] or sha256(path) != entry["sha256"]:
+        return f"{path} does not match its checksum in the manifest (corrupted)"
+    return None
+
+
+def load(name: str) -> dict[str, np.ndarray]:
+    """The arrays of a cached data set, after checking them against the manifest."""
+    problem = status(name)
+    if problem:
+        raise UserError(f"data cache: {problem}; run {REBUILD} to rebuild it")
+    with np.load(cache_dir() / f"{name}.npz", allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def store(name: str, arrays: dict[str, np.ndarray], params: dict[str, Any],
+          packages: tuple[str, ...]) -> Path:
+    """Write a data set and its manifest entry, each atomically."""
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
+    path = cache_dir() / f"{name}.npz"
+    _write_atomic(path, buf.getvalue())
+    manifest = _read_manifest()
+    manifest["datasets"][name] = {
+        "file": path.name, "sha256": sha256(path), "bytes": path.stat().st_size,
+        "arrays": {k: [list(v.shape), str(v.dtype)] for k, v in sorted(arrays.items())},
+        "params": params,
+        "packages": {p: _version(p) for p in ("numpy", *packages)},
+        "prepared_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+    _write_atomic(_manifest_path(), (json.dumps(manifest, indent=1, sort_keys=True)
+                                     + "\n").encode())
+    return path
+
+
+def _version(package: str) -> str | None:
+    try:
+        return md.version(package)
+    except md.PackageNotFoundError:
+        return None
+
+
+def needed(tasks: list) -> dict[str, tuple[Any, dict[str, Any]]]:
+    """The cached data sets the tasks read: name -> (generator module, data parameters)."""
+    out: dict[str, tuple[Any, dict[str, Any]]] = {}
+    for task in tasks:
+        module = importlib.import_module(f"tasks.{task.generator}")
+        if hasattr(module, "prepare"):
+            params = module.cache_params(task.data)
+            out.setdefault(key(module.SOURCE, params), (module, params))
+    return out
+
+
+def prepare(tasks: list, force: bool = False, echo=print) -> list[str]:
+    """Prepare every data set the tasks need and the cache lacks (all of them with
+    ``force``); returns the names prepared."""
+    done = []
+    for name, (module, params) in needed(tasks).items():
+        if not force and status(name) is None:
+            echo(f"data: {name} is ready ({cache_dir() / name}.npz)")
+            continue
+        missing = [p for p in module.PACKAGES if importlib.util.find_spec(p) is None]
+        if missing:
+            raise UserError(f"data: {name} needs {', '.join(missing)} to be prepared; install "
+                            f"them (pip install {' '.join(module.PIP)}) and run {REBUILD}, or "
+                            f"copy a prepared cache folder to {cache_dir()}")
+        echo(f"data: preparing {name} ...")
+        path = store(name, module.prepare(params), params, module.PACKAGES)
+        echo(f"data: wrote {path} ({path.stat().st_size / 2**20:.1f} MB)")
+        done.append(name)
+    return done
