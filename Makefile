@@ -63,7 +63,9 @@ analyze: setup
 list: setup
 	@$(PY) -m bench list
 
+# The data extra too, where it can be installed (its tests skip where it cannot).
 test: setup
+	@$(PY) -m bench.install --extra data --optional
 	$(PY) -m pytest -q
 
 lint: setup

@@ -80,7 +80,8 @@ def _run(args: argparse.Namespace, models: list, tasks: list) -> int:
     """Run ``models`` on ``tasks``: cells on held-out tasks, capacity searches on the others."""
     from bench import capacity, datasets, harness
 
-    datasets.prepare(tasks, echo=lambda s: None)  # only what the cache lacks; no download
+    datasets.prepare(tasks, echo=lambda s: print(s, flush=True) if "preparing" in s else None,
+                     repair=False)  # only what the cache lacks; a corrupted file is an error
 
     frameworks, seeds = _frameworks(args.framework), _seeds(args.seeds)
     cells, searches, skipped_fw = [], [], []

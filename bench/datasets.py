@@ -13,7 +13,9 @@ as the GPU machine) and the tasks run there.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import fcntl
 import hashlib
 import importlib
 import importlib.metadata as md
@@ -41,15 +43,21 @@ def _manifest_path() -> Path:
     return cache_dir() / "manifest.json"
 
 
+ENTRY = {"file": str, "sha256": str, "bytes": int}  # what every manifest entry must have
+
+
 def _read_manifest() -> dict[str, Any]:
     path = _manifest_path()
     if not path.exists():
         return {"datasets": {}}
     try:
         manifest = json.loads(path.read_text())
-        assert isinstance(manifest.get("datasets"), dict)
+        entries = manifest["datasets"]
+        assert isinstance(entries, dict) and all(
+            isinstance(e, dict) and all(isinstance(e.get(k), t) for k, t in ENTRY.items())
+            for e in entries.values())
         return manifest
-    except (json.JSONDecodeError, UnicodeDecodeError, AssertionError):
+    except (json.JSONDecodeError, UnicodeDecodeError, AssertionError, KeyError, TypeError):
         raise UserError(f"{path}: the data cache's manifest is corrupted; delete it and run "
                         f"{REBUILD}") from None
 
@@ -112,11 +120,30 @@ def store(name: str, arrays: dict[str, np.ndarray], params: dict[str, Any],
     """Write a data set and its manifest entry, each atomically."""
     buf = io.BytesIO()
     np.savez(buf, **arrays)  # type: ignore[arg-type]
+    data = buf.getvalue()
     path = cache_dir() / f"{name}.npz"
-    _write_atomic(path, buf.getvalue())
+    _write_atomic(path, data)
+    with _manifest_lock():  # concurrent preparers must not drop each other's entries
+        _add_entry(name, path, data, arrays, params, packages)
+    return path
+
+
+@contextlib.contextmanager
+def _manifest_lock():
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    with open(cache_dir() / ".manifest.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _add_entry(name: str, path: Path, data: bytes, arrays: dict[str, np.ndarray],
+               params: dict[str, Any], packages: tuple[str, ...]) -> None:
     manifest = _read_manifest()
     manifest["datasets"][name] = {
-        "file": path.name, "sha256": sha256(path), "bytes": path.stat().st_size,
+        "file": path.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
         "arrays": {k: [list(v.shape), str(v.dtype)] for k, v in sorted(arrays.items())},
         "params": params,
         "packages": {p: _version(p) for p in ("numpy", *packages)},
@@ -124,7 +151,6 @@ def store(name: str, arrays: dict[str, np.ndarray], params: dict[str, Any],
     }
     _write_atomic(_manifest_path(), (json.dumps(manifest, indent=1, sort_keys=True)
                                      + "\n").encode())
-    return path
 
 
 def _version(package: str) -> str | None:
@@ -140,26 +166,41 @@ def needed(tasks: list) -> dict[str, tuple[Any, dict[str, Any]]]:
     for task in tasks:
         module = importlib.import_module(f"tasks.{task.generator}")
         if hasattr(module, "prepare"):
-            params = module.cache_params(task.data)
+            try:
+                params = module.cache_params(task.data)
+            except KeyError as e:
+                raise UserError(f"task {task.name}: data lacks {e}, which tasks/"
+                                f"{task.generator}.py needs; fix the task file") from None
             out.setdefault(key(module.SOURCE, params), (module, params))
     return out
 
 
-def prepare(tasks: list, force: bool = False, echo=print) -> list[str]:
+def prepare(tasks: list, force: bool = False, echo=print, repair: bool = True) -> list[str]:
     """Prepare every data set the tasks need and the cache lacks (all of them with
-    ``force``); returns the names prepared."""
+    ``force``); returns the names prepared. With ``repair`` False (``make bench``) a corrupted
+    file is an error naming it, not silently replaced."""
     done = []
     for name, (module, params) in needed(tasks).items():
-        if not force and status(name) is None:
+        problem = status(name)
+        if not force and problem is None:
             echo(f"data: {name} is ready ({cache_dir() / name}.npz)")
             continue
+        present = (cache_dir() / f"{name}.npz").exists() and \
+            name in _read_manifest()["datasets"]
+        if not force and not repair and problem and present:  # corrupted, not missing
+            raise UserError(f"data cache: {problem}; run {REBUILD} to rebuild it")
         missing = [p for p in module.PACKAGES if importlib.util.find_spec(p) is None]
         if missing:
             raise UserError(f"data: {name} needs {', '.join(missing)} to be prepared; install "
                             f"them (pip install {' '.join(module.PIP)}) and run {REBUILD}, or "
                             f"copy a prepared cache folder to {cache_dir()}")
         echo(f"data: preparing {name} ...")
-        path = store(name, module.prepare(params), params, module.PACKAGES)
+        try:
+            arrays = module.prepare(params)
+        except Exception as e:  # the package's own error, e.g. an unknown data set
+            raise UserError(f"data: preparing {name} failed ({type(e).__name__}: {e}); check "
+                            "the task's data parameters") from None
+        path = store(name, arrays, params, module.PACKAGES)
         echo(f"data: wrote {path} ({path.stat().st_size / 2**20:.1f} MB)")
         done.append(name)
     return done

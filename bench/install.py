@@ -75,10 +75,14 @@ def missing_requirements(pyproject: Path = ROOT / "pyproject.toml",
 def main(argv: list[str] | None = None) -> int:
     """``python -m bench.install [--extra NAME]``: the core dependencies, or an extra's."""
     argv = sys.argv[1:] if argv is None else argv
-    extra = argv[1] if len(argv) == 2 and argv[0] == "--extra" else None
+    extra = argv[argv.index("--extra") + 1] if "--extra" in argv[:-1] else None
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    if extra is not None and extra not in meta["project"].get("optional-dependencies", {}):
+        raise SystemExit(f"error: pyproject.toml has no optional dependencies {extra!r}")
     optional = set(meta.get("tool", {}).get("ctrnn-bench", {}).get("optional-at-runtime", []))
     wanted = missing_requirements(extra=extra)
+    if "--optional" in argv:  # every package of this call may fail to install: warn only
+        optional |= {re.split(r"[=>]", w)[0] for w in wanted}
     if not wanted:
         print(f"setup: every {extra + ' ' if extra else ''}dependency is present; "
               "nothing to install")
@@ -105,13 +109,15 @@ def main(argv: list[str] | None = None) -> int:
         if required:
             print(
                 f"setup: error: could not install {', '.join(required)} "
-                "(no network?). Install them by hand or from wheels, then rerun `make setup`.",
+                "(no network?). Install them by hand or from wheels, then rerun "
+                + ("`make data`." if extra else "`make setup`."),
                 file=sys.stderr,
             )
             return 1
         print(
             f"setup: warning: could not install optional {', '.join(sorted(names))}; "
-            "the suite runs without it (plain progress lines instead of bars)",
+            "the suite runs without it"
+            + ("" if extra else " (plain progress lines instead of bars)"),
             file=sys.stderr,
         )
     return 0

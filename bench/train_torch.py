@@ -37,8 +37,9 @@ def loss_of(pred: torch.Tensor, batch: dict[str, torch.Tensor], kind: str) -> to
     if lengths is None:
         return torch.mean((pred - y) ** 2)
     steps = torch.arange(pred.shape[1], device=pred.device)
-    mask = (steps[None, :] < lengths[:, None]).to(pred.dtype)[..., None]
-    return torch.sum(mask * (pred - y) ** 2) / (mask.sum() * y.shape[-1])
+    mask = (steps[None, :] < lengths[:, None])[..., None]
+    sq = torch.where(mask, (pred - y) ** 2, torch.zeros((), dtype=pred.dtype, device=pred.device))
+    return torch.sum(sq) / (mask.sum() * y.shape[-1])
 
 
 @torch.no_grad()

@@ -5,7 +5,10 @@ data cache (``bench.datasets``); ``generate`` reads only the cache. Train and va
 seeded partition of the archive's train split, test is the archive's test split. Values are
 standardised per channel with the training part's statistics. With ``drop`` > 0 each series
 keeps a random (1 - drop) fraction of its time points, drawn from the split's seed, and ``dt``
-gives the actual gaps: the model sees the observation times through them.
+gives the actual gaps: the model sees the observation times through them. As on every task,
+input k is held over an interval of ``dt[k]`` and output k read at its end; here that interval
+runs from observation k to the next one (one frame after the last), so each observation
+drives the state until the next arrives, and the state never sees an observation early.
 
 Arrays: ``inputs`` (n, T, C) padded with zeros after each series' end, ``dt`` (n, T),
 ``lengths`` (n,), ``targets`` (n,) class indices, ``times`` (n, T) observation times.
@@ -16,12 +19,13 @@ from __future__ import annotations
 import numpy as np
 
 SOURCE = "uea"
+FORMAT = 1  # of the arrays prepare() stores: a change rebuilds the cache
 PACKAGES = ("aeon",)  # what prepare() imports
 PIP = ("aeon",)
 
 
 def cache_params(data: dict) -> dict:
-    return {"dataset": data["dataset"]}
+    return {"dataset": data["dataset"], "format": FORMAT}
 
 
 def _label_order(labels: np.ndarray) -> list[str]:
@@ -29,9 +33,21 @@ def _label_order(labels: np.ndarray) -> list[str]:
     return sorted(names, key=int) if all(n.isdigit() for n in names) else names
 
 
+def bundled(dataset: str) -> bool:
+    """Whether aeon ships the data set (aeon downloads any other one: the suite never does)."""
+    from pathlib import Path
+
+    import aeon.datasets
+
+    return (Path(aeon.datasets.__file__).parent / "data" / dataset).is_dir()
+
+
 def prepare(params: dict) -> dict[str, np.ndarray]:
     from aeon.datasets import load_classification  # reads the copy bundled with aeon
 
+    if not bundled(params["dataset"]):
+        raise ValueError(f"{params['dataset']} is not bundled with aeon, and the suite never "
+                         "downloads data; choose a bundled UCR/UEA data set")
     out: dict[str, np.ndarray] = {}
     splits = {s: load_classification(params["dataset"], split=s) for s in ("train", "test")}
     classes = _label_order(np.concatenate([y for _, y in splits.values()]))
@@ -95,6 +111,6 @@ def generate(data: dict, size: int, seed: int, split: str | None = None) -> dict
     for i, k in enumerate(kept):
         inputs[i, : len(k)] = (values[i, k] - mean) / std
         times[i, : len(k)] = k * unit
-        dt[i, : len(k)] = np.diff(k, prepend=-1) * unit  # the first gap from t = -unit
+        dt[i, : len(k)] = np.diff(k, append=k[-1] + 1) * unit  # until the next observation
     return {"inputs": inputs, "dt": dt, "lengths": np.array([len(k) for k in kept], np.int64),
             "targets": labels.astype(np.int64), "times": times}

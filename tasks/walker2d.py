@@ -18,13 +18,15 @@ from __future__ import annotations
 import numpy as np
 
 SOURCE = "walker2d"
+FORMAT = 1  # of the arrays prepare() stores: a change rebuilds the cache
 PACKAGES = ("gymnasium", "mujoco")
 PIP = ("gymnasium[mujoco]",)
 FRACTIONS = {"train": 0.75, "validation": 0.10}  # the test split takes the rest
 
 
 def cache_params(data: dict) -> dict:
-    return {k: data[k] for k in ("env", "rollouts", "steps", "seed", "ou_theta", "ou_sigma")}
+    keys = ("env", "rollouts", "steps", "seed", "ou_theta", "ou_sigma")
+    return {**{k: data[k] for k in keys}, "format": FORMAT}
 
 
 def prepare(params: dict) -> dict[str, np.ndarray]:

@@ -274,3 +274,35 @@ def test_claim_1_without_coverage_numbers_is_not_tested():
 ])
 def test_mean_is_shown_to_the_precision_of_its_std(values, expected):
     assert claims.mean_std(pd.Series(values)) == expected
+
+
+# -- claim 6: gating on the real-world tasks ---------------------------------------------------
+
+def real(task, model, metric, values, *, N=64, fw="jax", status="ok"):
+    primary = "accuracy" if metric == "metric.accuracy" else "mse"
+    return pd.DataFrame([{"task": task, "framework": fw, "model_name": model, "status": status,
+                          "N": N, "seed": i, "primary_metric": primary, metric: v}
+                         for i, v in enumerate(values)])
+
+
+@pytest.mark.parametrize("task, metric, g, n, holds", [
+    ("vowels", "metric.accuracy", [0.97, 0.96, 0.98], [0.95, 0.96, 0.94], True),
+    ("vowels", "metric.accuracy", [0.90, 0.91, 0.92], [0.95, 0.96, 0.94], False),
+    ("vowels-irregular-70", "metric.accuracy", [0.9, 0.9, 0.9], [0.9, 0.9, 0.9], False),  # tie
+    ("walker2d", "metric.mse", [0.2, 0.3, 0.25], [0.4, 0.5, 0.45], True),  # lower is better
+    ("walker2d", "metric.mse", [0.6, 0.5, 0.55], [0.4, 0.5, 0.45], False),
+    ("vowels", "metric.accuracy", [0.97, 0.96], [0.95, 0.96, 0.94], None),  # two seeds
+])
+def test_claim_6_gnode_against_node_per_real_task(task, metric, g, n, holds):
+    df = pd.concat([real(task, "gnode", metric, g), real(task, "node", metric, n)])
+    (row,) = claims.claim_6(df)
+    assert row.holds is holds
+    assert row.cells["task"] == task and row.cells["metric"] == metric.split(".")[1]
+
+
+def test_claim_6_ignores_other_tasks_and_other_sizes():
+    df = pd.concat([real("flipflop-3bit", "gnode", "metric.mse", [0.1] * 3),
+                    real("flipflop-3bit", "node", "metric.mse", [0.2] * 3),
+                    real("vowels", "gnode", "metric.accuracy", [0.9] * 3, N=32),
+                    real("vowels", "node", "metric.accuracy", [0.8] * 3, N=64)])
+    assert claims.claim_6(df) == []

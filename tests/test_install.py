@@ -65,9 +65,9 @@ def test_the_projects_own_pyproject_is_satisfied_here():
 def test_main_installs_torch_first_alone_and_optional_packages_last(monkeypatch, capsys):
     calls = []
     monkeypatch.setattr(install, "missing_requirements",
-                        lambda: ["tqdm>=4.60", install.TORCH_PIN, "pandas>=2.0"])
+                        lambda **kw: ["tqdm>=4.60", install.TORCH_PIN, "pandas>=2.0"])
     monkeypatch.setattr(install.subprocess, "call", lambda cmd: calls.append(cmd) or 0)
-    assert install.main() == 0
+    assert install.main([]) == 0
     groups = [cmd[cmd.index("-q") + 1 + len(install.PIP_NET):] for cmd in calls]
     assert groups == [[install.TORCH_PIN], ["pandas>=2.0"], ["tqdm>=4.60"]]
     assert all(cmd[:4] == [install.sys.executable, "-m", "pip", "install"] for cmd in calls)
@@ -75,18 +75,18 @@ def test_main_installs_torch_first_alone_and_optional_packages_last(monkeypatch,
 
 def test_main_fails_only_for_required_packages(monkeypatch, capsys):
     monkeypatch.setattr(install.subprocess, "call", lambda cmd: 1)  # no network
-    monkeypatch.setattr(install, "missing_requirements", lambda: ["tqdm>=4.60"])
-    assert install.main() == 0
+    monkeypatch.setattr(install, "missing_requirements", lambda **kw: ["tqdm>=4.60"])
+    assert install.main([]) == 0
     assert "warning" in capsys.readouterr().err
-    monkeypatch.setattr(install, "missing_requirements", lambda: ["pandas>=2.0", "tqdm>=4.60"])
-    assert install.main() == 1
+    monkeypatch.setattr(install, "missing_requirements", lambda **kw: ["pandas>=2.0", "tqdm>=4.60"])
+    assert install.main([]) == 1
     assert "could not install pandas" in capsys.readouterr().err
 
 
 def test_main_with_nothing_missing_touches_nothing(monkeypatch, capsys):
-    monkeypatch.setattr(install, "missing_requirements", lambda: [])
+    monkeypatch.setattr(install, "missing_requirements", lambda **kw: [])
     monkeypatch.setattr(install.subprocess, "call", lambda cmd: pytest.fail("pip was called"))
-    assert install.main() == 0
+    assert install.main([]) == 0
     assert "nothing to install" in capsys.readouterr().out
 
 
@@ -116,3 +116,23 @@ def test_version_tuple_parsing():
 def test_trailing_zeros_do_not_make_a_version_older(tmp_path, monkeypatch):
     monkeypatch.setattr(install.md, "version", lambda name: "2.0")
     assert install.missing_requirements(pyproject(tmp_path, ["somepkg>=2.0.0"])) == []
+
+
+def test_extra_lists_the_optional_group(tmp_path):
+    path = tmp_path / "pyproject.toml"
+    path.write_text('[project]\nname = "x"\ndependencies = ["numpy"]\n'
+                    '[project.optional-dependencies]\n'
+                    'data = ["numpy>=1.0", "surely-not-installed-pkg-4b2f>=1.0"]\n')
+    assert install.missing_requirements(path) == []
+    assert install.missing_requirements(path, extra="data") == [
+        "surely-not-installed-pkg-4b2f>=1.0"]
+
+
+def test_an_optional_extra_only_warns_when_it_cannot_be_installed(monkeypatch, capsys):
+    monkeypatch.setattr(install.subprocess, "call", lambda cmd: 1)  # no network
+    monkeypatch.setattr(install, "missing_requirements",
+                        lambda extra=None: ["aeon>=1.0"] if extra == "data" else [])
+    assert install.main(["--extra", "data"]) == 1  # make data: a real failure
+    assert "could not install aeon" in capsys.readouterr().err
+    assert install.main(["--extra", "data", "--optional"]) == 0  # make test: a warning
+    assert "warning" in capsys.readouterr().err
