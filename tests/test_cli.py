@@ -93,7 +93,7 @@ def test_list_shows_tasks_with_versions_and_baselines():
     assert "Traceback" not in r.stderr
     lines = r.stdout.splitlines()
     task_files = sorted(p for p in (ROOT / "tasks").glob("*.yaml") if not p.name.startswith("_"))
-    assert len(task_files) == 9  # the flip-flop family and the two expressivity tasks
+    assert len(task_files) == 15  # flip-flop (7), expressivity (2) and real-world (6) tasks
     for path in task_files:
         raw = yaml.safe_load(path.read_text())
         (line,) = [ln for ln in lines if ln.split() and ln.split()[0] == raw["name"]]

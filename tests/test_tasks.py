@@ -47,6 +47,8 @@ def one_line_error(path: Path) -> str:
 FAMILY = ["flipflop-2bit-disk", "flipflop-2bit-original", "flipflop-2bit-rectangle",
           "flipflop-2bit-ring", "flipflop-2bit-square", "flipflop-3bit", "flipflop-3bit-fixed"]
 CAPACITY = ["expressivity-rough", "expressivity-smooth"]
+REAL = ["pickup-gesture", "vowels", "vowels-irregular-30", "vowels-irregular-50",
+        "vowels-irregular-70", "walker2d"]
 IDEAL_SETS = {  # the paper's memory sets, per task
     "flipflop-2bit-original": ("corners", 2), "flipflop-2bit-square": ("box", 2),
     "flipflop-2bit-rectangle": ("box", 2), "flipflop-2bit-disk": ("annulus", 2),
@@ -89,7 +91,7 @@ def test_bad_memory_definitions_are_one_line_errors(tmp_path, change, words):
 
 def test_real_task_files_load_with_their_versions():
     files = sorted(p.stem for p in (ROOT / "tasks").glob("*.yaml") if not p.name.startswith("_"))
-    assert files == sorted(FAMILY + CAPACITY)
+    assert files == sorted(FAMILY + CAPACITY + REAL)
     for name in files:
         raw = yaml.safe_load((ROOT / "tasks" / f"{name}.yaml").read_text())
         task = bt.get_task(name)
@@ -246,7 +248,7 @@ def test_get_task_unknown_suggests_close_name():
 
 def test_select_tasks_globs_all_and_dedup():
     assert [t.name for t in bt.select_tasks("flipflop-*")] == FAMILY
-    assert [t.name for t in bt.select_tasks("all")] == sorted(FAMILY + CAPACITY)
+    assert [t.name for t in bt.select_tasks("all")] == sorted(FAMILY + CAPACITY + REAL)
     assert [t.name for t in bt.select_tasks("flipflop-3bit, flipflop-2bit-*,flipflop-3bit")] \
         == ["flipflop-3bit", *[n for n in FAMILY if n.startswith("flipflop-2bit")]]
     with pytest.raises(UserError, match="flipflop-3bit"):
