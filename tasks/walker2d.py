@@ -19,7 +19,7 @@ import numpy as np
 
 SOURCE = "walker2d"
 FORMAT = 1  # of the arrays prepare() stores: a change rebuilds the cache
-PACKAGES = ("gymnasium", "mujoco")
+PACKAGES = ("gymnasium", "mujoco", "imageio")  # gymnasium's MuJoCo envs import imageio
 PIP = ("gymnasium[mujoco]",)
 FRACTIONS = {"train": 0.75, "validation": 0.10}  # the test split takes the rest
 

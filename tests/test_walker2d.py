@@ -16,6 +16,7 @@ DATA = {"env": "Walker2d-v5", "rollouts": 40, "steps": 50, "seed": 0, "ou_theta"
 def test_simulation_is_deterministic_per_seed():
     pytest.importorskip("gymnasium")
     pytest.importorskip("mujoco")
+    pytest.importorskip("imageio")  # gymnasium's MuJoCo environments import it
     params = {**walker2d.cache_params(DATA), "rollouts": 3, "steps": 20}
     a, b = walker2d.prepare(params), walker2d.prepare(params)
     for k in ("observations", "actions"):
