@@ -23,13 +23,13 @@ import importlib.util
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bench.errors import UserError
+from bench.results import write_bytes_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 REBUILD = "`make data` (python -m bench data)"
@@ -60,23 +60,6 @@ def _read_manifest() -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError, AssertionError, KeyError, TypeError):
         raise UserError(f"{path}: the data cache's manifest is corrupted; delete it and run "
                         f"{REBUILD}") from None
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the cache is ordinary files
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def sha256(path: Path) -> str:
@@ -122,7 +105,7 @@ def store(name: str, arrays: dict[str, np.ndarray], params: dict[str, Any],
     np.savez(buf, **arrays)  # type: ignore[arg-type]
     data = buf.getvalue()
     path = cache_dir() / f"{name}.npz"
-    _write_atomic(path, data)
+    write_bytes_atomic(path, data)
     with _manifest_lock():  # concurrent preparers must not drop each other's entries
         _add_entry(name, path, data, arrays, params, packages)
     return path
@@ -149,7 +132,7 @@ def _add_entry(name: str, path: Path, data: bytes, arrays: dict[str, np.ndarray]
         "packages": {p: _version(p) for p in ("numpy", *packages)},
         "prepared_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
-    _write_atomic(_manifest_path(), (json.dumps(manifest, indent=1, sort_keys=True)
+    write_bytes_atomic(_manifest_path(), (json.dumps(manifest, indent=1, sort_keys=True)
                                      + "\n").encode())
 
 
