@@ -19,7 +19,7 @@ L         ?=
 # Set by the user (command line or environment), not by the defaults above.
 given = $(filter command line environment environment override,$(origin $(1)))
 
-.PHONY: setup data bench expressivity test leaderboard analyze list lint clean
+.PHONY: setup data perf bench expressivity test leaderboard analyze list lint clean
 
 $(PY):
 	$(PYTHON) -m venv --system-site-packages $(VENV) || $(PYTHON) -m venv --system-site-packages --without-pip $(VENV)
@@ -52,6 +52,11 @@ expressivity: setup
 	if [ $$status -ne 2 ]; then \
 		$(PY) -m bench leaderboard --results-dir '$(RESULTS)' --out '$(OUTDIR)' || exit $$?; fi; \
 	exit $$status
+
+# One training step of every baseline, beside torch.nn.GRU (issue 6: the measuring half).
+perf: setup
+	$(PY) -m bench perf --device '$(DEVICE)' --framework '$(FRAMEWORK)' --results-dir '$(RESULTS)' \
+		--out '$(OUTDIR)'
 
 leaderboard: setup
 	$(PY) -m bench leaderboard --results-dir '$(RESULTS)' --out '$(OUTDIR)'

@@ -6,6 +6,7 @@ User errors end as one line on stderr and exit status 2, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -166,6 +167,37 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_perf(args: argparse.Namespace) -> int:
+    """Time one training step of every baseline (``make perf``); write records and perf.md."""
+    from bench import environment, harness, perf, perf_report, results
+    from bench.registry import select_models
+
+    frameworks = _frameworks(args.framework)
+    device = harness.resolve_device(args.device, frameworks)
+    dclass = harness.device_class(device)
+    models = {m.name: m for m in select_models(args.model)}
+    todo = perf.cases(models, frameworks, perf.SIZES[dclass])
+    if dclass == "cpu":
+        print("perf: CPU sizes only; the GPU rows need a GPU (make perf DEVICE=cuda)")
+    records = []
+    for i, case in enumerate(todo, 1):
+        record = perf.measure_isolated(case, models[case.model], device)
+        records.append(record)
+        what = record.get("error") or f"{record['step_median_ms']:.2f} ms"
+        print(f"[{i}/{len(todo)}] {case.label}: {what}", flush=True)
+    prov = {**environment.git_state(), **environment.software(),
+            "hardware": environment.hardware(dclass), "command": environment.command_line()}
+    out = Path(args.results_dir) / "perf" / dclass
+    for r in perf.with_ratios(records):
+        name = f"{r['model']}-{r['framework']}-{r['solver'] or 'own'}-{r['B']}-{r['T']}-{r['N']}"
+        results.write_bytes_atomic(out / f"{name}.json", (json.dumps(
+            {**r, "device": device, "device_class": dclass, **prov}, indent=1,
+            sort_keys=True) + "\n").encode())
+    page = perf_report.build(Path(args.results_dir) / "perf", Path(args.out) / "perf.md")
+    print(f"perf: {len(records)} measured; wrote {out} and {page}")
+    return 0
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     """``sweep expressivity``: the capacity searches over (model, N, L) on expressivity-*."""
     from bench.registry import select_models
@@ -297,6 +329,13 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--task", help="names or globs (default: every task of the study)")
     _common(w)
     w.set_defaults(func=cmd_sweep)
+    f = sub.add_parser("perf", help="time one training step of every baseline (make perf)")
+    f.add_argument("--model", default="gnode,node,gru,lstm,mgru,rnn")
+    f.add_argument("--framework", default="all", help="torch, jax, or all")
+    f.add_argument("--device", default="cpu", help="cpu, cuda, or auto")
+    f.add_argument("--results-dir", default="results")
+    f.add_argument("--out", default="leaderboard")
+    f.set_defaults(func=cmd_perf)
     d = sub.add_parser("data", help="prepare the real data sets into the data cache (offline)")
     d.add_argument("--task", default="all", help="names or globs (default: every task)")
     d.add_argument("--force", action="store_true", help="prepare again even if cached")

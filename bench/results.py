@@ -95,8 +95,10 @@ def read(path: Path) -> dict[str, Any]:
 def result_files(results_dir: Path) -> list[Path]:
     """Every result file under ``results_dir``, in path order (temporary files and the
     analysis' ``.slowpoints.json`` files are not results)."""
+    perf = Path(results_dir) / "perf"  # bench.perf's records, not cells
     return [p for p in sorted(Path(results_dir).rglob("*.json"))
-            if not p.name.startswith(".") and not p.name.endswith(".slowpoints.json")]
+            if not p.name.startswith(".") and not p.name.endswith(".slowpoints.json")
+            and perf not in p.parents]
 
 
 def load_all(results_dir: Path) -> list[dict[str, Any]]:
