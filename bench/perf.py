@@ -141,7 +141,13 @@ def _jax(case: Case, spec: ModelSpec, device: str) -> dict[str, Any]:
             if i >= WARMUP:
                 times.append(time.perf_counter() - t0)
         peak = (dev.memory_stats() or {}).get("peak_bytes_in_use") if device != "cpu" else None
-    return {**_stats(times), "compile_s": compile_s, "nfe_forward": None,
+        nfe = None
+        trained = eqx.combine(params, static)
+        if getattr(trained, "reports_nfe", False):  # mean over the batch: own grid per sequence
+            _, stats = eqx.filter_jit(jax.vmap(lambda a, b: trained(a, b, return_stats=True)))(
+                x, dt)
+            nfe = float(jnp.mean(stats["nfe_forward"]))
+    return {**_stats(times), "compile_s": compile_s, "nfe_forward": nfe,
             "peak_gpu_mb": peak / 2**20 if peak else None}
 
 

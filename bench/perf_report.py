@@ -31,7 +31,9 @@ def build(perf_dir: Path, out: Path) -> Path:
              "in the same run. gnODE and nODE: F with one hidden layer of width N (tanh), a "
              "single-layer gate, Euler with one step per bin, or dopri5 (rtol 1e-3, atol "
              "1e-4). Compile is JAX's ahead-of-time compile of the step (excluded from the "
-             "step time).", ""]
+             "step time). NFE: field evaluations of one forward pass (PyTorch: the batch "
+             "shares one adaptive grid; JAX: the mean over sequences, each on its own grid).",
+             ""]
     if not records:
         lines.append("No measurements yet: run `make perf`.")
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
