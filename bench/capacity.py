@@ -100,7 +100,7 @@ class Search:
     setting: dict[str, Any]  # config values of this configuration (N, widths)
 
     def name(self) -> str:
-        what = ",".join(f"{k}={v}" for k, v in sorted(self.setting.items())).replace(" ", "")
+        what = harness.variant({"config": self.setting})
         label = self.model.name + (f"[{what}]" if what else "")
         return f"{self.task.key} {label}/{self.framework} seed {self.seed}"
 

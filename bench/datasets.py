@@ -78,15 +78,21 @@ def key(source: str, params: dict[str, Any]) -> str:
     return f"{label}-{digest}" if label != source else f"{source}-{digest}"
 
 
-def status(name: str) -> str | None:
-    """Why the cached data set ``name`` cannot be used (None: it can)."""
+def _check(name: str) -> tuple[str, str] | None:
+    """("missing" or "corrupted", why) for the cached data set ``name``; None when usable."""
     entry = _read_manifest()["datasets"].get(name)
     path = cache_dir() / f"{name}.npz"
     if entry is None or not path.exists():
-        return f"{path} is missing"
+        return "missing", f"{path} is missing"
     if path.stat().st_size != entry["bytes"] or sha256(path) != entry["sha256"]:
-        return f"{path} does not match its checksum in the manifest (corrupted)"
+        return "corrupted", f"{path} does not match its checksum in the manifest (corrupted)"
     return None
+
+
+def status(name: str) -> str | None:
+    """Why the cached data set ``name`` cannot be used (None: it can)."""
+    found = _check(name)
+    return None if found is None else found[1]
 
 
 def load(name: str) -> dict[str, np.ndarray]:
@@ -164,14 +170,12 @@ def prepare(tasks: list, force: bool = False, echo=print, repair: bool = True) -
     file is an error naming it, not silently replaced."""
     done = []
     for name, (module, params) in needed(tasks).items():
-        problem = status(name)
-        if not force and problem is None:
+        found = _check(name)
+        if not force and found is None:
             echo(f"data: {name} is ready ({cache_dir() / name}.npz)")
             continue
-        present = (cache_dir() / f"{name}.npz").exists() and \
-            name in _read_manifest()["datasets"]
-        if not force and not repair and problem and present:  # corrupted, not missing
-            raise UserError(f"data cache: {problem}; run {REBUILD} to rebuild it")
+        if not force and not repair and found and found[0] == "corrupted":
+            raise UserError(f"data cache: {found[1]}; run {REBUILD} to rebuild it")
         missing = [p for p in module.PACKAGES if importlib.util.find_spec(p) is None]
         if missing:
             raise UserError(f"data: {name} needs {', '.join(missing)} to be prepared; install "

@@ -228,7 +228,7 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
                    f"({Path(last.filename).name}:{last.lineno})")
     else:
         pred = out.predictions["test"]
-        problem = sequences.shape_problem(task, pred, test, spec.n_outputs)
+        problem = sequences.shape_problem(pred, test, spec.n_outputs)
         if problem:
             doc.update(status="failed", reason=problem)
         elif not all(np.all(np.isfinite(p)) for p in out.predictions.values()):
@@ -321,14 +321,6 @@ def _rerun_reason(path: Path, cell: Cell, profile: str, overrides: dict[str, Any
     return None
 
 
-def cell_result_path(cell: Cell, profile: str, device: str, results_dir: Path,
-                     run_overrides: dict[str, Any]) -> Path:
-    overrides = cell.overrides(run_overrides)
-    label = "+".join(filter(None, (cell.model.name, variant(overrides))))
-    return results.cell_path(results_dir, cell.task.name, cell.task.version, profile,
-                             device_class(device), label, cell.framework, cell.seed, cell.size)
-
-
 def process(cell: Cell, profile: str, device: str, results_dir: Path, force: bool,
             run_overrides: dict[str, Any], report: RunReport, echo, counter: str,
             isolate: bool = True) -> dict[str, Any]:
@@ -338,7 +330,8 @@ def process(cell: Cell, profile: str, device: str, results_dir: Path, force: boo
     """
     overrides = cell.overrides(run_overrides)
     label = "+".join(filter(None, (cell.model.name, variant(overrides))))
-    path = cell_result_path(cell, profile, device, results_dir, run_overrides)
+    path = results.cell_path(results_dir, cell.task.name, cell.task.version, profile,
+                             device_class(device), label, cell.framework, cell.seed, cell.size)
     size = "" if cell.size is None else f" K={cell.size}"
     name = f"{cell.task.key} {label}/{cell.framework}{size} seed {cell.seed}"
     if path.exists() and not force:

@@ -139,6 +139,15 @@ def table(group: pd.DataFrame, higher: dict[str, bool], results_link: str | None
                     tablefmt="github", showindex=False, disable_numparse=True)
 
 
+def _lowest_seeds(docs: list[dict[str, Any]], keep) -> dict[tuple[str, str], dict[str, Any]]:
+    """The lowest-seed document that ``keep`` accepts, per (model label, framework)."""
+    first: dict[tuple[str, str], dict[str, Any]] = {}
+    for d in sorted(docs, key=lambda d: (_label(d), d["framework"], d["seed"])):
+        if d["status"] == "ok" and keep(d):
+            first.setdefault((_label(d), d["framework"]), d)
+    return first
+
+
 def _plot(docs: list[dict[str, Any]], title: str, path: Path) -> bool:
     """Example test trial (targets vs each model's output) and validation-loss curves."""
     import matplotlib
@@ -146,12 +155,9 @@ def _plot(docs: list[dict[str, Any]], title: str, path: Path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if not any(d["status"] == "ok" and d.get("example") for d in docs):
+    first = _lowest_seeds(docs, lambda d: d.get("example"))
+    if not first:
         return _curves_plot(docs, title, path)  # classification: no trial to draw
-    docs = [d for d in docs if d["status"] == "ok" and d.get("example")]
-    first: dict[tuple[str, str], dict[str, Any]] = {}
-    for d in sorted(docs, key=lambda d: (_label(d), d["framework"], d["seed"])):
-        first.setdefault((_label(d), d["framework"]), d)
     ex = next(iter(first.values()))["example"]
     targets, inputs = np.asarray(ex["targets"]), np.asarray(ex["inputs"])
     C = min(targets.shape[1], MAX_CHANNELS)  # walker2d has 17: the first few tell enough
@@ -204,10 +210,7 @@ def _curves_plot(docs: list[dict[str, Any]], title: str, path: Path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    first: dict[tuple[str, str], dict[str, Any]] = {}
-    for d in sorted(docs, key=lambda d: (_label(d), d["framework"], d["seed"])):
-        if d["status"] == "ok" and (d.get("curve") or {}).get("val_loss"):
-            first.setdefault((_label(d), d["framework"]), d)
+    first = _lowest_seeds(docs, lambda d: (d.get("curve") or {}).get("val_loss"))
     if not first:
         return False
     models = sorted({m for m, _ in first})

@@ -24,9 +24,8 @@ SIZES = {"cpu": [(100, 100, 100)],  # (B, T, N)
          "gpu": [(100, 100, 100), (256, 500, 256), (32, 5000, 64)]}
 IO = 3  # inputs and outputs per step: the flip-flop's
 WARMUP, REPEATS = 3, 20
-ODE = {"widths": None, "activation": "tanh", "tau": 0.01, "solver": "euler",
-       "steps_per_interval": 1, "rtol": 1e-3, "atol": 1e-4, "h0": "learned",
-       "max_steps": 100_000, "linear_output": True}  # widths: [N], one hidden layer
+ODE = {"activation": "tanh", "tau": 0.01, "steps_per_interval": 1, "rtol": 1e-3,
+       "atol": 1e-4, "h0": "learned", "max_steps": 100_000, "linear_output": True}
 SOLVERS = {"gnode": ("euler", "dopri5"), "node": ("euler", "dopri5")}
 
 
@@ -42,6 +41,7 @@ class Case:
     def config(self, spec: ModelSpec) -> dict[str, Any]:
         config = {**spec.metadata["config"], "N": self.N}
         if self.solver is not None:
+            # F: one hidden layer of width N
             config.update({k: v for k, v in ODE.items() if k in config}, widths=[self.N],
                           solver=self.solver)
         return config

@@ -37,8 +37,7 @@ def with_elapsed_time(split: dict[str, np.ndarray], unit: float) -> dict[str, np
     return {**split, "inputs": np.concatenate([split["inputs"], feature], axis=-1)}
 
 
-def shape_problem(task: Task, pred: np.ndarray, test: dict[str, np.ndarray],
-                  n_out: int) -> str | None:
+def shape_problem(pred: np.ndarray, test: dict[str, np.ndarray], n_out: int) -> str | None:
     """Why the test predictions cannot be scored (None: they can)."""
     want = (*test["inputs"].shape[:2], n_out)
     if pred.shape != want:

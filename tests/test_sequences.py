@@ -124,8 +124,8 @@ def test_output_size_and_shape_checks():
     assert sequences.is_classification(vowels)
     assert sequences.n_outputs(vowels, {}) == 9
     test = {"inputs": np.zeros((4, 7, 12)), "targets": np.zeros(4, int)}
-    assert sequences.shape_problem(vowels, np.zeros((4, 7, 9)), test, 9) is None
-    assert "expected (4, 7, 9)" in sequences.shape_problem(vowels, np.zeros((4, 9)), test, 9)
+    assert sequences.shape_problem(np.zeros((4, 7, 9)), test, 9) is None
+    assert "expected (4, 7, 9)" in sequences.shape_problem(np.zeros((4, 9)), test, 9)
     assert sequences.example(vowels, test, np.zeros((4, 7, 9))) is None
     walker = get_task("walker2d")
     t = {"inputs": np.zeros((1, 6, 2)), "targets": np.ones((1, 6, 1)), "lengths": np.array([4])}
