@@ -12,6 +12,7 @@ SEEDS     ?= 0
 RESULTS   ?= results
 OUTDIR    ?= leaderboard
 FORCE     ?=
+IMPL      ?= fast
 RESULT    ?=
 N         ?=
 L         ?=
@@ -37,7 +38,7 @@ data: setup
 bench: setup
 	@$(PY) -m bench run --model '$(MODEL)' --framework '$(FRAMEWORK)' --device '$(DEVICE)' \
 		--task '$(TASK)' --profile '$(PROFILE)' --seeds '$(SEEDS)' --results-dir '$(RESULTS)' \
-		$(if $(filter 1 yes true,$(FORCE)),--force); status=$$?; \
+		--impl '$(IMPL)' $(if $(filter 1 yes true,$(FORCE)),--force); status=$$?; \
 	if [ $$status -ne 2 ]; then \
 		$(PY) -m bench leaderboard --results-dir '$(RESULTS)' --out '$(OUTDIR)' || exit $$?; fi; \
 	exit $$status
@@ -47,16 +48,17 @@ bench: setup
 expressivity: setup
 	@$(PY) -m bench sweep expressivity --framework '$(if $(call given,FRAMEWORK),$(FRAMEWORK),jax)' \
 		--device '$(DEVICE)' --profile '$(PROFILE)' --seeds '$(SEEDS)' --results-dir '$(RESULTS)' \
-		$(if $(call given,MODEL),--models '$(MODEL)') $(if $(N),--N '$(N)') $(if $(L),--L '$(L)') \
+		--impl '$(IMPL)' $(if $(call given,MODEL),--models '$(MODEL)') $(if $(N),--N '$(N)') $(if $(L),--L '$(L)') \
 		$(if $(filter 1 yes true,$(FORCE)),--force); status=$$?; \
 	if [ $$status -ne 2 ]; then \
 		$(PY) -m bench leaderboard --results-dir '$(RESULTS)' --out '$(OUTDIR)' || exit $$?; fi; \
 	exit $$status
 
-# One training step of every baseline, beside torch.nn.GRU (issue 6: the measuring half).
+# One training step of every baseline under both implementations, beside torch.nn.GRU, and
+# the sweeps over T and N (SWEEPS=0 skips them); writes results/perf and leaderboard/perf.md.
 perf: setup
 	$(PY) -m bench perf --device '$(DEVICE)' --framework '$(FRAMEWORK)' --results-dir '$(RESULTS)' \
-		--out '$(OUTDIR)'
+		--out '$(OUTDIR)' $(if $(filter 0 no false,$(SWEEPS)),--no-sweeps)
 
 leaderboard: setup
 	$(PY) -m bench leaderboard --results-dir '$(RESULTS)' --out '$(OUTDIR)'

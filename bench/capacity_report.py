@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
+from bench import plotting
 from bench.capacity import over_seeds, search_key
 
 HEATMAP_MODELS = ("gnode", "node")  # side by side: the same F, with and without the gate
@@ -72,21 +73,6 @@ def table(searches: pd.DataFrame) -> str:
                     disable_numparse=True)
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80, metadata={"Software": None})
-    _pyplot().close(fig)
-
-
 def heatmap(searches: pd.DataFrame, title: str, path: Path) -> bool:
     """K* over (N, L), gnODE and nODE side by side, one row per framework."""
     s = summary(searches)
@@ -95,7 +81,7 @@ def heatmap(searches: pd.DataFrame, title: str, path: Path) -> bool:
           & s["L"].notna()]
     if s.empty:
         return False
-    plt = _pyplot()
+    plt = plotting.pyplot()
     frameworks = sorted(s["framework"].unique())
     Ns, Ls = sorted(s["N"].unique()), sorted(s["L"].unique())
     top = np.log2(max(2.0, np.nanmax(s["K_star"].to_numpy(float), initial=1.0)) + 1)
@@ -122,7 +108,7 @@ def heatmap(searches: pd.DataFrame, title: str, path: Path) -> bool:
             ax.set_title(f"{name} / {fw}: K*")
     fig.colorbar(image, ax=axes.ravel().tolist(), label="log2(K* + 1)")
     fig.suptitle(title, fontsize=9)
-    _save(fig, path)
+    plotting.save(fig, path)
     return True
 
 
@@ -131,7 +117,7 @@ def params_plot(searches: pd.DataFrame, title: str, path: Path) -> bool:
     s = summary(searches).dropna(subset=["K_star", "n_params"])
     if s.empty:
         return False
-    plt = _pyplot()
+    plt = plotting.pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     lines = s.groupby(["entry", "L", "framework"], dropna=False, sort=True)
     models = sorted(s["entry"].unique())
@@ -159,7 +145,7 @@ def params_plot(searches: pd.DataFrame, title: str, path: Path) -> bool:
     ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    _save(fig, path)
+    plotting.save(fig, path)
     return True
 
 
@@ -193,7 +179,7 @@ def trajectories_plot(searches: pd.DataFrame, docs: list[dict[str, Any]], title:
             rows.append((_name(r), pair))
     if not rows:
         return False
-    plt = _pyplot()
+    plt = plotting.pyplot()
     fig, axes = plt.subplots(len(rows), 2, figsize=(8.4, 3.5 * len(rows) + 0.6), squeeze=False)
     for (name, pair), row in zip(rows, axes):
         for (label, doc), ax in zip(pair, row):
@@ -216,7 +202,7 @@ def trajectories_plot(searches: pd.DataFrame, docs: list[dict[str, Any]], title:
     fig.suptitle(f"{title}\nthick: targets (the first 4 of K), dashed: generated; dot: start",
                  fontsize=9)
     fig.tight_layout()
-    _save(fig, path)
+    plotting.save(fig, path)
     return True
 
 

@@ -12,6 +12,7 @@ import re
 import sys
 from pathlib import Path
 
+from bench import impl
 from bench.errors import UserError, unknown
 from bench.registry import FRAMEWORKS
 from bench.tasks import PROFILES
@@ -84,6 +85,7 @@ def _run(args: argparse.Namespace, models: list, tasks: list) -> int:
     datasets.prepare(tasks, echo=lambda s: print(s, flush=True) if "preparing" in s else None,
                      repair=False)  # only what the cache lacks; a corrupted file is an error
 
+    os.environ[impl.ENV] = args.impl  # the cells' child processes inherit it
     frameworks, seeds = _frameworks(args.framework), _seeds(args.seeds)
     cells, searches, skipped_fw = [], [], []
     for task in tasks:
@@ -169,14 +171,17 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_perf(args: argparse.Namespace) -> int:
     """Time one training step of every baseline (``make perf``); write records and perf.md."""
-    from bench import environment, harness, perf, perf_report, results
+    from bench import environment, harness, perf, perf_report, perf_sweeps, results
     from bench.registry import select_models
 
     frameworks = _frameworks(args.framework)
     device = harness.resolve_device(args.device, frameworks)
     dclass = harness.device_class(device)
     models = {m.name: m for m in select_models(args.model)}
-    todo = perf.cases(models, frameworks, perf.SIZES[dclass])
+    todo = perf.cases(models, frameworks, perf.SIZES[dclass], device)
+    if not args.no_sweeps:
+        todo += [c for c in perf_sweeps.cases(dclass)
+                 if c.model in models and c.framework in frameworks]
     if dclass == "cpu":
         print("perf: CPU sizes only; the GPU rows need a GPU (make perf DEVICE=cuda)")
     records = []
@@ -189,8 +194,7 @@ def cmd_perf(args: argparse.Namespace) -> int:
             "hardware": environment.hardware(dclass), "command": environment.command_line()}
     out = Path(args.results_dir) / "perf" / dclass
     for r in perf.with_ratios(records):
-        name = f"{r['model']}-{r['framework']}-{r['solver'] or 'own'}-{r['B']}-{r['T']}-{r['N']}"
-        results.write_bytes_atomic(out / f"{name}.json", (json.dumps(
+        results.write_bytes_atomic(out / f"{perf.record_name(r)}.json", (json.dumps(
             {**r, "device": device, "device_class": dclass, **prov}, indent=1,
             sort_keys=True) + "\n").encode())
     page = perf_report.build(Path(args.results_dir) / "perf", Path(args.out) / "perf.md")
@@ -301,6 +305,9 @@ def _common(r: argparse.ArgumentParser) -> None:
     r.add_argument("--seeds", default="0", help="e.g. 0,1,2 or 0-4")
     r.add_argument("--results-dir", default="results")
     r.add_argument("--force", action="store_true", help="rerun cells that are done already")
+    r.add_argument("--impl", choices=impl.IMPLS, default="fast",
+                   help="fast (the default) or reference: the plain code path of the suite's "
+                        "own models, for checking; both compute the same function")
     g = r.add_argument_group("overrides of the task's training defaults")
     g.add_argument("--epochs", type=int)
     g.add_argument("--lr", type=float)
@@ -335,6 +342,8 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("--device", default="cpu", help="cpu, cuda, or auto")
     f.add_argument("--results-dir", default="results")
     f.add_argument("--out", default="leaderboard")
+    f.add_argument("--no-sweeps", action="store_true",
+                   help="only the fixed sizes, not the sweeps over T and N")
     f.set_defaults(func=cmd_perf)
     d = sub.add_parser("data", help="prepare the real data sets into the data cache (offline)")
     d.add_argument("--task", default="all", help="names or globs (default: every task)")

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import analysis, checkpoints, environment, memory, metrics, results, sequences
+from bench import analysis, checkpoints, environment, impl, memory, metrics, results, sequences
 from bench.errors import UserError
 from bench.registry import ModelSpec
 from bench.tasks import SPLITS, Task
@@ -169,6 +169,7 @@ def _provenance(device: str, started: str) -> dict[str, Any]:
         "hardware": environment.hardware(device_class(device)),
         "command": environment.command_line(),
         "isolated": multiprocessing.parent_process() is not None,
+        "impl": impl.selected(),  # fast or reference: the same function, other arithmetic
         "started_at": started,
         "finished_at": _now(),
     }

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from bench import capacity, capacity_report, claims
+from bench import capacity, capacity_report, claims, plotting
 from bench.claims import mean_std
 from bench.environment import hardware_label
 from bench.results import read, result_files
@@ -150,10 +150,7 @@ def _lowest_seeds(docs: list[dict[str, Any]], keep) -> dict[tuple[str, str], dic
 
 def _plot(docs: list[dict[str, Any]], title: str, path: Path) -> bool:
     """Example test trial (targets vs each model's output) and validation-loss curves."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = plotting.pyplot()
 
     first = _lowest_seeds(docs, lambda d: d.get("example"))
     if not first:
@@ -197,18 +194,13 @@ def _plot(docs: list[dict[str, Any]], title: str, path: Path) -> bool:
         ax.axis("off")
     fig.suptitle(title)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80, metadata={"Software": None})
-    plt.close(fig)
+    plotting.save(fig, path)
     return True
 
 
 def _curves_plot(docs: list[dict[str, Any]], title: str, path: Path) -> bool:
     """The validation-loss curves alone (lowest seed of each model and framework)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = plotting.pyplot()
 
     first = _lowest_seeds(docs, lambda d: (d.get("curve") or {}).get("val_loss"))
     if not first:
@@ -223,9 +215,7 @@ def _curves_plot(docs: list[dict[str, Any]], title: str, path: Path) -> bool:
     ax.set_title(f"{title}\nvalidation loss, lowest seed", fontsize=9)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80, metadata={"Software": None})
-    plt.close(fig)
+    plotting.save(fig, path)
     return True
 
 

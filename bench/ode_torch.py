@@ -18,9 +18,10 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torchdiffeq import odeint
+from torchdiffeq import odeint, odeint_adjoint
 
 import bench.tsit5_torch  # noqa: F401  (registers the tsit5 method with torchdiffeq)
+from bench import impl, ode_torch_fast
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "silu": nn.SiLU}
 FIXED_SOLVERS = ("euler", "rk4")
@@ -107,6 +108,7 @@ class ODERNN(nn.Module):
         atol: float = 1e-6,
         h0: str = "learned",
         max_steps: int = 100_000,
+        memory: str = "full",
     ) -> None:
         super().__init__()
         if solver not in FIXED_SOLVERS + ADAPTIVE_SOLVERS:
@@ -114,6 +116,8 @@ class ODERNN(nn.Module):
                 f"solver {solver!r} is not available in PyTorch; "
                 f"choose one of {', '.join(FIXED_SOLVERS + ADAPTIVE_SOLVERS)}"
             )
+        impl.check_memory(memory, solver, FIXED_SOLVERS)
+        self.memory = memory
         self.F = FlowMLP(N, n_inputs, widths, activation, linear_output)
         self.gate = Gate(N, n_inputs) if gated else None
         self.readout = nn.Linear(N, n_outputs)
@@ -123,6 +127,11 @@ class ODERNN(nn.Module):
         self.nfe_forward = 0  # vector-field evaluations in the last forward pass
         self.nfe_backward = 0  # vector-field VJPs in the last backward pass
         glorot_(self)
+
+    @property
+    def graph_safe(self) -> bool:
+        """Fixed steps never synchronise with the host: the training step can be a CUDA graph."""
+        return self.solver in FIXED_SOLVERS and self.memory == "full"
 
     @property
     def reports_nfe(self) -> bool:
@@ -149,6 +158,11 @@ class ODERNN(nn.Module):
 
     def states(self, x: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
         """The hidden state at the end of every interval, (B, T, N)."""
+        if self.solver in FIXED_SOLVERS and impl.selected() == "fast":
+            return ode_torch_fast.fixed_states(self, x, dt)
+        if self.solver in FIXED_SOLVERS and self.memory != "full":
+            raise ValueError(f"memory: {self.memory} runs on the fast path only; "
+                             "--impl reference has memory: full")
         uf, ug = self.drive(x)
         h = self.h0.expand(x.shape[0], -1)
         if self.solver in FIXED_SOLVERS:
@@ -213,8 +227,14 @@ class ODERNN(nn.Module):
 
         grid = torch.arange(T + 1, dtype=h.dtype, device=h.device)
         options = {"jump_t": grid[1:-1], "max_num_steps": self.max_steps}
-        states = odeint(rhs, h, grid, method=self.solver, rtol=self.rtol, atol=self.atol,
-                        options=options)
+        kwargs = {}
+        if self.memory == "adjoint":  # U x is not a parameter of rhs: its gradient flows too
+            field = [p for n, p in self.named_parameters()
+                     if n.startswith(("F.", "gate.")) and ".U." not in n]
+            kwargs["adjoint_params"] = (*field, uf, *(() if ug is None else (ug,)))
+        solve = odeint_adjoint if self.memory == "adjoint" else odeint
+        states = solve(rhs, h, grid, method=self.solver, rtol=self.rtol, atol=self.atol,
+                       options=options, **kwargs)
         return states[1:].transpose(0, 1)
 
 
@@ -235,4 +255,5 @@ def ode_from_config(config: dict, n_inputs: int, n_outputs: int, *, gated: bool)
         atol=config.get("atol", 1e-6),
         h0=config.get("h0", "learned"),
         max_steps=config.get("max_steps", 100_000),
+        memory=config.get("memory", "full"),
     )

@@ -20,6 +20,8 @@ class StandardRNN(nn.Module):
         self.rnn = CELLS[kind](n_inputs, N, batch_first=True)
         self.readout = nn.Linear(N, n_outputs)
 
+    graph_safe = True  # cuDNN's step is static: the training step can be a CUDA graph
+
     def forward(self, x: torch.Tensor, dt: torch.Tensor | None = None) -> torch.Tensor:
         states, _ = self.rnn(x)
         return self.readout(states)

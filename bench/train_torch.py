@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bench.cuda_graph import GraphedStep, wants_graphs
 from bench.timing import StepTimer
 from bench.training import EVAL_BATCH, Outcome, TrainSpec, batches, fit_epochs, median_time
 
@@ -60,8 +61,11 @@ def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: di
     rng = np.random.default_rng(spec.seed)
     model = module.build(spec.config, spec.n_inputs, spec.n_outputs).to(device)
     tr = spec.training
+    graphed = wants_graphs(model, device)
     opt = torch.optim.AdamW(model.parameters(), lr=tr["lr"], betas=tuple(tr["betas"]),
-                            weight_decay=tr["weight_decay"])
+                            weight_decay=tr["weight_decay"], capturable=graphed)
+    kind = tr.get("loss", "mse")
+    graph = GraphedStep(model, opt, lambda b: loss_of(model(b["inputs"], b["dt"]), b, kind))
     tr_data, va_data = _tensors(train, device), _tensors(validation, device)
     te_data = _tensors(evaluate["test"], device)
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -76,12 +80,17 @@ def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: di
         losses = []
         for idx in batches(len(tr_data["inputs"]), tr["batch_size"], rng):
             ib = torch.as_tensor(idx, device=device)
+            if graphed:  # capturing is compilation: outside the step timer
+                graph.prepare({k: v[ib] for k, v in tr_data.items()})
             timer.start()
             batch = {k: v[ib] for k, v in tr_data.items()}
-            loss = loss_of(model(batch["inputs"], batch["dt"]), batch, tr.get("loss", "mse"))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            if graphed:
+                loss = graph(batch)
+            else:
+                loss = loss_of(model(batch["inputs"], batch["dt"]), batch, kind)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
             timer.stop()
             losses.append(loss.detach())
             if nfe is None and getattr(model, "reports_nfe", False):
@@ -89,7 +98,7 @@ def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: di
         return float(torch.stack(losses).mean())
 
     def validate() -> float:
-        return float(loss_of(_predict(model, va_data), va_data, tr.get("loss", "mse")))
+        return float(loss_of(_predict(model, va_data), va_data, kind))
 
     sync()
     t_start = time.perf_counter()
@@ -112,7 +121,8 @@ def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: di
         model=model.eval(),
         n_params=int(n_params),
         timing={"train_total_s": train_total, "epochs": tr["epochs"],
-                "steps": len(timer.times), "compile_s": None, **timer.summary(),
+                "steps": len(timer.times), "compile_s": graph.capture_s if graphed else None,
+                "cuda_graph": graphed, **timer.summary(),
                 "eval_s": eval_s, "eval_seqs_per_s": len(predictions) / eval_s,
                 "matmul_precision": torch.get_float32_matmul_precision()},
         memory={

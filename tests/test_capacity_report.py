@@ -11,7 +11,7 @@ from conftest import CAPACITY_TASK, SMOKE_TASK
 from helpers import write_docs
 from test_leaderboard import heading, tables
 
-from bench import capacity, capacity_report, claims, harness, results
+from bench import capacity, capacity_report, claims, harness, plotting, results
 from bench.leaderboard import build, flatten
 
 TASK = CAPACITY_TASK["name"]
@@ -259,9 +259,8 @@ def test_section_verdicts_of_claims_4_and_5(base):
 
 def _capture(monkeypatch):
     """Keep every figure the report saves (and still save it)."""
-    figs, save = [], capacity_report._save
-    monkeypatch.setattr(capacity_report, "_save", lambda fig, path: (figs.append(fig),
-                                                                      save(fig, path)))
+    figs, save = [], plotting.save
+    monkeypatch.setattr(plotting, "save", lambda fig, path: (figs.append(fig), save(fig, path)))
     return figs
 
 

@@ -157,6 +157,7 @@ def test_provenance(smoke_run):
     assert known.stdout.strip() == "commit"
     assert isinstance(prov["git_dirty"], bool)
     assert prov["python"] == platform.python_version()
+    assert prov["impl"] == "fast"  # the default implementation
     for pkg in ("torch", "jax", "numpy", "diffrax", "equinox"):
         assert prov["packages"][pkg] == md.version(pkg)
     hw = prov["hardware"]

@@ -7,13 +7,18 @@ import pytest
 from bench import perf, perf_report
 
 
-def test_cases_cover_every_baseline_and_the_adaptive_runs(models):
+def test_cases_cover_every_baseline_and_both_implementations(models):
     baselines = {n: m for n, m in models.items() if m.kind == "baseline"}
     cases = perf.cases(baselines, ["torch", "jax"], [(4, 5, 6)])
-    names = {(c.model, c.framework, c.solver) for c in cases}
-    assert ("gnode", "torch", "dopri5") in names and ("node", "jax", "euler") in names
-    assert ("gru", "torch", None) in names and ("rnn", "jax", None) in names
-    assert len(cases) == 2 * (len(baselines) + 2)  # gnode and node twice: euler and dopri5
+    names = {(c.model, c.framework, c.solver, c.impl) for c in cases}
+    assert ("gnode", "torch", "dopri5", "fast") in names
+    assert ("node", "jax", "euler", "reference") in names
+    assert ("gru", "torch", None, "fast") in names and ("rnn", "jax", None, "reference") in names
+    # On a CPU the implementations differ for the fixed-step ODE models only: gnode and node
+    # (Euler twice, dopri5 once), mgru and rnn twice; gru and lstm once.
+    assert len(cases) == 2 * (3 + 3 + 2 + 2 + 1 + 1)
+    gpu = perf.cases(baselines, ["torch"], [(4, 5, 6)], device="cuda")
+    assert {c.impl for c in gpu if c.model == "gru"} == {"fast", "reference"}  # graph, eager
 
 
 def test_ode_cases_use_one_tanh_layer_of_width_n(models):
@@ -25,24 +30,33 @@ def test_ode_cases_use_one_tanh_layer_of_width_n(models):
     assert perf.Case("gru", "torch", 4, 5, 6).config(models["gru"])["N"] == 6
 
 
-@pytest.mark.parametrize("model, framework, solver", [
-    ("gnode", "torch", "euler"), ("gnode", "jax", "euler"), ("gru", "torch", None),
-    ("node", "torch", "dopri5"), ("node", "jax", "dopri5")])
-def test_measure_times_a_training_step(models, monkeypatch, model, framework, solver):
-    monkeypatch.setattr(perf, "REPEATS", 4)
-    r = perf.measure(perf.Case(model, framework, 3, 6, 5, solver), models[model], "cpu")
+@pytest.mark.parametrize("model, framework, solver, memory", [
+    ("gnode", "torch", "euler", "full"), ("gnode", "jax", "euler", "full"),
+    ("gnode", "torch", "euler", "checkpoint"), ("gnode", "jax", "euler", "adjoint"),
+    ("gru", "torch", None, "full"), ("node", "torch", "dopri5", "full"),
+    ("node", "jax", "dopri5", "full")])
+def test_measure_times_a_training_step(models, model, framework, solver, memory):
+    case = perf.Case(model, framework, 3, 6, 5, solver, memory=memory, repeats=4)
+    r = perf.measure(case, models[model], "cpu")
     assert r["step_median_ms"] > 0 and r["step_iqr_ms"] >= 0 and r["repeats"] == 4
     assert (r["compile_s"] is not None) == (framework == "jax")
-    assert r["peak_host_rss_mb"] > 0 and r["peak_gpu_mb"] is None
+    assert r["peak_host_rss_mb"] > 0 and r["peak_step_mb"] >= 0 and r["cuda_graph"] is False
     assert (r["nfe_forward"] is not None) == (solver == "dopri5")  # adaptive runs count NFE
+    # The fast path is checked against the reference: float32 rounding, or the adjoint's error
+    if solver == "euler":
+        assert r["parity_grad_rel"] < (1e-4 if memory != "adjoint" else 10)
+    else:
+        assert r["parity_grad_rel"] is None
 
 
 def test_ratios_are_to_torch_gru_at_the_same_size(tmp_path):
     recs = [{"model": "gru", "framework": "torch", "B": 1, "T": 2, "N": 3, "step_median_ms": 2.0},
+            {"model": "gru", "framework": "torch", "B": 1, "T": 2, "N": 3, "step_median_ms": 1.0,
+             "cuda_graph": True},  # not the reference: eager torch.nn.GRU is
             {"model": "gnode", "framework": "jax", "B": 1, "T": 2, "N": 3, "step_median_ms": 5.0},
             {"model": "gnode", "framework": "jax", "B": 9, "T": 2, "N": 3, "step_median_ms": 1.0}]
     out = perf.with_ratios(recs)
-    assert [r["ratio_to_torch_gru"] for r in out] == [1.0, 2.5, None]
+    assert [r["ratio_to_torch_gru"] for r in out] == [1.0, 0.5, 2.5, None]
 
 
 def test_report_without_gpu_rows_says_they_need_a_gpu(tmp_path):
@@ -71,3 +85,59 @@ def test_perf_records_are_not_result_files(tmp_path):
     cell = tmp_path / "t@v1" / "quick" / "cpu" / "gru-torch-seed0.json"
     cell.write_text("{}")
     assert results.result_files(tmp_path) == [cell]
+
+
+def _record(**kw):
+    from bench import environment
+
+    base = {"model": "gnode", "framework": "torch", "solver": "euler", "impl": "fast",
+            "memory": "full", "sweep": None, "B": 100, "T": 100, "N": 100, "repeats": 20,
+            "warmup": 3, "step_median_ms": 2.0, "step_iqr_ms": 0.1, "ratio_to_torch_gru": 1.0,
+            "compile_s": None, "peak_step_mb": 5.0, "nfe_forward": None, "cuda_graph": False,
+            "parity_grad_rel": 1e-7, "device_class": "cpu",
+            "hardware": environment.hardware("cpu")}
+    return {**base, **kw}
+
+
+def test_report_judges_the_targets_and_plots_the_sweeps(tmp_path):
+    import json
+
+    records = [
+        _record(ratio_to_torch_gru=1.2), _record(model="node", ratio_to_torch_gru=1.3),
+        _record(framework="jax", ratio_to_torch_gru=2.5),
+        _record(framework="jax", model="node", ratio_to_torch_gru=0.5),
+        *[_record(sweep="T", B=32, N=64, T=T, memory=m, repeats=5, warmup=1,
+                  step_median_ms=T / 50, peak_step_mb=T / (10 if m == "full" else 100))
+          for T in (100, 1000) for m in ("full", "checkpoint")],
+        *[_record(sweep="N", N=N, repeats=5, warmup=1) for N in (32, 64)]]
+    folder = tmp_path / "perf" / "cpu"
+    folder.mkdir(parents=True)
+    for i, r in enumerate(records):
+        (folder / f"{i}.json").write_text(json.dumps(r))
+    page = perf_report.build(tmp_path / "perf", tmp_path / "lb" / "perf.md").read_text()
+    targets = page.split("### Targets")[1].split("###")[0]
+    rows = [line for line in targets.splitlines() if line.startswith("| gnode") or
+            line.startswith("| node")]
+    verdicts = [line.rstrip(" |").split("|")[-1].strip() for line in rows]
+    # torch gnODE 1.2 <= 1.5 met; nODE 1.3 > gnODE's 1.2 missed; jax gnODE 2.5 > 2 missed;
+    # jax nODE 0.5 met
+    assert verdicts == ["met", "missed", "missed", "met"]
+    assert (tmp_path / "lb" / "plots" / "perf-T-cpu.png").stat().st_size > 1000
+    assert (tmp_path / "lb" / "plots" / "perf-N-cpu.png").exists()
+    assert "Step time against T" in page and "checkpoint" in page
+
+
+def test_sweeps_cover_t_and_n_and_every_memory_mode():
+    from bench import perf_sweeps
+
+    cpu = perf_sweeps.cases("cpu")
+    t_points = {(c.model, c.framework, c.memory, c.T) for c in cpu if c.sweep == "T"}
+    assert ("gnode", "jax", "adjoint", 10000) in t_points
+    assert ("gnode", "torch", "checkpoint", 10000) in t_points
+    assert ("gnode", "torch", "adjoint", 1000) in t_points
+    assert ("gnode", "torch", "adjoint", 3000) not in t_points  # minutes a step on a CPU
+    assert {c.N for c in cpu if c.sweep == "N"} == set(perf_sweeps.N_SWEEP)
+    assert len({c.name for c in cpu}) == len(cpu)  # every point its own record file
+    gpu = perf_sweeps.cases("gpu")
+    assert ("gnode", "torch", "adjoint", 10000) in {(c.model, c.framework, c.memory, c.T)
+                                                     for c in gpu}

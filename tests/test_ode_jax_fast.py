@@ -1,0 +1,80 @@
+"""``bench.ode_jax_fast``: the fast path computes the reference path's function, and its
+memory modes keep (checkpoint) or approximate (adjoint) the reference gradients."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from bench import impl
+from bench.ode_jax import ODERNN
+
+B, T, I, O = 4, 13, 3, 2
+
+
+def _outputs_and_grads(model: ODERNN, which: str):
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((B, T, I)), jnp.float32)
+    dt = jnp.asarray(0.02 + 0.1 * rng.random((B, T)), jnp.float32)
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+
+    def loss(p):
+        return jnp.sum(jax.vmap(eqx.combine(p, static))(x, dt) ** 2)
+
+    with impl.using(which), jax.default_matmul_precision("highest"):
+        y = jax.vmap(model)(x, dt)
+        grads = jax.grad(loss)(params)
+    return np.asarray(y), [np.asarray(g) for g in jax.tree_util.tree_leaves(grads)]
+
+
+def _model(**kw) -> ODERNN:
+    base = dict(N=5, widths=[7], activation="tanh", tau=0.5, key=jax.random.PRNGKey(1))
+    return ODERNN(I, O, **{**base, **kw})
+
+
+def _max_rel(a, b) -> float:
+    return max(float(np.max(np.abs(x - y)) / (np.max(np.abs(y)) or 1.0)) for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize("solver", ["euler", "rk4"])
+@pytest.mark.parametrize("kw", [
+    {}, {"gated": False}, {"widths": [6, 4], "activation": "relu"}, {"steps_per_interval": 3},
+    {"widths": [5], "linear_output": False, "gated": False}, {"h0": "zeros", "activation": "gelu"},
+])
+@pytest.mark.parametrize("memory", ["full", "checkpoint"])
+def test_fast_path_equals_reference(solver, kw, memory):
+    y_ref, g_ref = _outputs_and_grads(_model(solver=solver, **kw), "reference")
+    y, g = _outputs_and_grads(_model(solver=solver, memory=memory, **kw), "fast")
+    np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-6)
+    assert len(g) == len(g_ref) and _max_rel(g, g_ref) < 1e-4
+
+
+def test_checkpoint_pads_with_exact_zero_steps():
+    """T = 13 is not a multiple of its chunk (4): the padding steps must change nothing."""
+    y_full, g_full = _outputs_and_grads(_model(), "fast")
+    y_ckpt, g_ckpt = _outputs_and_grads(_model(memory="checkpoint"), "fast")
+    np.testing.assert_array_equal(y_ckpt.shape, y_full.shape)
+    np.testing.assert_allclose(y_ckpt, y_full, rtol=1e-6, atol=1e-7)
+    assert _max_rel(g_ckpt, g_full) < 1e-5
+
+
+def test_adjoint_gradients_converge_at_first_order_with_euler():
+    errors = []
+    for steps in (2, 8, 32):
+        y, exact = _outputs_and_grads(_model(steps_per_interval=steps), "fast")
+        y_adj, approx = _outputs_and_grads(_model(steps_per_interval=steps, memory="adjoint"),
+                                           "fast")
+        np.testing.assert_allclose(y_adj, y, rtol=1e-5, atol=1e-6)  # the same forward solve
+        errors.append(_max_rel(approx, exact))
+    assert errors[0] > errors[1] > errors[2]
+    assert 2.5 < errors[0] / errors[1] < 6 and 2.5 < errors[1] / errors[2] < 6  # about 4
+
+
+def test_adjoint_is_refused_with_rk4_and_reference_has_full_memory_only():
+    with pytest.raises(ValueError, match="not offered with rk4"):
+        _model(solver="rk4", memory="adjoint")
+    with pytest.raises(ValueError, match="fast path only"):
+        _outputs_and_grads(_model(memory="checkpoint"), "reference")
