@@ -33,7 +33,7 @@ UNROLL = {"cpu": 4, "gpu": 10, "cuda": 10}
 
 def unroll() -> int:
     """The unroll for the platform computations are placed on (``jax.default_device``)."""
-    device = jax.config.jax_default_device
+    device = getattr(jax.config, "jax_default_device", None)
     platform = (getattr(device, "platform", device) if device is not None
                 else jax.default_backend())
     return UNROLL.get(str(platform), 1)

@@ -22,15 +22,18 @@ Memory modes (``memory`` in the model config, ``bench.impl.MEMORY_MODES``):
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
-from torch import nn
 from torch.nn import functional
 from torch.utils.checkpoint import checkpoint
 from torchdiffeq import odeint_adjoint
 
+if TYPE_CHECKING:  # a type only: bench.ode_torch imports this module
+    from bench.ode_torch import ODERNN
 
-def _weights(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+
+def _weights(model: ODERNN) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(W_h, U_x, b): the state and input projections of F's first layer and the gate, stacked."""
     F, gate = model.F, model.gate
     if gate is None:
@@ -39,7 +42,7 @@ def _weights(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
             torch.cat([F.W0.bias, gate.W.bias]))
 
 
-def _flow(model: nn.Module, W: torch.Tensor, h: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+def _flow(model: ODERNN, W: torch.Tensor, h: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """tau * dh/dt at state h, where ``u`` is the input drive with the biases folded in."""
     z = torch.addmm(u, h, W)
     width = model.F.W0.out_features
@@ -51,7 +54,7 @@ def _flow(model: nn.Module, W: torch.Tensor, h: torch.Tensor, u: torch.Tensor) -
     return flow if model.gate is None else torch.sigmoid(z[:, width:]) * flow
 
 
-def _advance(model: nn.Module, W, h, u, c):
+def _advance(model: ODERNN, W, h, u, c):
     """One interval: ``model.steps`` substeps of size ``c`` = dt / (steps tau), shape (B, 1)."""
     for _ in range(model.steps):
         if model.solver == "euler":
@@ -65,7 +68,7 @@ def _advance(model: nn.Module, W, h, u, c):
     return h
 
 
-def _run(model: nn.Module, W, h, u, c) -> torch.Tensor:
+def _run(model: ODERNN, W, h, u, c) -> torch.Tensor:
     """The states at the end of each interval of a block: u (B, K, D), c (B, K, 1) -> (B, K, N)."""
     out = []
     for u_k, c_k in zip(u.unbind(1), c.unbind(1), strict=True):
@@ -74,7 +77,7 @@ def _run(model: nn.Module, W, h, u, c) -> torch.Tensor:
     return torch.stack(out, 1)
 
 
-def fixed_states(model: nn.Module, x: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+def fixed_states(model: ODERNN, x: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
     """The hidden state at the end of every interval, (B, T, N), under ``model.memory``."""
     W, U, b = _weights(model)
     u = functional.linear(x, U, b)
@@ -96,7 +99,7 @@ def fixed_states(model: nn.Module, x: torch.Tensor, dt: torch.Tensor) -> torch.T
     return torch.cat(out, 1)
 
 
-def _adjoint(model: nn.Module, W, h, u, rate) -> torch.Tensor:
+def _adjoint(model: ODERNN, W, h, u, rate) -> torch.Tensor:
     """``odeint_adjoint`` over s in [0, T], interval k being [k, k+1] (dh/ds = dt_k dh/dt)."""
     T, steps = u.shape[1], model.steps
 

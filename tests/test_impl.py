@@ -24,7 +24,7 @@ def test_environment_reaches_child_processes_and_is_checked(monkeypatch):
     with impl.using("fast"):  # an explicit choice wins
         assert impl.selected() == "fast"
     monkeypatch.setenv(impl.ENV, "turbo")
-    with pytest.raises(ValueError, match="turbo.*fast, reference"):
+    with pytest.raises(ValueError, match=r"turbo.*fast, reference"):
         impl.selected()
 
 
