@@ -30,7 +30,8 @@ INTRO = (
     "graph capture, excluded from the step time. `peak step`: memory allocated by the step on "
     "a GPU; on a CPU, the growth of the process's peak resident memory over the timed steps. "
     "`grad diff`: max |fast − reference| / max |reference| over each parameter's gradient at "
-    "the same parameters (equal functions: float32 rounding; the adjoint: its solve's error). "
+    "the same parameters (equal functions: float32 rounding; the adjoint: its solve's error), "
+    "checked up to T = 1000 (the reference PyTorch backward is quadratic in T). "
     "NFE: field evaluations of one forward pass (PyTorch: the batch shares one adaptive grid; "
     "JAX: the mean over sequences, each on its own grid).")
 

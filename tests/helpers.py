@@ -23,3 +23,11 @@ def runs_of(mask: np.ndarray) -> list[tuple[int, int]]:
     padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
     edges = np.flatnonzero(np.diff(padded))
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
+# Model configurations that the fast path's parity tests run in both frameworks: gating, depth
+# and width of F, activations, substeps, no linear output, a fixed h0.
+FAST_PATH_CONFIGS = [
+    {}, {"gated": False}, {"widths": [6, 4], "activation": "relu"}, {"steps_per_interval": 3},
+    {"widths": [5], "linear_output": False, "gated": False}, {"h0": "zeros", "activation": "gelu"},
+]

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import FAST_PATH_CONFIGS
 
 from bench import impl
 from bench.ode_jax import ODERNN
@@ -40,10 +41,7 @@ def _max_rel(a, b) -> float:
 
 
 @pytest.mark.parametrize("solver", ["euler", "rk4"])
-@pytest.mark.parametrize("kw", [
-    {}, {"gated": False}, {"widths": [6, 4], "activation": "relu"}, {"steps_per_interval": 3},
-    {"widths": [5], "linear_output": False, "gated": False}, {"h0": "zeros", "activation": "gelu"},
-])
+@pytest.mark.parametrize("kw", FAST_PATH_CONFIGS)
 @pytest.mark.parametrize("memory", ["full", "checkpoint"])
 def test_fast_path_equals_reference(solver, kw, memory):
     y_ref, g_ref = _outputs_and_grads(_model(solver=solver, **kw), "reference")

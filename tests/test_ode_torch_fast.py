@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import FAST_PATH_CONFIGS
 
 from bench import impl
 from bench.ode_torch import ODERNN
@@ -44,10 +45,7 @@ def _assert_close(a, b, rtol=1e-5):
 
 
 @pytest.mark.parametrize("solver", ["euler", "rk4"])
-@pytest.mark.parametrize("kw", [
-    {}, {"gated": False}, {"widths": [6, 4], "activation": "relu"}, {"steps_per_interval": 3},
-    {"widths": [5], "linear_output": False, "gated": False}, {"h0": "zeros", "activation": "gelu"},
-])
+@pytest.mark.parametrize("kw", FAST_PATH_CONFIGS)
 @pytest.mark.parametrize("memory", ["full", "checkpoint"])
 def test_fast_path_equals_reference(solver, kw, memory):
     model = _model(solver=solver, **kw)
