@@ -14,13 +14,14 @@ OUTDIR    ?= leaderboard
 FORCE     ?=
 IMPL      ?= fast
 RESULT    ?=
+NAME      ?=
 N         ?=
 L         ?=
 
 # Set by the user (command line or environment), not by the defaults above.
 given = $(filter command line environment environment override,$(origin $(1)))
 
-.PHONY: setup data perf bench expressivity test leaderboard analyze list lint clean
+.PHONY: setup data perf bench expressivity check-submission test leaderboard analyze list lint clean
 
 $(PY):
 	$(PYTHON) -m venv --system-site-packages $(VENV) || $(PYTHON) -m venv --system-site-packages --without-pip $(VENV)
@@ -38,7 +39,9 @@ data: setup
 bench: setup
 	@$(PY) -m bench run --model '$(MODEL)' --framework '$(FRAMEWORK)' --device '$(DEVICE)' \
 		--task '$(TASK)' --profile '$(PROFILE)' --seeds '$(SEEDS)' --results-dir '$(RESULTS)' \
-		--impl '$(IMPL)' $(if $(filter 1 yes true,$(FORCE)),--force); status=$$?; \
+		--impl '$(IMPL)' $(if $(TIME_LIMIT),--time-limit '$(TIME_LIMIT)') \
+		$(if $(MEMORY_LIMIT),--memory-limit '$(MEMORY_LIMIT)') \
+		$(if $(filter 1 yes true,$(FORCE)),--force); status=$$?; \
 	if [ $$status -ne 2 ]; then \
 		$(PY) -m bench leaderboard --results-dir '$(RESULTS)' --out '$(OUTDIR)' || exit $$?; fi; \
 	exit $$status
@@ -60,6 +63,11 @@ perf: setup
 	$(PY) -m bench perf --device '$(DEVICE)' --framework '$(FRAMEWORK)' --results-dir '$(RESULTS)' \
 		--out '$(OUTDIR)' $(if $(filter 0 no false,$(SWEEPS)),--no-sweeps)
 
+# A submission against the contract: metadata, build, shapes, gradients, seeds, a smoke run.
+check-submission: setup
+	@test -n '$(NAME)' || { echo "error: give the folder's name: make check-submission NAME=<name>"; exit 2; }
+	@$(PY) -m bench check 'submissions/$(NAME)'
+
 leaderboard: setup
 	$(PY) -m bench leaderboard --results-dir '$(RESULTS)' --out '$(OUTDIR)'
 
@@ -73,6 +81,7 @@ list: setup
 # The data extra too, where it can be installed (its tests skip where it cannot).
 test: setup
 	@$(PY) -m bench.install --extra data --optional
+	@$(PY) -m bench.install --extra test --optional
 	$(PY) -m pytest -q
 
 lint: setup

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench import harness
+from bench import harness, model_process
 from bench.errors import UserError
 from bench.registry import ModelSpec
 from bench.tasks import Task
@@ -107,7 +107,8 @@ class Search:
 
 def run(searches: list[Search], profile: str, device: str, results_dir: Path,
         force: bool = False, overrides: dict[str, Any] | None = None,
-        echo: Callable[[str], None] = print, isolate: bool = True) -> harness.RunReport:
+        echo: Callable[[str], None] = print, isolate: bool = True,
+        limits: model_process.Limits | None = None) -> harness.RunReport:
     """Run every search; each K is a harness cell, skipped when its result is current."""
     report = harness.RunReport()
     for i, s in enumerate(searches, 1):
@@ -117,7 +118,7 @@ def run(searches: list[Search], profile: str, device: str, results_dir: Path,
         for K in cap["sizes"]:
             cell = harness.Cell(s.model, s.framework, s.task, s.seed, s.setting, size=K)
             doc = harness.process(cell, profile, device, results_dir, force, overrides or {},
-                                  report, echo, f"[{i}/{len(searches)}]", isolate)
+                                  report, echo, f"[{i}/{len(searches)}]", isolate, limits)
             if not passes(doc, cap):
                 break
             passed = K

@@ -78,6 +78,17 @@ def _sweep(model, task, args: argparse.Namespace) -> list[dict]:
     return out
 
 
+def _limits(args: argparse.Namespace):
+    """The profile's limits on one cell, with the command line's changes."""
+    from bench.model_process import LIMITS, Limits
+
+    base = LIMITS[args.profile]
+    for flag, value in (("--time-limit", args.time_limit), ("--memory-limit", args.memory_limit)):
+        if value is not None and not value > 0:
+            raise UserError(f"{flag} {value}: must be a positive number")
+    return Limits(args.time_limit or base.wall_s, args.memory_limit or base.memory_gb)
+
+
 def _run(args: argparse.Namespace, models: list, tasks: list) -> int:
     """Run ``models`` on ``tasks``: cells on held-out tasks, capacity searches on the others."""
     from bench import capacity, datasets, harness
@@ -120,11 +131,12 @@ def _run(args: argparse.Namespace, models: list, tasks: list) -> int:
     print(f"bench: {what}, profile {args.profile}, device {device}, "
           f"results in {args.results_dir}", flush=True)
     echo = lambda s: print(s, flush=True)  # noqa: E731
+    limits = _limits(args)
     report = harness.run(cells, args.profile, device, Path(args.results_dir), args.force,
-                         overrides, echo=echo)
+                         overrides, echo=echo, limits=limits)
     if searches:
         more = capacity.run(searches, args.profile, device, Path(args.results_dir), args.force,
-                            overrides, echo=echo)
+                            overrides, echo=echo, limits=limits)
         for key in ("done", "skipped", "problems"):
             getattr(report, key).extend(getattr(more, key))
     print(f"bench: {len(report.done)} done, {len(report.skipped)} already done, "
@@ -167,6 +179,15 @@ def cmd_data(args: argparse.Namespace) -> int:
     prepared = datasets.prepare(tasks, force=args.force, echo=lambda s: print(s, flush=True))
     print(f"data: {len(prepared)} prepared; cache {datasets.cache_dir()}")
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Check a submission folder against the contract (``make check-submission``)."""
+    from bench import checker
+
+    ok = checker.check(Path(args.folder), echo=lambda s: print(s, flush=True))
+    print(f"check: {'all checks passed' if ok else 'some checks failed'}")
+    return 0 if ok else 1
 
 
 def cmd_perf(args: argparse.Namespace) -> int:
@@ -305,6 +326,10 @@ def _common(r: argparse.ArgumentParser) -> None:
     r.add_argument("--seeds", default="0", help="e.g. 0,1,2 or 0-4")
     r.add_argument("--results-dir", default="results")
     r.add_argument("--force", action="store_true", help="rerun cells that are done already")
+    r.add_argument("--time-limit", type=float, metavar="SECONDS",
+                   help="wall-clock limit of one cell (default: the profile's)")
+    r.add_argument("--memory-limit", type=float, metavar="GB",
+                   help="host memory limit of one cell's process (default: the profile's)")
     r.add_argument("--impl", choices=impl.IMPLS, default="fast",
                    help="fast (the default) or reference: the plain code path of the suite's "
                         "own models, for checking; both compute the same function")
@@ -345,6 +370,9 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("--no-sweeps", action="store_true",
                    help="only the fixed sizes, not the sweeps over T and N")
     f.set_defaults(func=cmd_perf)
+    c = sub.add_parser("check", help="check a submission folder against the contract")
+    c.add_argument("folder", help="e.g. submissions/example-ctrnn")
+    c.set_defaults(func=cmd_check)
     d = sub.add_parser("data", help="prepare the real data sets into the data cache (offline)")
     d.add_argument("--task", default="all", help="names or globs (default: every task)")
     d.add_argument("--force", action="store_true", help="prepare again even if cached")

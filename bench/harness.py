@@ -10,24 +10,33 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import importlib
 import json
-import multiprocessing
 import re
-import traceback
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench import analysis, checkpoints, environment, impl, memory, metrics, results, sequences
+from bench import (
+    analysis,
+    checkpoints,
+    environment,
+    impl,
+    ledger,
+    memory,
+    metrics,
+    model_process,
+    results,
+    sequences,
+    trust,
+)
 from bench.errors import UserError
 from bench.registry import ModelSpec
 from bench.tasks import SPLITS, Task
-from bench.training import Diverged, TrainSpec
+from bench.training import TrainSpec
 
-TRAINERS = {"torch": "bench.train_torch", "jax": "bench.train_jax"}
 LOSSES = ("mse", "cross_entropy")
 TRAJECTORIES = 4  # generated trajectories a capacity task's result keeps
 CURVE_POINTS = 200  # loss-curve points a capacity task's result keeps
@@ -126,10 +135,11 @@ def fingerprint(cell: Cell, profile: str, overrides: dict[str, Any]) -> str:
     The metadata file enters through the config it resolves to, so editing a description or
     a comment does not make results stale.
     """
-    return _fingerprint(cell, *resolve_training(cell.task, cell.model, profile, overrides))
+    return fingerprint_of(cell, *resolve_training(cell.task, cell.model, profile, overrides))
 
 
-def _fingerprint(cell: Cell, config: dict[str, Any], training: dict[str, Any]) -> str:
+def fingerprint_of(cell: Cell, config: dict[str, Any], training: dict[str, Any]) -> str:
+    """The fingerprint of a cell with this resolved config and training settings."""
     h = hashlib.sha256(cell.model.code_file(cell.framework).read_bytes())
     task = {k: v for k, v in vars(cell.task).items() if k != "description"}
     h.update(json.dumps([config, training, task], sort_keys=True, default=str).encode())
@@ -152,7 +162,9 @@ def _document(cell: Cell, profile: str, device: str, overrides: dict[str, Any]) 
         "device": device, "device_class": device_class(device), "seed": cell.seed,
         "K": cell.size, "capacity": task.capacity, "profile": profile,
         "variant": variant(overrides),
-        "fingerprint": _fingerprint(cell, config, training), "status": "ok", "reason": None,
+        "fingerprint": fingerprint_of(cell, config, training),
+        "code_sha256": trust.code_sha256(model, cell.framework, config),
+        "status": "ok", "reason": None,
         "metrics": {}, "primary_metric": task.primary_metric,
         "higher_is_better": task.higher_is_better, "n_params": None, "timing": {},
         "memory": {}, "nfe": None, "curve": {}, "example": None, "attractor": None,
@@ -162,13 +174,13 @@ def _document(cell: Cell, profile: str, device: str, overrides: dict[str, Any]) 
     }
 
 
-def _provenance(device: str, started: str) -> dict[str, Any]:
+def _provenance(device: str, started: str, isolated: bool) -> dict[str, Any]:
     return {
         **environment.git_state(),
         **environment.software(),
         "hardware": environment.hardware(device_class(device)),
         "command": environment.command_line(),
-        "isolated": multiprocessing.parent_process() is not None,
+        "isolated": isolated,  # the model ran in a child process of its own
         "impl": impl.selected(),  # fast or reference: the same function, other arithmetic
         "started_at": started,
         "finished_at": _now(),
@@ -197,11 +209,14 @@ def thinned(curve: dict[str, Any], points: int = CURVE_POINTS) -> dict[str, Any]
 
 
 def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
-             path: Path | None = None) -> dict[str, Any]:
-    """Train and evaluate one cell in this process; return its result document.
+             path: Path | None = None, isolate: bool = True,
+             limits: model_process.Limits | None = None) -> dict[str, Any]:
+    """Run one cell; return its result document.
 
-    With ``path`` (where the result will be written), the trained parameters are saved beside
-    it and the attractor analysis runs on the trained model.
+    This process generates the data and keeps the test targets. The model is built, trained
+    and made to predict by :mod:`bench.model_process`: in a child process held to ``limits``
+    (``isolate``, the default), or here (tests). With ``path`` (where the result will be
+    written), the trained parameters and the attractor analysis are placed beside it.
     """
     task, model = cell.task, cell.model
     doc = _document(cell, profile, device, overrides)
@@ -215,18 +230,25 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
                      seed=cell.seed, device=device, n_inputs=train["inputs"].shape[-1],
                      n_outputs=sequences.n_outputs(task, train),
                      label=f"{model.name}/{cell.framework} {task.name} s{cell.seed}")
-    try:
-        module = model.load(cell.framework)
-        trainer = importlib.import_module(TRAINERS[cell.framework])
-        out = trainer.fit_predict(module, spec, train, validation, sets)
-    except Diverged as e:
-        doc.update(status="diverged", reason=str(e))
-    except UserError as e:  # e.g. a submission without build(): this cell fails, others go on
-        doc.update(status="failed", reason=str(e))
-    except Exception as e:  # a model's own error must not stop the other cells
-        last = traceback.extract_tb(e.__traceback__)[-1]
-        doc.update(status="failed", reason=f"{type(e).__name__}: {e} "
-                   f"({Path(last.filename).name}:{last.lineno})")
+    analysis_job = None
+    if path is not None:  # the analysis sees inputs only, like the trainer
+        drift = probes.get("drift")
+        analysis_job = {"task": task, "profile": profile, "device": device,
+                        "title": analysis.title_for(doc), "test": sets["test"],
+                        "drift": None if drift is None else
+                        {k: drift[k] for k in ("inputs", "dt", "start")}}
+    with tempfile.TemporaryDirectory(prefix="ctrnn-bench-cell-") as scratch:
+        job = model_process.ModelJob(model, cell.framework, spec, train, validation, sets,
+                                     Path(scratch), path.name if path else "cell.json",
+                                     analysis_job, save=path is not None)
+        out = (model_process.run_isolated(job, limits or model_process.LIMITS[profile])
+               if isolate else model_process.run_job(job))
+        if path is not None:  # the child's files, into place atomically
+            for name in filter(None, (out.checkpoint, *_analysis_files(out.attractor))):
+                results.write_bytes_atomic(path.with_name(name), (Path(scratch) / name)
+                                           .read_bytes())
+    if out.status != "ok":
+        doc.update(status=out.status, reason=out.reason)
     else:
         pred = out.predictions["test"]
         problem = sequences.shape_problem(pred, test, spec.n_outputs)
@@ -249,64 +271,21 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
                 doc["trajectories"] = {
                     "targets": test["targets"][:TRAJECTORIES].round(3).tolist(),
                     "outputs": pred[:TRAJECTORIES].round(3).tolist()}
-            if path is not None and out.model is not None:
-                ckpt = checkpoints.path_for(path, cell.framework)
-                checkpoints.save(out.model, cell.framework, ckpt)
+            if path is not None and out.checkpoint:
+                ckpt = path.with_name(out.checkpoint)
                 doc["checkpoint"] = {"file": ckpt.name, "sha256": checkpoints.sha256(ckpt),
                                      "n_inputs": spec.n_inputs, "n_outputs": spec.n_outputs}
-                doc["attractor"] = analysis.analyse_model(
-                    out.model, cell.framework, task, profile, device, path,
-                    analysis.title_for(doc), test=test, drift=probes.get("drift"))
+                doc["attractor"] = out.attractor
         doc.update(n_params=out.n_params, timing=out.timing, memory=out.memory, nfe=out.nfe,
                    curve=out.curve if task.capacity is None else thinned(out.curve))
-    doc["provenance"] = _provenance(device, doc.pop("_started"))
+    doc["provenance"] = _provenance(device, doc.pop("_started"), isolate)
     return doc
 
 
-def _child(conn, cell: Cell, profile: str, device: str, overrides: dict[str, Any],
-           path: Path | None) -> None:
-    try:
-        conn.send(("doc", run_cell(cell, profile, device, overrides, path)))
-    except UserError as e:
-        conn.send(("user_error", str(e)))
-    except Exception as e:  # reported to the parent, which records the cell as failed
-        conn.send(("error", f"{type(e).__name__}: {e}"))
-    finally:
-        conn.close()
-
-
-def run_cell_isolated(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
-                      path: Path | None = None) -> dict[str, Any]:
-    """:func:`run_cell` in a fresh child process.
-
-    Each cell gets its own interpreter, so per-process figures (peak host memory, JAX's peak
-    GPU memory, which cannot be reset) belong to that cell alone, and a crash (segfault, OOM
-    kill) costs only that cell: it is recorded as ``failed`` with the exit code.
-    """
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, cell, profile, device, overrides, path))
-    proc.start()
-    child.close()
-    try:
-        try:
-            kind, payload = parent.recv()
-        except EOFError:
-            kind, payload = "died", None
-        proc.join()
-    except BaseException:  # Ctrl-C: take the child down too; nothing has been written
-        proc.terminate()
-        proc.join()
-        raise
-    if kind == "doc":
-        return payload
-    if kind == "user_error":
-        raise UserError(payload)
-    doc = _document(cell, profile, device, overrides)
-    doc.update(status="failed",
-               reason=payload or f"the cell's process died (exit code {proc.exitcode})")
-    doc["provenance"] = _provenance(device, doc.pop("_started"))
-    return doc
+def _analysis_files(attractor: dict[str, Any] | None) -> list[str]:
+    """The files an attractor analysis left: its slow points and its portrait."""
+    a = attractor or {}
+    return [a[k] for k in ("points_file", "portrait") if a.get(k)]
 
 
 def _rerun_reason(path: Path, cell: Cell, profile: str, overrides: dict[str, Any]) -> str | None:
@@ -324,7 +303,7 @@ def _rerun_reason(path: Path, cell: Cell, profile: str, overrides: dict[str, Any
 
 def process(cell: Cell, profile: str, device: str, results_dir: Path, force: bool,
             run_overrides: dict[str, Any], report: RunReport, echo, counter: str,
-            isolate: bool = True) -> dict[str, Any]:
+            isolate: bool = True, limits: model_process.Limits | None = None) -> dict[str, Any]:
     """Run one cell unless its result is current; return its result document (old or new).
 
     ``counter`` prefixes every line echoed (``[3/12]``); ``report`` collects the outcome.
@@ -342,12 +321,17 @@ def process(cell: Cell, profile: str, device: str, results_dir: Path, force: boo
             echo(f"{counter} {name}: done already ({path}); FORCE=1 reruns it")
             return results.read(path)
         echo(f"{counter} {name}: running again: {why}")
-    runner = run_cell_isolated if isolate else run_cell
-    doc = runner(cell, profile, device, overrides, path)
+    before = ledger.snapshot(results_dir)
+    doc = run_cell(cell, profile, device, overrides, path, isolate, limits)
+    forged = ledger.forged_since(results_dir, before)
+    if forged:  # the model's process (or someone) wrote results behind the harness
+        doc.update(status="failed", metrics={}, reason=(
+            f"result files changed while the model ran, not by the harness: "
+            f"{', '.join(forged)}; a model may not write results (they are unverified)"))
     # Declared configs only (a sweep included): the runs the claims table may use.
     doc["run_variant"] = variant(run_overrides)  # the command line's part of the variant
     doc["standard"] = doc["run_variant"] == ""
-    results.write_atomic(path, doc)
+    ledger.write_result(results_dir, path, doc)
     if doc["status"] == "ok":
         report.done.append(name)
         m = ", ".join(f"{k} {v:.4g}" for k, v in doc["metrics"].items())
@@ -364,14 +348,16 @@ def process(cell: Cell, profile: str, device: str, results_dir: Path, force: boo
 
 
 def run(cells: list[Cell], profile: str, device: str, results_dir: Path, force: bool = False,
-        overrides: dict[str, Any] | None = None, echo=print, isolate: bool = True) -> RunReport:
+        overrides: dict[str, Any] | None = None, echo=print, isolate: bool = True,
+        limits: model_process.Limits | None = None) -> RunReport:
     """Run every cell not already done; write each result as soon as it exists.
 
     A cell is done when its result file exists, did not fail, and has the cell's current
-    fingerprint. With ``isolate`` (the default) every cell runs in its own process.
+    fingerprint. With ``isolate`` (the default) every cell's model runs in its own process,
+    held to ``limits`` (default: the profile's, ``bench.model_process.LIMITS``).
     """
     report = RunReport()
     for i, cell in enumerate(cells, 1):
         process(cell, profile, device, results_dir, force, overrides or {}, report, echo,
-                f"[{i}/{len(cells)}]", isolate)
+                f"[{i}/{len(cells)}]", isolate, limits)
     return report

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from bench import capacity, capacity_report, claims, plotting
+from bench import capacity, capacity_report, claims, plotting, trust
 from bench.claims import mean_std
 from bench.environment import hardware_label
 from bench.results import read, result_files
@@ -41,8 +41,10 @@ def _group_key(doc: dict[str, Any]) -> tuple[str, int, str, str, str]:
 
 
 def _label(doc: dict[str, Any]) -> str:
-    """The model's name, with its command-line variant if it has one."""
-    return doc["model"] + (f" [{doc['variant']}]" if doc.get("variant") else "")
+    """The model's name, with its command-line variant if it has one, and † if the result is
+    not verified (``bench.trust``): it never pools with the suite's own runs."""
+    return (doc["model"] + (f" [{doc['variant']}]" if doc.get("variant") else "")
+            + ("" if doc.get("verified", True) else " †"))
 
 
 def flatten(doc: dict[str, Any], path: Path | None = None) -> dict[str, Any]:
@@ -223,6 +225,7 @@ def build(results_dir: Path, out_dir: Path) -> list[Path]:
     """Regenerate the leaderboard files; returns the paths written."""
     paths = result_files(results_dir)
     docs = [read(p) for p in paths]
+    trust.annotate(results_dir, paths, docs)  # verified or not; stale ones are not ranked
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = out_dir / "plots"
@@ -255,7 +258,13 @@ def build(results_dir: Path, out_dir: Path) -> list[Path]:
         "↑ higher is better. Rank follows the task's primary metric (first column).",
         "- `train (s)`: total training wall-clock, mean over seeds; `step (ms)`: median "
         "training step (forward + backward + update) after warm-up, JIT compile excluded.",
-        "- A seed that diverged or failed is counted in `seeds` and named there, never hidden.",
+        "- A seed that diverged, failed, timed out or ran out of memory is counted in `seeds` "
+        "and named there, never hidden. A `stale` seed ran on code that has changed since (the "
+        "model's code files and config, or the task): it is shown but not ranked until it is "
+        "rerun.",
+        "- † marks a result the suite did not write: it is missing from "
+        "`results/LEDGER.sha256`, or its bytes differ from its line there (added or edited by "
+        "hand). It is never pooled with the suite's own runs.",
         "- Memory (flip-flop tasks): `long_delay_r2` is R² over the held bins of trials 10× "
         "longer plus 500 silent bins; `drift` is how far the readout wanders in 1000 bins of "
         "zero input after being placed on the ideal memory set (0 for a perfect continuous "

@@ -86,24 +86,24 @@ def _run(model, W, h, u, c):
 def fixed_states(model, h0, x, dt):
     """The hidden state at the end of every interval, (T, N), under ``model.memory``."""
     W, U, b = _weights(model)
-    u = x @ U.T + b
     if model.memory == "adjoint":
-        return _adjoint(model, W, h0, u, dt / model.tau)
+        return _adjoint(model, W, h0, x @ U.T + b, dt / model.tau)
     c = dt / (model.steps * model.tau)
     if model.memory == "full":
-        return _run(model, W, h0, u, c)[1]
-    T = u.shape[0]
+        return _run(model, W, h0, x @ U.T + b, c)[1]
+    T = x.shape[0]
     chunk = math.isqrt(T - 1) + 1  # ceil(sqrt(T))
     n = -(-T // chunk)
     pad = n * chunk - T  # dt = 0 steps leave h exactly as it is
-    u = jnp.concatenate([u, jnp.zeros((pad, u.shape[1]), u.dtype)]).reshape(n, chunk, -1)
+    x = jnp.concatenate([x, jnp.zeros((pad, x.shape[1]), x.dtype)]).reshape(n, chunk, -1)
     c = jnp.concatenate([c, jnp.zeros(pad, c.dtype)]).reshape(n, chunk)
 
     @jax.checkpoint
-    def block(h, inputs):
-        return _run(model, W, h, *inputs)
+    def block(h, inputs):  # the drive is recomputed inside: a chunk keeps x, not U x + b
+        x_block, c_block = inputs
+        return _run(model, W, h, x_block @ U.T + b, c_block)
 
-    _, states = jax.lax.scan(block, h0, (u, c))
+    _, states = jax.lax.scan(block, h0, (x, c))
     return states.reshape(n * chunk, -1)[:T]
 
 

@@ -11,12 +11,13 @@ cheaper operations:
 
 Memory modes (``memory`` in the model config, ``bench.impl.MEMORY_MODES``):
 
-- ``full``: autograd keeps every step's activations, memory O(T);
-- ``checkpoint``: chunks of about sqrt(T) steps under ``torch.utils.checkpoint``; only the states
-  at chunk boundaries are kept and each chunk is recomputed in backward, with the same gradients;
-- ``adjoint``: torchdiffeq's ``odeint_adjoint`` on the same grid, memory O(1) in T; its gradients
-  come from integrating the state backwards, so they carry that solve's error (large when
-  dt / tau is not small), and its ``rk4`` is torchdiffeq's 3/8-rule variant.
+- ``full``: autograd keeps every step's activations (F's hidden layers, the gate, the state);
+- ``checkpoint``: chunks of about sqrt(T) steps under ``torch.utils.checkpoint``; a chunk keeps
+  its inputs and states, and its intermediates are recomputed in backward (same gradients);
+- ``adjoint``: torchdiffeq's ``odeint_adjoint`` on the same grid. It keeps the state at every
+  output time (the readout needs it) but none of F's intermediates. Its gradients come from
+  integrating the state backwards, so they carry that solve's error (large when dt / tau is
+  not small), and its ``rk4`` is torchdiffeq's 3/8-rule variant.
 """
 
 from __future__ import annotations
@@ -80,34 +81,41 @@ def _run(model: ODERNN, W, h, u, c) -> torch.Tensor:
 def fixed_states(model: ODERNN, x: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
     """The hidden state at the end of every interval, (B, T, N), under ``model.memory``."""
     W, U, b = _weights(model)
-    u = functional.linear(x, U, b)
     h = model.h0.expand(x.shape[0], -1)
     T = x.shape[1]
     model.nfe_forward = T * model.steps * (1 if model.solver == "euler" else 4)
     model.nfe_backward = model.nfe_forward if torch.is_grad_enabled() else 0
     if model.memory == "adjoint" and torch.is_grad_enabled():
-        return _adjoint(model, W, h, u, (dt / model.tau).unsqueeze(-1))
+        return _adjoint(model, W, U, b, h, x, (dt / model.tau).unsqueeze(-1))
     c = (dt / (model.steps * model.tau)).unsqueeze(-1)
     if model.memory == "full" or not torch.is_grad_enabled():
-        return _run(model, W, h, u, c)
+        return _run(model, W, h, functional.linear(x, U, b), c)
     chunk = max(1, math.isqrt(T - 1) + 1)  # ceil(sqrt(T))
     out = []
-    for u_block, c_block in zip(u.split(chunk, 1), c.split(chunk, 1), strict=True):
-        states = checkpoint(_run, model, W, h, u_block, c_block, use_reentrant=False)
+    for x_block, c_block in zip(x.split(chunk, 1), c.split(chunk, 1), strict=True):
+        # The drive is recomputed inside: a chunk keeps its inputs x, not the wider U x + b.
+        states = checkpoint(_drive_and_run, model, W, U, b, h, x_block, c_block,
+                            use_reentrant=False)
         out.append(states)
         h = states[:, -1]
     return torch.cat(out, 1)
 
 
-def _adjoint(model: ODERNN, W, h, u, rate) -> torch.Tensor:
-    """``odeint_adjoint`` over s in [0, T], interval k being [k, k+1] (dh/ds = dt_k dh/dt)."""
-    T, steps = u.shape[1], model.steps
+def _drive_and_run(model: ODERNN, W, U, b, h, x, c) -> torch.Tensor:
+    return _run(model, W, h, functional.linear(x, U, b), c)
+
+
+def _adjoint(model: ODERNN, W, U, b, h, x, rate) -> torch.Tensor:
+    """``odeint_adjoint`` over s in [0, T], interval k being [k, k+1] (dh/ds = dt_k dh/dt).
+    The drive U x + b is computed in the field from x, so the solve keeps no per-step drive."""
+    T, steps = x.shape[1], model.steps
 
     def rhs(s, state):
         # perturb=True makes torchdiffeq evaluate just inside the step, so the interval is
         # right going forward (at k) and backward (at k + 1) alike.
         k = s.detach().floor().long().clamp(0, T - 1).reshape(1)
-        return rate.index_select(1, k)[:, 0] * _flow(model, W, state, u.index_select(1, k)[:, 0])
+        u = functional.linear(x.index_select(1, k)[:, 0], U, b)
+        return rate.index_select(1, k)[:, 0] * _flow(model, W, state, u)
 
     def grid(func, y0, t):  # exact multiples of 1/steps; backward solves run down in t
         n = round(float(t[-1] - t[0])) * steps
@@ -120,5 +128,5 @@ def _adjoint(model: ODERNN, W, h, u, rate) -> torch.Tensor:
     s = torch.arange(T + 1, dtype=h.dtype, device=h.device)
     states = odeint_adjoint(rhs, h, s, method=model.solver,
                             options={"grid_constructor": grid, "perturb": True},
-                            adjoint_params=(W, u, *rest))
+                            adjoint_params=(W, U, b, *rest))
     return states[1:].transpose(0, 1)

@@ -155,9 +155,9 @@ def _torch(case: Case, spec: ModelSpec, device: str) -> dict[str, Any]:
             loss_fn(batch).backward()
             opt.step()
 
+        saved = _saved_mb(model, lambda: loss_fn(batch))
         if graphed:
             graph.prepare(batch)
-        base = _rss_mb()
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         times = []
@@ -174,8 +174,28 @@ def _torch(case: Case, spec: ModelSpec, device: str) -> dict[str, Any]:
     nfe = getattr(model, "nfe_forward", None) if getattr(model, "reports_nfe", False) else None
     return {**_stats(times), "compile_s": graph.capture_s if graphed else None,
             "cuda_graph": graphed, "nfe_forward": nfe, "parity_grad_rel": parity,
-            "peak_step_mb": (torch.cuda.max_memory_allocated() / 2**20 if device == "cuda"
-                             else _rss_mb() - base)}
+            "activations_mb": saved,
+            "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if device == "cuda"
+            else None}
+
+
+def _saved_mb(model, loss) -> float:
+    """MB of the tensors autograd keeps for backward over one forward pass (each storage
+    once): the memory that grows with T and that the memory modes cut."""
+    import torch
+
+    storages: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        value = loss()
+    value.backward()
+    model.zero_grad(set_to_none=True)
+    return sum(storages.values()) / 2**20
 
 
 def _rss_mb() -> float:
@@ -227,7 +247,7 @@ def _jax(case: Case, spec: ModelSpec, device: str) -> dict[str, Any]:
             t0 = time.perf_counter()
             compiled = step.lower(params, state).compile()  # type: ignore[attr-defined]
             compile_s = time.perf_counter() - t0
-        base = _rss_mb()
+        xla_memory = compiled.compiled.memory_analysis()  # the XLA executable under equinox
         times = []
         for i in range(case.warmup + case.repeats):
             t0 = time.perf_counter()
@@ -244,8 +264,9 @@ def _jax(case: Case, spec: ModelSpec, device: str) -> dict[str, Any]:
             nfe = float(jnp.mean(stats["nfe_forward"]))
     return {**_stats(times), "compile_s": compile_s, "cuda_graph": False, "nfe_forward": nfe,
             "parity_grad_rel": parity,
-            "peak_step_mb": peak / 2**20 if peak else (None if device != "cpu" else
-                                                       _rss_mb() - base)}
+            # XLA's scratch buffers of the compiled step: where the saved activations live
+            "activations_mb": xla_memory.temp_size_in_bytes / 2**20 if xla_memory else None,
+            "peak_gpu_mb": peak / 2**20 if peak else None}
 
 
 def measure(case: Case, spec: ModelSpec, device: str) -> dict[str, Any]:

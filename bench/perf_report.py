@@ -27,8 +27,10 @@ INTRO = (
     "with one step per bin (dt / tau = 1), or dopri5 (rtol 1e-3, atol 1e-4). `impl`: `fast` is "
     "what the harness runs by default, `reference` the plain code path (`--impl reference`); "
     "`graph`: the step is replayed from a CUDA graph. `compile`: JAX's compile or the CUDA "
-    "graph capture, excluded from the step time. `peak step`: memory allocated by the step on "
-    "a GPU; on a CPU, the growth of the process's peak resident memory over the timed steps. "
+    "graph capture, excluded from the step time. `activations`: what the backward pass keeps: "
+    "in PyTorch the tensors autograd saves over one forward (each storage once), in JAX the "
+    "scratch buffers of the compiled step (XLA's memory analysis); it grows with T, and the "
+    "memory modes cut it. `peak GPU`: the process's peak allocation on a GPU. "
     "`grad diff`: max |fast − reference| / max |reference| over each parameter's gradient at "
     "the same parameters (equal functions: float32 rounding; the adjoint: its solve's error), "
     "checked up to T = 1000 (the reference PyTorch backward is quadratic in T). "
@@ -58,7 +60,8 @@ def _row(r: dict[str, Any]) -> dict[str, str]:
             "IQR (ms)": _fmt(r.get("step_iqr_ms"), ".2f"),
             "× GRU": _fmt(r.get("ratio_to_torch_gru"), ".2f"),
             "compile (s)": _fmt(r.get("compile_s"), ".2f"),
-            "peak step (MB)": _fmt(r.get("peak_step_mb"), ".0f"),
+            "activations (MB)": _fmt(r.get("activations_mb"), ".1f"),
+            "peak GPU (MB)": _fmt(r.get("peak_gpu_mb"), ".0f"),
             "NFE": _fmt(r.get("nfe_forward"), ".0f"),
             "grad diff": _fmt(r.get("parity_grad_rel"), ".1e"),
             "error": r.get("error") or ""}
@@ -106,14 +109,14 @@ def _sweep_plot(rs: list[dict[str, Any]], sweep: str, path: Path) -> bool:
                           style, marker="o", label=label)
         if panels == 2 and line[0]["model"] != "gru":
             axes[0][1].loglog([r[sweep] for r in line],
-                              [max(r.get("peak_step_mb") or 0, 0.1) for r in line],
+                              [max(r.get("activations_mb") or 0, 0.01) for r in line],
                               style, marker="o", label=label)
     B, fixed = points[0]["B"], ("N", points[0]["N"]) if sweep == "T" else ("T", points[0]["T"])
     axes[0][0].set_title(f"training step, B = {B}, {fixed[0]} = {fixed[1]}", fontsize=9)
     axes[0][0].set_ylabel("step time (ms)")
     if panels == 2:
-        axes[0][1].set_title("peak memory of the step, per memory mode", fontsize=9)
-        axes[0][1].set_ylabel("peak step memory (MB)")
+        axes[0][1].set_title("memory kept for backward, per memory mode", fontsize=9)
+        axes[0][1].set_ylabel("activations (MB)")
     for ax in axes[0]:
         ax.set_xlabel(sweep)
         ax.legend(fontsize=7)

@@ -14,7 +14,7 @@ from typing import Any
 from bench.errors import UserError
 
 SCHEMA_VERSION = 1
-STATUSES = ("ok", "diverged", "failed")
+STATUSES = ("ok", "diverged", "failed", "timeout", "oom")
 REQUIRED = ("schema_version", "task", "task_version", "model", "framework", "device",
             "device_class", "seed", "profile", "status", "metrics", "n_params", "timing",
             "config", "provenance")

@@ -24,6 +24,8 @@ from bench.errors import UserError, unknown
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 SPLITS = ("train", "validation", "test")
 PROFILES = ("smoke", "quick", "paper")
+# True in a process that runs model code (bench.model_process): the test split is refused there.
+SEALED = False
 REQUIRED = ("name", "version", "generator", "data", "splits", "metrics", "primary_metric",
             "higher_is_better", "training", "profiles")
 
@@ -67,6 +69,9 @@ class Task:
         Small profiles take a prefix (``max_<split>``) of the full split, never other data.
         A capacity task needs ``size`` (K); its three splits are the same K targets.
         """
+        if SEALED and split == "test" and self.capacity is None:
+            raise UserError("the test split is sealed in a model's process: the harness keeps "
+                            "the test targets and computes every metric itself")
         spec = self.splits[split]
         if self.capacity is not None:
             if size is None:

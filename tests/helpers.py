@@ -8,14 +8,15 @@ import numpy as np
 
 
 def write_docs(results_dir: Path, docs) -> None:
-    """Write result documents where the harness would put them (a variant joins the name)."""
-    from bench import results
+    """Write result documents as the harness would: where it puts them (a variant joins the
+    name), and entered in the ledger."""
+    from bench import ledger, results
 
     for d in docs:
         label = d["model"] + (f"+{d['variant']}" if d.get("variant") else "")
         path = results.cell_path(results_dir, d["task"], d["task_version"], d["profile"],
                                  d["device_class"], label, d["framework"], d["seed"])
-        results.write_atomic(path, d)
+        ledger.write_result(results_dir, path, d)
 
 
 def runs_of(mask: np.ndarray) -> list[tuple[int, int]]:

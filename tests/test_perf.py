@@ -40,7 +40,8 @@ def test_measure_times_a_training_step(models, model, framework, solver, memory)
     r = perf.measure(case, models[model], "cpu")
     assert r["step_median_ms"] > 0 and r["step_iqr_ms"] >= 0 and r["repeats"] == 4
     assert (r["compile_s"] is not None) == (framework == "jax")
-    assert r["peak_host_rss_mb"] > 0 and r["peak_step_mb"] >= 0 and r["cuda_graph"] is False
+    assert r["peak_host_rss_mb"] > 0 and r["peak_gpu_mb"] is None and r["cuda_graph"] is False
+    assert r["activations_mb"] > 0
     assert (r["nfe_forward"] is not None) == (solver == "dopri5")  # adaptive runs count NFE
     # The fast path is checked against the reference: float32 rounding, or the adjoint's error
     if solver == "euler":
@@ -93,7 +94,7 @@ def _record(**kw):
     base = {"model": "gnode", "framework": "torch", "solver": "euler", "impl": "fast",
             "memory": "full", "sweep": None, "B": 100, "T": 100, "N": 100, "repeats": 20,
             "warmup": 3, "step_median_ms": 2.0, "step_iqr_ms": 0.1, "ratio_to_torch_gru": 1.0,
-            "compile_s": None, "peak_step_mb": 5.0, "nfe_forward": None, "cuda_graph": False,
+            "compile_s": None, "activations_mb": 5.0, "nfe_forward": None, "cuda_graph": False,
             "parity_grad_rel": 1e-7, "device_class": "cpu",
             "hardware": environment.hardware("cpu")}
     return {**base, **kw}
@@ -107,7 +108,7 @@ def test_report_judges_the_targets_and_plots_the_sweeps(tmp_path):
         _record(framework="jax", ratio_to_torch_gru=2.5),
         _record(framework="jax", model="node", ratio_to_torch_gru=0.5),
         *[_record(sweep="T", B=32, N=64, T=T, memory=m, repeats=5, warmup=1,
-                  step_median_ms=T / 50, peak_step_mb=T / (10 if m == "full" else 100))
+                  step_median_ms=T / 50, activations_mb=T / (10 if m == "full" else 100))
           for T in (100, 1000) for m in ("full", "checkpoint")],
         *[_record(sweep="N", N=N, repeats=5, warmup=1) for N in (32, 64)]]
     folder = tmp_path / "perf" / "cpu"
@@ -141,3 +142,16 @@ def test_sweeps_cover_t_and_n_and_every_memory_mode():
     gpu = perf_sweeps.cases("gpu")
     assert ("gnode", "torch", "adjoint", 10000) in {(c.model, c.framework, c.memory, c.T)
                                                      for c in gpu}
+
+
+@pytest.mark.parametrize("framework", ["torch", "jax"])
+def test_memory_modes_cut_what_backward_keeps(models, framework):
+    """Checkpointing keeps a chunk's inputs and states, the adjoint the states: both hold less
+    for backward than the full mode, which keeps every intermediate of every step."""
+    def activations(memory: str) -> float:
+        case = perf.Case("gnode", framework, 4, 400, 16, "euler", memory=memory, repeats=1,
+                         warmup=0)
+        return perf.measure(case, models["gnode"], "cpu")["activations_mb"]
+
+    full, ckpt, adjoint = (activations(m) for m in ("full", "checkpoint", "adjoint"))
+    assert ckpt < full / 2 and adjoint < full * 0.8, (full, ckpt, adjoint)

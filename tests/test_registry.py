@@ -315,3 +315,4 @@ def one_line_error_text(err: Exception) -> str:
     msg = str(err)
     assert msg and "\n" not in msg
     return msg
+

@@ -346,3 +346,4 @@ def test_held_out_tasks_have_no_capacity_and_ignore_k():
 ])
 def test_bad_capacity_definitions_are_one_line_errors(tmp_path, change, words):
     assert words in one_line_error(write(tmp_path, "c", {**_capacity_raw(), **change}))
+

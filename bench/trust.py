@@ -1,0 +1,81 @@
+"""Which results count, as the leaderboard sees them.
+
+A result is *verified* when its bytes match the ledger line the harness wrote beside it
+(``bench.ledger``). Otherwise it was added or edited by hand: the leaderboard marks it †, and
+it never pools with verified runs.
+
+A result is *stale* when the code that produced it has changed since:
+
+- the SHA-256 of the model's code files and config (``code_sha256``: :func:`code_sha256`)
+  no longer matches;
+- or the cell's fingerprint no longer matches: the model's module, or the task's definition
+  at the same version.
+
+A stale result is shown and counted, but never ranked, until it is rerun. ``make bench`` reruns
+it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from bench import ledger
+from bench.errors import UserError
+from bench.registry import MODULE_FILE, ModelSpec
+
+
+def code_sha256(model: ModelSpec, framework: str, config: dict[str, Any]) -> str:
+    """SHA-256 of the model's code files for ``framework`` (every ``.py`` in its folder but the
+    other framework's module) and of its resolved config."""
+    other = {name for fw, name in MODULE_FILE.items() if fw != framework}
+    h = hashlib.sha256()
+    for file in sorted(model.path.rglob("*.py")):
+        rel = file.relative_to(model.path).as_posix()
+        if rel in other or "__pycache__" in file.parts:
+            continue
+        h.update(rel.encode() + b"\0" + file.read_bytes() + b"\0")
+    h.update(json.dumps(config, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def stale_reason(doc: dict[str, Any], models: dict[str, ModelSpec],
+                 tasks: dict[str, Any]) -> str | None:
+    """Why ``doc`` no longer describes the current code (None: it does)."""
+    from bench import harness
+
+    model, task = models.get(doc["model"]), tasks.get(doc["task"])
+    if model is None or doc["framework"] not in model.frameworks:
+        return None  # its code is gone: nothing to compare with, nothing to rerun
+    recorded = doc.get("code_sha256")
+    config = (doc.get("config") or {}).get("model") or {}
+    if recorded and recorded != code_sha256(model, doc["framework"], config):
+        return "the model's code changed since it ran"
+    if task is None or task.version != doc["task_version"]:
+        return None  # an older task version: its own table, judged by its own files
+    cell = harness.Cell(model, doc["framework"], task, doc["seed"], size=doc.get("K"))
+    training = (doc.get("config") or {}).get("training") or {}
+    if harness.fingerprint_of(cell, config, training) != doc.get("fingerprint"):
+        return "the model's module or the task changed since it ran"
+    return None
+
+
+def annotate(results_dir: Path, paths: list[Path], docs: list[dict[str, Any]]) -> None:
+    """Mark each document in place: ``verified``, and a stale one's status ``stale``."""
+    from bench.registry import discover
+    from bench.tasks import get_task, task_files
+
+    models = discover()
+    tasks: dict[str, Any] = {}
+    for name in task_files():
+        with contextlib.suppress(UserError):  # a broken task file: nothing to check against
+            tasks[name] = get_task(name)
+    table = ledger.entries(results_dir)
+    for path, doc in zip(paths, docs, strict=True):
+        doc["verified"] = ledger.verified(results_dir, path, table)
+        why = stale_reason(doc, models, tasks) if doc["status"] == "ok" else None
+        if why:
+            doc.update(status="stale", reason=f"{why}; rerun it (make bench reruns it)")

@@ -1,0 +1,73 @@
+"""``bench.trust``: stale results are shown but not ranked; results the suite did not write
+are marked †. Through the leaderboard, as a user sees them."""
+
+from __future__ import annotations
+
+from helpers import write_docs
+
+from bench import leaderboard, results, trust
+from bench.registry import discover
+
+
+def _page(tmp_path, docs) -> str:
+    write_docs(tmp_path / "results", docs)
+    leaderboard.build(tmp_path / "results", tmp_path / "lb")
+    return (tmp_path / "lb" / "README.md").read_text()
+
+
+def test_current_results_rank_and_a_changed_model_makes_them_stale(tmp_path, make_doc):
+    docs = [make_doc(model="gnode", task_version=2, mse=0.1, seed=s) for s in (0, 1)]
+    docs += [make_doc(model="gru", task_version=2, mse=0.2)]
+    page = _page(tmp_path, docs)
+    assert "| 1      | gnode " in page and "| 2      | gru " in page
+    changed = make_doc(model="gru", task_version=2, mse=0.01)
+    changed["code_sha256"] = "0" * 64  # as if gru's code had changed since the run
+    write_docs(tmp_path / "results", [changed])
+    leaderboard.build(tmp_path / "results", tmp_path / "lb")
+    page = (tmp_path / "lb" / "README.md").read_text()
+    assert "| 1      | gnode " in page  # the stale gru, better on paper, is not ranked
+    assert "| —      | gru " in page and "0/1 (stale)" in page
+
+
+def test_the_fingerprint_covers_the_task_and_module(make_doc):
+    models = discover()
+    from bench.tasks import get_task
+
+    tasks = {"flipflop-2bit-ring": get_task("flipflop-2bit-ring")}
+    doc = make_doc(model="node", task_version=2)
+    assert trust.stale_reason(doc, models, tasks) is None
+    doc["fingerprint"] = "f" * 64
+    assert "module or the task changed" in trust.stale_reason(doc, models, tasks)
+    old_version = make_doc(model="node", task_version=1)
+    old_version["fingerprint"] = "f" * 64  # an old task version is judged by its own table
+    assert trust.stale_reason(old_version, models, tasks) is None
+
+
+def test_code_hash_covers_the_models_files_and_config(tmp_path):
+    import shutil
+
+    from bench.registry import ModelSpec
+
+    folder = tmp_path / "m"
+    shutil.copytree(discover()["example-ctrnn"].path, folder)
+    spec = ModelSpec("m", "submission", folder, {"framework": "torch"})
+    first = trust.code_sha256(spec, "torch", {"N": 4})
+    assert trust.code_sha256(spec, "torch", {"N": 5}) != first
+    (folder / "helpers.py").write_text("X = 1\n")  # a new code file of the model
+    second = trust.code_sha256(spec, "torch", {"N": 4})
+    assert second != first
+    (folder / "jax_model.py").write_text("# the other framework's module\n")
+    assert trust.code_sha256(spec, "torch", {"N": 4}) == second
+
+
+def test_results_added_by_hand_are_marked_and_kept_apart(tmp_path, make_doc):
+    own = make_doc(model="gnode", task_version=2, mse=0.3)
+    page = _page(tmp_path, [own])
+    assert "| gnode " in page and "gnode †" not in page
+    hand = make_doc(model="gnode", task_version=2, mse=0.001, seed=1)
+    path = results.cell_path(tmp_path / "results", hand["task"], 2, "smoke", "cpu", "gnode",
+                             "torch", 1)
+    results.write_atomic(path, hand)  # not through the harness: no ledger line
+    leaderboard.build(tmp_path / "results", tmp_path / "lb")
+    page = (tmp_path / "lb" / "README.md").read_text()
+    assert "| 1      | gnode † " in page and "| 2      | gnode " in page
