@@ -102,7 +102,7 @@ def _jax_contract(spec: ModelSpec, config: dict[str, Any], out: list[Check]) -> 
     out.append(Check("build", True))
     x = jax.random.normal(jax.random.PRNGKey(1), (B, T, I))
     dt = jnp.full((B, T), 0.01)
-    y = jax.vmap(model)(x, dt)
+    y = jax.vmap(lambda a, b: model(a, b))(x, dt)  # type: ignore[operator]
     if tuple(y.shape) != (B, T, O):
         return [*out, Check("shape", False, f"vmap(model)(x, dt) with x {tuple(x.shape)} "
                             f"gave {tuple(y.shape)}; expected {(B, T, O)} (the model acts on "
@@ -128,9 +128,9 @@ def _gradient_check(grads: dict[str, np.ndarray | None]) -> Check:
     missing = [n for n, g in grads.items() if g is None]
     bad = [n for n, g in grads.items() if g is not None and not np.all(np.isfinite(g))]
     if missing or bad:
-        return Check("gradients", False, "; ".join(filter(None, [
-            missing and f"no gradient reaches {', '.join(missing)}",
-            bad and f"non-finite gradient for {', '.join(bad)}"])))
+        problems = ([f"no gradient reaches {', '.join(missing)}"] if missing else []) + (
+            [f"non-finite gradient for {', '.join(bad)}"] if bad else [])
+        return Check("gradients", False, "; ".join(problems))
     if not any(np.any(g) for g in grads.values() if g is not None):
         return Check("gradients", False, "every gradient is zero: the loss does not depend on "
                      "the parameters")

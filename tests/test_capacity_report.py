@@ -41,6 +41,7 @@ def search(base, model, N, L, seed, scores, *, fw="jax", params=100, run_variant
                  variant=",".join(filter(None, (grid, run_variant))), run_variant=run_variant,
                  standard=not run_variant)
         d["config"]["model"] = {**d["config"]["model"], **setting}
+        d.pop("code_sha256")  # it hashed the cue-lookup's code: no hash, as before hashes were
         if not ok:
             del d["trajectories"]  # as the harness: kept for finite predictions only
         docs.append(d)
@@ -162,7 +163,7 @@ def flipflop(base, model, mse):
     which would triple this file's run time)."""
     d = copy.deepcopy(base)
     tr = d.pop("trajectories")
-    del d["K"], d["capacity"]
+    del d["K"], d["capacity"], d["code_sha256"]  # not the cue-lookup's code: no hash
     d.update(task=SMOKE_TASK, model=model, model_kind="baseline", variant="", run_variant="",
              primary_metric="mse", higher_is_better={"mse": False, "r2": True},
              metrics={"mse": mse, "r2": 1 - mse},

@@ -64,9 +64,10 @@ def test_smoke_run_report_and_files(smoke_run):
     found = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     # per cell: the result, the checkpoint, the slow points and the phase portrait
     suffix = {"torch": ".pt", "jax": ".eqx"}
-    assert found == sorted(f"{SMOKE_TASK}@v{version}/smoke/cpu/{m}-{fw}-seed0{ext}"
-                           for m, fw in SMOKE_CELLS
-                           for ext in (".json", suffix[fw], ".slowpoints.json", ".png"))
+    # and the folder's ledger of the results the suite wrote, and its lock
+    assert found == sorted([".lock", "LEDGER.sha256"] + [
+        f"{SMOKE_TASK}@v{version}/smoke/cpu/{m}-{fw}-seed0{ext}" for m, fw in SMOKE_CELLS
+        for ext in (".json", suffix[fw], ".slowpoints.json", ".png")])
 
 
 @pytest.mark.parametrize("cell", SMOKE_CELLS, ids=lambda c: f"{c[0]}-{c[1]}")
