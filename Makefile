@@ -15,6 +15,8 @@ FORCE     ?=
 IMPL      ?= fast
 RESULT    ?=
 NAME      ?=
+EXECUTOR  ?= local
+JOBS      ?= 1
 N         ?=
 L         ?=
 
@@ -39,7 +41,8 @@ data: setup
 bench: setup
 	@$(PY) -m bench run --model '$(MODEL)' --framework '$(FRAMEWORK)' --device '$(DEVICE)' \
 		--task '$(TASK)' --profile '$(PROFILE)' --seeds '$(SEEDS)' --results-dir '$(RESULTS)' \
-		--impl '$(IMPL)' $(if $(TIME_LIMIT),--time-limit '$(TIME_LIMIT)') \
+		--impl '$(IMPL)' --executor '$(EXECUTOR)' --jobs '$(JOBS)' \
+		$(if $(TIME_LIMIT),--time-limit '$(TIME_LIMIT)') \
 		$(if $(MEMORY_LIMIT),--memory-limit '$(MEMORY_LIMIT)') \
 		$(if $(filter 1 yes true,$(FORCE)),--force); status=$$?; \
 	if [ $$status -ne 2 ]; then \
@@ -82,6 +85,7 @@ list: setup
 test: setup
 	@$(PY) -m bench.install --extra data --optional
 	@$(PY) -m bench.install --extra test --optional
+	@$(PY) -m bench.install --extra ray --optional
 	$(PY) -m pytest -q
 
 lint: setup

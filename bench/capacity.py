@@ -10,6 +10,7 @@ the result files alone (:func:`capacities`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench import harness, model_process
+from bench import executors, harness, model_process
 from bench.errors import UserError
 from bench.registry import ModelSpec
 from bench.tasks import Task
@@ -108,22 +109,53 @@ class Search:
 def run(searches: list[Search], profile: str, device: str, results_dir: Path,
         force: bool = False, overrides: dict[str, Any] | None = None,
         echo: Callable[[str], None] = print, isolate: bool = True,
-        limits: model_process.Limits | None = None) -> harness.RunReport:
-    """Run every search; each K is a harness cell, skipped when its result is current."""
-    report = harness.RunReport()
-    for i, s in enumerate(searches, 1):
-        cap = s.task.capacity
-        assert cap is not None, f"{s.task.name} is not a capacity task"
-        passed = 0
-        for K in cap["sizes"]:
-            cell = harness.Cell(s.model, s.framework, s.task, s.seed, s.setting, size=K)
-            doc = harness.process(cell, profile, device, results_dir, force, overrides or {},
-                                  report, echo, f"[{i}/{len(searches)}]", isolate, limits)
-            if not passes(doc, cap):
-                break
-            passed = K
-        echo(f"[{i}/{len(searches)}] {s.name()}: K* = {passed}")
-    return report
+        limits: model_process.Limits | None = None, executor=None) -> harness.RunReport:
+    """Run every search; each K is a harness cell, skipped when its result is current. An
+    ``executor`` (``bench.executors``) runs whole searches elsewhere or several at once."""
+    unit = functools.partial(run_search, profile=profile, device=device,
+                             results_dir=results_dir, force=force, overrides=overrides or {},
+                             isolate=isolate, limits=limits)
+    if executor is None or (isinstance(executor, executors.Local) and executor.jobs == 1):
+        report = harness.RunReport()
+        for i, s in enumerate(searches, 1):
+            def say(line: str, i: int = i) -> None:
+                echo(f"[{i}/{len(searches)}]{line}")
+
+            part, _ = unit(s, echo=say)
+            for key in ("done", "skipped", "problems"):
+                getattr(report, key).extend(getattr(part, key))
+        return report
+    from bench import fanout
+
+    def lost(s: Search, why: str) -> harness.RunReport:  # K at which the worker died: unknown
+        report = harness.RunReport()
+        report.problems.append(f"{s.name()}: the worker running the search was lost: {why}; "
+                               "rerun to resume it")
+        return report
+
+    return fanout.fan_out(executor, unit, searches, device, echo, lost)
+
+
+def run_search(s: Search, *, profile: str, device: str, results_dir: Path, force: bool,
+               overrides: dict[str, Any], isolate: bool,
+               limits: model_process.Limits | None,
+               echo: Callable[[str], None] | None = None) -> tuple[harness.RunReport, list[str]]:
+    """One search, K after K until one fails: its outcome, and the lines it echoes (kept and
+    returned when ``echo`` is None, as on a remote worker)."""
+    report, lines = harness.RunReport(), list[str]()
+    say = lines.append if echo is None else echo
+    cap = s.task.capacity
+    assert cap is not None, f"{s.task.name} is not a capacity task"
+    passed = 0
+    for K in cap["sizes"]:
+        cell = harness.Cell(s.model, s.framework, s.task, s.seed, s.setting, size=K)
+        doc = harness.process(cell, profile, device, results_dir, force, overrides, report,
+                              say, "", isolate, limits)
+        if not passes(doc, cap):
+            break
+        passed = K
+    say(f" {s.name()}: K* = {passed}")
+    return report, lines
 
 
 def capacities(df: pd.DataFrame) -> pd.DataFrame:

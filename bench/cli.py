@@ -91,7 +91,7 @@ def _limits(args: argparse.Namespace):
 
 def _run(args: argparse.Namespace, models: list, tasks: list) -> int:
     """Run ``models`` on ``tasks``: cells on held-out tasks, capacity searches on the others."""
-    from bench import capacity, datasets, harness
+    from bench import capacity, datasets, executors, harness
 
     datasets.prepare(tasks, echo=lambda s: print(s, flush=True) if "preparing" in s else None,
                      repair=False)  # only what the cache lacks; a corrupted file is an error
@@ -132,11 +132,13 @@ def _run(args: argparse.Namespace, models: list, tasks: list) -> int:
           f"results in {args.results_dir}", flush=True)
     echo = lambda s: print(s, flush=True)  # noqa: E731
     limits = _limits(args)
+    executor = executors.make(args.executor, jobs=args.jobs, address=args.ray_address,
+                              retries=args.retries, share=args.share)
     report = harness.run(cells, args.profile, device, Path(args.results_dir), args.force,
-                         overrides, echo=echo, limits=limits)
+                         overrides, echo=echo, limits=limits, executor=executor)
     if searches:
         more = capacity.run(searches, args.profile, device, Path(args.results_dir), args.force,
-                            overrides, echo=echo, limits=limits)
+                            overrides, echo=echo, limits=limits, executor=executor)
         for key in ("done", "skipped", "problems"):
             getattr(report, key).extend(getattr(more, key))
     print(f"bench: {len(report.done)} done, {len(report.skipped)} already done, "
@@ -330,6 +332,18 @@ def _common(r: argparse.ArgumentParser) -> None:
                    help="wall-clock limit of one cell (default: the profile's)")
     r.add_argument("--memory-limit", type=float, metavar="GB",
                    help="host memory limit of one cell's process (default: the profile's)")
+    x = r.add_argument_group("where the cells run (bench/executors.py)")
+    x.add_argument("--executor", default="local", help="local (the default) or ray")
+    x.add_argument("--jobs", type=int, default=1,
+                   help="local: cells at once (default 1; more share the machine, and their "
+                        "results say so)")
+    x.add_argument("--ray-address", help="ray: a cluster to join (default: $RAY_ADDRESS, else "
+                   "a local Ray instance)")
+    x.add_argument("--retries", type=int, default=2,
+                   help="ray: retries of a cell whose worker dies (default 2)")
+    x.add_argument("--share", action="store_true",
+                   help="ray: one CPU per CPU cell instead of a whole node (timings are then "
+                        "marked as shared)")
     r.add_argument("--impl", choices=impl.IMPLS, default="fast",
                    help="fast (the default) or reference: the plain code path of the suite's "
                         "own models, for checking; both compute the same function")

@@ -9,6 +9,7 @@ unless ``force`` is set, so an interrupted run resumes where it stopped.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import json
 import re
@@ -23,6 +24,7 @@ from bench import (
     analysis,
     checkpoints,
     environment,
+    executors,
     impl,
     ledger,
     memory,
@@ -150,7 +152,8 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
-def _document(cell: Cell, profile: str, device: str, overrides: dict[str, Any]) -> dict[str, Any]:
+def result_document(cell: Cell, profile: str, device: str,
+                    overrides: dict[str, Any]) -> dict[str, Any]:
     """A result document for the cell, before training: identity, config, no metrics."""
     task, model = cell.task, cell.model
     config, training = resolve_training(task, model, profile, overrides)
@@ -174,7 +177,7 @@ def _document(cell: Cell, profile: str, device: str, overrides: dict[str, Any]) 
     }
 
 
-def _provenance(device: str, started: str, isolated: bool) -> dict[str, Any]:
+def provenance_record(device: str, started: str, isolated: bool) -> dict[str, Any]:
     return {
         **environment.git_state(),
         **environment.software(),
@@ -219,7 +222,7 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
     written), the trained parameters and the attractor analysis are placed beside it.
     """
     task, model = cell.task, cell.model
-    doc = _document(cell, profile, device, overrides)
+    doc = result_document(cell, profile, device, overrides)
     train, validation, test = (task.load_split(s, profile, cell.size) for s in SPLITS)
     if sequences.gets_elapsed_time(task, model):
         unit = float(task.data["dt"])
@@ -278,7 +281,7 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
                 doc["attractor"] = out.attractor
         doc.update(n_params=out.n_params, timing=out.timing, memory=out.memory, nfe=out.nfe,
                    curve=out.curve if task.capacity is None else thinned(out.curve))
-    doc["provenance"] = _provenance(device, doc.pop("_started"), isolate)
+    doc["provenance"] = provenance_record(device, doc.pop("_started"), isolate)
     return doc
 
 
@@ -322,7 +325,10 @@ def process(cell: Cell, profile: str, device: str, results_dir: Path, force: boo
             return results.read(path)
         echo(f"{counter} {name}: running again: {why}")
     before = ledger.snapshot(results_dir)
-    doc = run_cell(cell, profile, device, overrides, path, isolate, limits)
+    with executors.running() as others:  # cells beside this one on this node, for timing
+        at_start = others()
+        doc = run_cell(cell, profile, device, overrides, path, isolate, limits)
+        doc.setdefault("timing", {})["cells_beside"] = executors.beside(others, at_start)
     forged = ledger.forged_since(results_dir, before)
     if forged:  # the model's process (or someone) wrote results behind the harness
         doc.update(status="failed", metrics={}, reason=(
@@ -349,15 +355,29 @@ def process(cell: Cell, profile: str, device: str, results_dir: Path, force: boo
 
 def run(cells: list[Cell], profile: str, device: str, results_dir: Path, force: bool = False,
         overrides: dict[str, Any] | None = None, echo=print, isolate: bool = True,
-        limits: model_process.Limits | None = None) -> RunReport:
+        limits: model_process.Limits | None = None,
+        executor: executors.Local | executors.Ray | None = None) -> RunReport:
     """Run every cell not already done; write each result as soon as it exists.
 
     A cell is done when its result file exists, did not fail, and has the cell's current
     fingerprint. With ``isolate`` (the default) every cell's model runs in its own process,
-    held to ``limits`` (default: the profile's, ``bench.model_process.LIMITS``).
+    held to ``limits`` (default: the profile's, ``bench.model_process.LIMITS``). ``executor``
+    (``bench.executors``) runs the cells elsewhere or several at once; by default they run
+    here, one after another.
     """
-    report = RunReport()
-    for i, cell in enumerate(cells, 1):
-        process(cell, profile, device, results_dir, force, overrides or {}, report, echo,
-                f"[{i}/{len(cells)}]", isolate, limits)
-    return report
+    from bench import fanout
+
+    unit = functools.partial(fanout.run_unit, profile=profile, device=device,
+                             results_dir=results_dir, force=force, overrides=overrides or {},
+                             isolate=isolate, limits=limits)
+    if executor is None or (isinstance(executor, executors.Local) and executor.jobs == 1):
+        report = RunReport()
+        for i, cell in enumerate(cells, 1):
+            process(cell, profile, device, results_dir, force, overrides or {}, report, echo,
+                    f"[{i}/{len(cells)}]", isolate, limits)
+        return report
+
+    def lost(cell: Cell, why: str) -> RunReport:  # the worker died, past its retries
+        return fanout.record_failure(cell, profile, device, results_dir, overrides or {}, why)
+
+    return fanout.fan_out(executor, unit, cells, device, echo, lost)

@@ -71,6 +71,7 @@ def flatten(doc: dict[str, Any], path: Path | None = None) -> dict[str, Any]:
         "train_total_s": t.get("train_total_s"),
         "step_median_ms": None if step is None else 1e3 * step,
         "compile_s": t.get("compile_s"),
+        "cells_beside": t.get("cells_beside") or 0,  # timed beside other cells on its node
         "eval_seqs_per_s": t.get("eval_seqs_per_s"),
         "peak_gpu_mb": (doc.get("memory") or {}).get("peak_gpu_mb"),
         "nfe_eval_forward": (doc.get("nfe") or {}).get("eval_forward"),
@@ -115,6 +116,8 @@ def table(group: pd.DataFrame, higher: dict[str, bool], results_link: str | None
         ok = g[g["status"] == "ok"]
         score = ok[f"metric.{primary}"].mean() if len(ok) else np.nan
         bad = sorted(set(g.loc[g["status"] != "ok", "status"]))
+        beside = ok["cells_beside"] if "cells_beside" in ok else pd.Series(dtype=float)
+        shared = " *" if (beside.fillna(0) > 0).any() else ""
         rows.append({
             "_score": score,
             "model": f"{model}" + ("" if g["model_kind"].iloc[0] == "baseline"
@@ -127,8 +130,10 @@ def table(group: pd.DataFrame, higher: dict[str, bool], results_link: str | None
             "seeds": f"{len(ok)}" if not bad else f"{len(ok)}/{len(g)} ({', '.join(bad)})",
             "params": _number(g["n_params"].dropna().max() if g["n_params"].notna().any()
                               else None, ",.0f"),
-            "train (s)": _number(ok["train_total_s"].mean() if len(ok) else None, ".1f"),
-            "step (ms)": _number(ok["step_median_ms"].median() if len(ok) else None, ".2f"),
+            "train (s)": _number(ok["train_total_s"].mean() if len(ok) else None, ".1f")
+            + shared,
+            "step (ms)": _number(ok["step_median_ms"].median() if len(ok) else None, ".2f")
+            + shared,
             **({"portrait": _portrait_link(ok, results_link)} if attractor else {}),
         })
     df = pd.DataFrame(rows)
@@ -258,6 +263,8 @@ def build(results_dir: Path, out_dir: Path) -> list[Path]:
         "↑ higher is better. Rank follows the task's primary metric (first column).",
         "- `train (s)`: total training wall-clock, mean over seeds; `step (ms)`: median "
         "training step (forward + backward + update) after warm-up, JIT compile excluded.",
+        "- `*` after a time: at least one seed was timed while other cells ran on the same "
+        "node (`--jobs`, or Ray with `--share`); such times are not comparable with the rest.",
         "- A seed that diverged, failed, timed out or ran out of memory is counted in `seeds` "
         "and named there, never hidden. A `stale` seed ran on code that has changed since (the "
         "model's code files and config, or the task): it is shown but not ranked until it is "

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing
+import os
 import signal
 import time
 import traceback
@@ -115,9 +116,19 @@ def run_job(job: ModelJob) -> ModelReport:
     return report
 
 
-def _child(conn, job: ModelJob) -> None:
+def _orphan_watch(parent: int) -> None:
+    """Exit when the parent dies (killed, or its Ray worker lost): nobody would read us."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(3)
+
+
+def _child(conn, job: ModelJob, parent: int) -> None:
+    import threading
+
     from bench import tasks
 
+    threading.Thread(target=_orphan_watch, args=(parent,), daemon=True).start()
     tasks.SEALED = True  # this process runs model code: no test targets through the API
     try:
         conn.send(run_job(job))
@@ -142,7 +153,7 @@ def run_isolated(job: ModelJob, limits: Limits, poll_s: float = 0.2) -> ModelRep
     """:func:`run_job` in a fresh child process, held to ``limits``."""
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, job))
+    proc = ctx.Process(target=_child, args=(child, job, os.getpid()))
     proc.start()
     child.close()
     start = time.monotonic()

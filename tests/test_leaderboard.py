@@ -208,3 +208,20 @@ def test_memory_and_attractor_columns_and_portrait_links(tmp_path, smoke_run):
             "n_slow_points", "local_dim", "N", "L", "portrait"} <= set(df.columns)
     assert "long_delay_mse" not in readme.split("## ")[-1]  # csv only, not in the table
     assert (out / "claims.md").read_text().startswith("# The paper's claims, checked")
+
+
+def test_times_taken_beside_other_cells_are_marked(tmp_path, make_doc):
+    from helpers import write_docs
+
+    from bench import leaderboard
+
+    alone, shared = make_doc(model="gnode", mse=0.1), make_doc(model="gru", mse=0.2)
+    shared["timing"]["cells_beside"] = 1
+    write_docs(tmp_path / "results", [alone, shared])
+    leaderboard.build(tmp_path / "results", tmp_path / "lb")
+    rows = {line.split("|")[2].strip(): line for line in
+            (tmp_path / "lb" / "README.md").read_text().splitlines()
+            if line.startswith("| ") and "torch" in line}
+    cells = {name: [c.strip() for c in row.split("|")] for name, row in rows.items()}
+    assert sum(c.endswith(" *") for c in cells["gru"]) == 2  # train (s) and step (ms)
+    assert not any(c.endswith(" *") for c in cells["gnode"])

@@ -1,0 +1,126 @@
+"""``bench.executors``: the local executor with several jobs, and Ray, against a real local Ray
+instance (``ray.init(num_cpus=2)``): the same results as one after another, a worker killed
+mid-cell retried, an interrupted driver resumed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench import executors, harness, ledger, results
+from bench.registry import discover
+from bench.tasks import get_task
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = Path(__file__).parent / "fixtures" / "hostile"
+TIMING = ("timing", "provenance", "memory", "curve", "attractor", "checkpoint")
+
+
+def _cells(models=("gru", "rnn"), seeds=(0, 1)) -> list[harness.Cell]:
+    known, task = discover(), get_task("flipflop-2bit-ring")
+    return [harness.Cell(known[m], "torch", task, s) for m in models for s in seeds]
+
+
+def _comparable(results_dir: Path) -> dict[str, dict]:
+    """Every result, without what depends on when and where it ran."""
+    out = {}
+    for p in results.result_files(results_dir):
+        doc = results.read(p)
+        out[p.relative_to(results_dir).as_posix()] = {k: v for k, v in doc.items()
+                                                       if k not in TIMING}
+    return out
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def test_local_jobs_give_the_same_results_and_say_they_shared(tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    harness.run(_cells(), "smoke", "cpu", one, echo=lambda s: None)
+    report = harness.run(_cells(), "smoke", "cpu", two, echo=lambda s: None,
+                         executor=executors.Local(jobs=2))
+    assert len(report.done) == 4 and not report.problems
+    assert _comparable(one) == _comparable(two)
+    beside = [results.read(p)["timing"]["cells_beside"] for p in results.result_files(two)]
+    alone = [results.read(p)["timing"]["cells_beside"] for p in results.result_files(one)]
+    assert alone == [0, 0, 0, 0] and max(beside) >= 1
+
+
+def test_ray_gives_the_same_results_as_the_local_executor(tmp_path, ray_session):
+    local, ray_dir = tmp_path / "local", tmp_path / "ray"
+    harness.run(_cells(), "smoke", "cpu", local, echo=lambda s: None)
+    lines: list[str] = []
+    report = harness.run(_cells(), "smoke", "cpu", ray_dir, echo=lines.append,
+                         executor=executors.Ray(share=True))
+    assert len(report.done) == 4 and not report.problems, report.problems
+    assert _comparable(local) == _comparable(ray_dir)
+    assert all(ledger.verified(ray_dir, p) for p in results.result_files(ray_dir))
+    again = harness.run(_cells(), "smoke", "cpu", ray_dir, echo=lines.append,
+                        executor=executors.Ray(share=True))
+    assert len(again.skipped) == 4 and not again.done  # a rerun finds them done
+
+
+def test_a_worker_killed_mid_cell_is_retried_and_nothing_is_lost_or_doubled(tmp_path,
+                                                                           ray_session):
+    from bench.checker import load_folder
+
+    marker = tmp_path / "killed-once"
+    cell = harness.Cell(load_folder(FIXTURE), "torch", get_task("flipflop-2bit-ring"), 0)
+    report = harness.run([cell], "smoke", "cpu", tmp_path / "results", echo=lambda s: None,
+                         overrides={"config": {"behaviour": "kill_worker_once",
+                                               "target": str(marker)}},
+                         executor=executors.Ray(share=True, retries=2))
+    assert marker.exists()  # the first attempt's worker was killed
+    assert len(report.done) == 1 and not report.problems, report.problems
+    [path] = results.result_files(tmp_path / "results")
+    assert results.read(path)["status"] == "ok" and ledger.verified(tmp_path / "results", path)
+
+
+def test_a_worker_that_keeps_dying_is_recorded_as_failed(tmp_path, ray_session):
+    from bench.checker import load_folder
+
+    cell = harness.Cell(load_folder(FIXTURE), "torch", get_task("flipflop-2bit-ring"), 0)
+    report = harness.run([cell], "smoke", "cpu", tmp_path / "results", echo=lambda s: None,
+                         overrides={"config": {"behaviour": "kill_worker"}},
+                         executor=executors.Ray(share=True, retries=1))
+    assert len(report.problems) == 1 and "worker running it was lost" in report.problems[0]
+    [path] = results.result_files(tmp_path / "results")
+    doc = results.read(path)
+    assert doc["status"] == "failed" and "after 1 retries" in doc["reason"]
+
+
+def test_an_interrupted_ray_driver_resumes_with_the_missing_cells_only(tmp_path):
+    pytest.importorskip("ray")
+    cmd = [sys.executable, "-m", "bench", "run", "--model", "gru,rnn", "--framework", "torch",
+           "--task", "flipflop-2bit-ring", "--profile", "smoke", "--seeds", "0-3",
+           "--results-dir", str(tmp_path), "--executor", "ray", "--share"]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # a local instance
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while len(results.result_files(tmp_path)) < 2:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGINT)  # Ctrl-C, to the driver
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted" in out
+    done = results.result_files(tmp_path)
+    for p in done:
+        json.loads(p.read_text())  # whole: written atomically
+    rerun = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=600)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert f"{8 - len(done)} done, {len(done)} already done" in rerun.stdout
+    assert len(results.result_files(tmp_path)) == 8
