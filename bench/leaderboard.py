@@ -235,7 +235,8 @@ def build(results_dir: Path, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = out_dir / "plots"
     for stale in plots.glob("*.png"):  # every plot is redrawn; none may outlive its results
-        stale.unlink()
+        if not stale.name.startswith("perf-"):  # make perf's, redrawn by make perf
+            stale.unlink()
     written = [out_dir / "results.csv", out_dir / "README.md", out_dir / "claims.md"]
     claim_lines = [
         "# The paper's claims, checked",
