@@ -48,7 +48,9 @@ class GraphedStep:
             return
         t0 = time.perf_counter()
         params = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        state = {p: {k: v.clone() for k, v in s.items()} for p, s in self.optimizer.state.items()}
+        state = {p: {k: v.clone() if torch.is_tensor(v) else v for k, v in s.items()}
+                 for p, s in self.optimizer.state.items()}
+        rng = (torch.get_rng_state(), torch.cuda.get_rng_state())
         static = {k: v.clone() for k, v in batch.items()}
         try:
             side = torch.cuda.Stream()
@@ -64,7 +66,10 @@ class GraphedStep:
                 loss.backward()
                 self.optimizer.step()
         finally:
+            torch.cuda.synchronize()  # the side stream's work is done before we undo it
             self._restore(params, state)
+            torch.set_rng_state(rng[0])
+            torch.cuda.set_rng_state(rng[1])
         torch.cuda.synchronize()
         self.graphs[key] = (graph, static, loss)
         self.capture_s += time.perf_counter() - t0

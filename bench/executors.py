@@ -87,10 +87,19 @@ class Local:
             for unit in units:
                 on_result(unit, fn(unit))
             return
-        with ThreadPoolExecutor(self.jobs) as pool:
+        from bench.model_process import STOP
+
+        pool = ThreadPoolExecutor(self.jobs)
+        try:
             futures = {pool.submit(fn, unit): unit for unit in units}
             for future in as_completed(futures):
                 on_result(futures[future], future.result())
+        except BaseException:  # Ctrl-C: the running cells kill their children and stop
+            STOP.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            STOP.clear()
+            raise
+        pool.shutdown()
 
 
 class Ray:
@@ -121,7 +130,8 @@ class Ray:
             return 1
         if self.cpus:
             return self.cpus
-        nodes = [n["Resources"].get("CPU", 0) for n in self.ray.nodes() if n.get("Alive")]
+        nodes = [n["Resources"].get("CPU", 0) for n in self.ray.nodes()
+                 if n.get("Alive") and n["Resources"].get("CPU", 0) > 0]
         return max(1.0, min(nodes)) if nodes else 1.0
 
     def map(self, fn: Callable[[Any], Any], units: list[Any], *, gpu: bool = False,
@@ -138,10 +148,10 @@ class Ray:
                 unit = pending.pop(done[0])
                 try:
                     on_result(unit, ray.get(done[0]))
-                except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
-                        ray.exceptions.RayTaskError) as e:
-                    on_lost(unit, f"{type(e).__name__} after {self.retries} retries: "
-                            f"{str(e).splitlines()[0]}")
+                except ray.exceptions.RayError as e:  # a worker or node lost, Ray's OOM kill
+                    retried = "" if isinstance(e, ray.exceptions.RayTaskError) else \
+                        f" after {self.retries} retries"
+                    on_lost(unit, f"{type(e).__name__}{retried}: {str(e).splitlines()[0]}")
         except BaseException:  # Ctrl-C: stop the rest; finished cells are already written
             for ref in pending:
                 ray.cancel(ref, force=True)

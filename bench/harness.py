@@ -247,9 +247,16 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
         out = (model_process.run_isolated(job, limits or model_process.LIMITS[profile])
                if isolate else model_process.run_job(job))
         if path is not None:  # the child's files, into place atomically
-            for name in filter(None, (out.checkpoint, *_analysis_files(out.attractor))):
-                results.write_bytes_atomic(path.with_name(name), (Path(scratch) / name)
-                                           .read_bytes())
+            expected = {checkpoints.path_for(path, cell.framework).name,
+                        path.with_suffix(".slowpoints.json").name, path.with_suffix(".png").name}
+            names = [n for n in (out.checkpoint, *_analysis_files(out.attractor)) if n]
+            if any(n not in expected for n in names):
+                out = model_process.ModelReport(status="failed", reason=(
+                    f"the model's process named unexpected files {sorted(set(names) - expected)}"))
+            for name in names if out.status == "ok" else []:
+                source = Path(scratch) / name
+                if source.is_file():
+                    results.write_bytes_atomic(path.with_name(name), source.read_bytes())
     if out.status != "ok":
         doc.update(status=out.status, reason=out.reason)
     else:
@@ -291,12 +298,15 @@ def _analysis_files(attractor: dict[str, Any] | None) -> list[str]:
     return [a[k] for k in ("points_file", "portrait") if a.get(k)]
 
 
-def _rerun_reason(path: Path, cell: Cell, profile: str, overrides: dict[str, Any]) -> str | None:
+def _rerun_reason(path: Path, cell: Cell, profile: str, overrides: dict[str, Any],
+                  results_dir: Path) -> str | None:
     """Why an existing result must be redone (None: keep it)."""
     try:
         old = results.read(path)
     except UserError:
         return "its result file is unreadable"
+    if not ledger.verified(results_dir, path):
+        return "its result file is not one the suite wrote (not in the ledger)"
     if old["status"] == "failed":
         return "it failed last time"
     if old.get("fingerprint") != fingerprint(cell, profile, overrides):
@@ -318,7 +328,7 @@ def process(cell: Cell, profile: str, device: str, results_dir: Path, force: boo
     size = "" if cell.size is None else f" K={cell.size}"
     name = f"{cell.task.key} {label}/{cell.framework}{size} seed {cell.seed}"
     if path.exists() and not force:
-        why = _rerun_reason(path, cell, profile, overrides)
+        why = _rerun_reason(path, cell, profile, overrides, results_dir)
         if why is None:
             report.skipped.append(name)
             echo(f"{counter} {name}: done already ({path}); FORCE=1 reruns it")
@@ -332,7 +342,7 @@ def process(cell: Cell, profile: str, device: str, results_dir: Path, force: boo
     forged = ledger.forged_since(results_dir, before)
     if forged:  # the model's process (or someone) wrote results behind the harness
         doc.update(status="failed", metrics={}, reason=(
-            f"result files changed while the model ran, not by the harness: "
+            f"result files changed while this cell's model ran, not by the harness: "
             f"{', '.join(forged)}; a model may not write results (they are unverified)"))
     # Declared configs only (a sweep included): the runs the claims table may use.
     doc["run_variant"] = variant(run_overrides)  # the command line's part of the variant

@@ -5,7 +5,9 @@ are sorted, so the ledger diffs and merges like a lock file. The harness writes 
 and its line together, under the results folder's lock (``.lock``), which every writer takes.
 
 A result file whose bytes match its line is *verified*: the suite ran it. A file added or edited
-by hand, or written by a model's process, is not.
+by hand, or written by a model's process, is not, unless whoever wrote it also rewrote the
+ledger to match. The ledger is a record to review (a pull request shows every line it adds),
+not a signature: code running as the same user can change any file.
 
 While a model's process runs, the harness can also tell whether anything changed the folder's
 result files other than a writer holding the lock (:func:`snapshot`, :func:`forged_since`).

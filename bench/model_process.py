@@ -27,6 +27,7 @@ import importlib
 import multiprocessing
 import os
 import signal
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -45,6 +46,9 @@ class Limits:
     wall_s: float  # the whole cell: training, prediction, analysis
     memory_gb: float  # the child's resident host memory
 
+
+# Set when a run is interrupted: every cell still running kills its child and stops.
+STOP = threading.Event()
 
 LIMITS = {"smoke": Limits(600, 8), "quick": Limits(4 * 3600, 16), "paper": Limits(24 * 3600, 64)}
 
@@ -104,15 +108,22 @@ def run_job(job: ModelJob) -> ModelReport:
     report.timing, report.memory, report.nfe, report.curve = (out.timing, out.memory, out.nfe,
                                                               out.curve)
     if out.model is not None and job.save:
-        where = job.scratch / job.result_name
-        ckpt = checkpoints.path_for(where, job.framework)
-        checkpoints.save(out.model, job.framework, ckpt)
-        report.checkpoint = ckpt.name
-        if job.analysis is not None:
-            a = job.analysis
-            report.attractor = analysis.analyse_model(
-                out.model, job.framework, a["task"], a["profile"], a["device"], where,
-                a["title"], test=a["test"], drift=a["drift"])
+        try:
+            where = job.scratch / job.result_name
+            ckpt = checkpoints.path_for(where, job.framework)
+            checkpoints.save(out.model, job.framework, ckpt)
+            report.checkpoint = ckpt.name
+            if job.analysis is not None:
+                a = job.analysis
+                report.attractor = analysis.analyse_model(
+                    out.model, job.framework, a["task"], a["profile"], a["device"], where,
+                    a["title"], test=a["test"], drift=a["drift"])
+        except Exception as e:  # the predictions stand; the files are missing, and why
+            last = traceback.extract_tb(e.__traceback__)[-1]
+            report.checkpoint = None
+            report.attractor = {"status": "failed", "reason": f"saving or analysing the "
+                                f"model: {type(e).__name__}: {e} "
+                                f"({Path(last.filename).name}:{last.lineno})"}
     return report
 
 
@@ -124,8 +135,6 @@ def _orphan_watch(parent: int) -> None:
 
 
 def _child(conn, job: ModelJob, parent: int) -> None:
-    import threading
-
     from bench import tasks
 
     threading.Thread(target=_orphan_watch, args=(parent,), daemon=True).start()
@@ -159,12 +168,23 @@ def run_isolated(job: ModelJob, limits: Limits, poll_s: float = 0.2) -> ModelRep
     start = time.monotonic()
     try:
         while True:
+            if STOP.is_set():  # the run was interrupted (another thread saw Ctrl-C)
+                _kill(proc)
+                raise KeyboardInterrupt
             if parent.poll(poll_s):
                 try:
                     report = parent.recv()
                 except EOFError:
                     break
-                proc.join()
+                except Exception as e:  # not a report: whatever the child wrote to the pipe
+                    report = ModelReport(status="failed", reason=f"the cell's process sent an "
+                                         f"unreadable answer ({type(e).__name__})")
+                if not isinstance(report, ModelReport):
+                    report = ModelReport(status="failed", reason="the cell's process sent "
+                                         f"a {type(report).__name__}, not a report")
+                proc.join(timeout=30)
+                if proc.is_alive():  # a thread of the model's keeps it running
+                    _kill(proc)
                 return report
             if not proc.is_alive():
                 break

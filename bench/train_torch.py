@@ -34,7 +34,8 @@ def loss_of(pred: torch.Tensor, batch: dict[str, torch.Tensor], kind: str) -> to
     lengths = batch.get("lengths")
     if kind == "cross_entropy":
         last = (torch.full_like(y, pred.shape[1] - 1) if lengths is None else lengths - 1)
-        return torch.nn.functional.cross_entropy(pred[torch.arange(len(y)), last], y)
+        rows = torch.arange(len(y), device=pred.device)  # on the device: capturable
+        return torch.nn.functional.cross_entropy(pred[rows, last], y)
     if lengths is None:
         return torch.mean((pred - y) ** 2)
     steps = torch.arange(pred.shape[1], device=pred.device)

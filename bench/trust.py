@@ -1,8 +1,8 @@
 """Which results count, as the leaderboard sees them.
 
 A result is *verified* when its bytes match the ledger line the harness wrote beside it
-(``bench.ledger``). Otherwise it was added or edited by hand: the leaderboard marks it †, and
-it never pools with verified runs.
+(``bench.ledger``; a record for review, not a signature). Otherwise it was added or edited by
+hand: the leaderboard marks it †, and it never pools with verified runs.
 
 A result is *stale* when the code that produced it has changed since:
 

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from conftest import ROOT, SMOKE_CELLS, SMOKE_TASK
 
-from bench import harness, registry, results
+from bench import harness, ledger, registry, results
 from bench.errors import UserError
 from bench.tasks import get_task
 from bench.training import Outcome
@@ -481,9 +481,12 @@ def test_changed_config_or_failed_cell_runs_again(tmp_path, fake_submissions):
     assert len(changed.done) == 1 and "changed" in lines[0]
     (path,) = list(tmp_path.rglob("*.json"))
     doc = json.loads(path.read_text())
-    path.write_text(json.dumps({**doc, "status": "failed", "reason": "test"}))
+    ledger.write_result(tmp_path, path, {**doc, "status": "failed", "reason": "test"})
     retried, lines = run()
     assert len(retried.done) == 1 and "failed last time" in lines[0]
+    path.write_text(path.read_text().replace('"ok"', '"ok" '))  # edited by hand: not the suite's
+    redone, lines = run()
+    assert len(redone.done) == 1 and "not one the suite wrote" in lines[0]
 
 
 def test_fingerprint_ignores_prose_but_not_config(tmp_path, fake_submissions):
