@@ -43,7 +43,8 @@ def fan_out(executor, unit, units: list, device: str, echo, lost) -> RunReport:
             echo(f"[{progress.n + 1}/{len(units)}]{line}")
         progress.update()
         progress.set_postfix_str(f"done {len(report.done)}, already {len(report.skipped)}, "
-                                 f"failed {len(report.problems)}")
+                                 f"failed {len(report.problems)}, running or queued "
+                                 f"{len(units) - progress.n}")
 
     kwargs = {"on_lost": lambda u, why: merge(lost(u, why), [])} if isinstance(
         executor, executors.Ray) else {}

@@ -124,3 +124,28 @@ def test_an_interrupted_ray_driver_resumes_with_the_missing_cells_only(tmp_path)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert f"{8 - len(done)} done, {len(done)} already done" in rerun.stdout
     assert len(results.result_files(tmp_path)) == 8
+
+
+def test_ctrl_c_stops_a_run_with_several_jobs_at_once(tmp_path):
+    """The running cells' processes are killed, the queued ones never start, finished cells
+    stay whole, and the command exits 130 long before the sweep could have finished."""
+    cmd = [sys.executable, "-m", "bench", "run", "--model", "gru,rnn,lstm", "--framework",
+           "torch", "--task", "flipflop-2bit-ring", "--profile", "smoke", "--seeds", "0-5",
+           "--results-dir", str(tmp_path), "--jobs", "2"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while len(results.result_files(tmp_path)) < 1:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in out
+    files = results.result_files(tmp_path)
+    assert 1 <= len(files) < 18
+    for p in files:
+        results.read(p)
+    time.sleep(2)  # an orphaned child notices within a second
+    left = subprocess.run(["pgrep", "-g", str(proc.pid), "-f", "spawn_main"],
+                          capture_output=True, text=True)
+    assert left.stdout.strip() == ""  # no cell process outlives the run
