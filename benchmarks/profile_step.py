@@ -91,7 +91,7 @@ def jax_profile(case: perf.Case, device: str, steps: int) -> None:
     wall = (time.perf_counter() - t0) / steps
     print(f"{case.label}: {1e3 * wall:.2f} ms a step; the optimised HLO has "
           f"{hlo.count(' = ')} instructions, {hlo.count('fusion')} fusion mentions, "
-          f"{hlo.count('while')} while loops")
+          f"{hlo.count('while')} 'while' mentions")
 
 
 def main() -> None:
