@@ -122,8 +122,7 @@ def run(searches: list[Search], profile: str, device: str, results_dir: Path,
                 echo(f"[{i}/{len(searches)}]{line}")
 
             part, _ = unit(s, echo=say)
-            for key in ("done", "skipped", "problems"):
-                getattr(report, key).extend(getattr(part, key))
+            report.extend(part)
         return report
     from bench import fanout
 

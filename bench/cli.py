@@ -139,8 +139,7 @@ def _run(args: argparse.Namespace, models: list, tasks: list) -> int:
     if searches:
         more = capacity.run(searches, args.profile, device, Path(args.results_dir), args.force,
                             overrides, echo=echo, limits=limits, executor=executor)
-        for key in ("done", "skipped", "problems"):
-            getattr(report, key).extend(getattr(more, key))
+        report.extend(more)
     print(f"bench: {len(report.done)} done, {len(report.skipped)} already done, "
           f"{len(report.problems)} diverged or failed")
     for line in report.problems:

@@ -83,10 +83,6 @@ class Local:
 
     def map(self, fn: Callable[[Any], Any], units: list[Any], *, gpu: bool = False,
             on_result: Callable[[Any, Any], None] = lambda u, r: None) -> None:
-        if self.jobs == 1:
-            for unit in units:
-                on_result(unit, fn(unit))
-            return
         from bench.model_process import STOP
 
         pool = ThreadPoolExecutor(self.jobs)

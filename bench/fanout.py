@@ -7,11 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench import executors, ledger, model_process, results
+from bench import executors, ledger, model_process
 from bench.harness import (
     Cell,
     RunReport,
-    device_class,
+    locate,
     process,
     provenance_record,
     result_document,
@@ -37,8 +37,7 @@ def fan_out(executor, unit, units: list, device: str, echo, lost) -> RunReport:
     progress = bar(len(units), f"cells ({type(executor).__name__.lower()})", leave=True)
 
     def merge(part: RunReport, lines: list[str]) -> None:
-        for key in ("done", "skipped", "problems"):
-            getattr(report, key).extend(getattr(part, key))
+        report.extend(part)
         for line in lines:
             echo(f"[{progress.n + 1}/{len(units)}]{line}")
         progress.update()
@@ -59,16 +58,12 @@ def fan_out(executor, unit, units: list, device: str, echo, lost) -> RunReport:
 def record_failure(cell: Cell, profile: str, device: str, results_dir: Path,
                    run_overrides: dict[str, Any], why: str) -> RunReport:
     """Write a ``failed`` result for a cell whose worker was lost (Ray, past its retries)."""
-    overrides = cell.overrides(run_overrides)
-    label = "+".join(filter(None, (cell.model.name, variant(overrides))))
-    path = results.cell_path(results_dir, cell.task.name, cell.task.version, profile,
-                             device_class(device), label, cell.framework, cell.seed, cell.size)
+    overrides, path, name = locate(cell, profile, device, results_dir, run_overrides)
     doc = result_document(cell, profile, device, overrides)
     doc.update(status="failed", reason=f"the worker running it was lost: {why}",
                run_variant=variant(run_overrides), standard=not variant(run_overrides))
     doc["provenance"] = provenance_record(device, doc.pop("_started"), True)
     ledger.write_result(results_dir, path, doc)
     report = RunReport()
-    report.problems.append(f"{cell.task.key} {label}/{cell.framework} seed {cell.seed}: "
-                           f"failed: {doc['reason']}")
+    report.problems.append(f"{name}: failed: {doc['reason']}")
     return report

@@ -65,6 +65,12 @@ class RunReport:
     skipped: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # diverged or failed, with the reason
 
+    def extend(self, other: RunReport) -> None:
+        """Add another report's outcomes to this one."""
+        self.done += other.done
+        self.skipped += other.skipped
+        self.problems += other.problems
+
 
 def cuda_available(framework: str) -> bool:
     if framework == "torch":
@@ -314,6 +320,17 @@ def _rerun_reason(path: Path, cell: Cell, profile: str, overrides: dict[str, Any
     return None
 
 
+def locate(cell: Cell, profile: str, device: str, results_dir: Path,
+           run_overrides: dict[str, Any]) -> tuple[dict[str, Any], Path, str]:
+    """(the cell's overrides, its result file, its name in messages)."""
+    overrides = cell.overrides(run_overrides)
+    label = "+".join(filter(None, (cell.model.name, variant(overrides))))
+    path = results.cell_path(results_dir, cell.task.name, cell.task.version, profile,
+                             device_class(device), label, cell.framework, cell.seed, cell.size)
+    size = "" if cell.size is None else f" K={cell.size}"
+    return overrides, path, f"{cell.task.key} {label}/{cell.framework}{size} seed {cell.seed}"
+
+
 def process(cell: Cell, profile: str, device: str, results_dir: Path, force: bool,
             run_overrides: dict[str, Any], report: RunReport, echo, counter: str,
             isolate: bool = True, limits: model_process.Limits | None = None) -> dict[str, Any]:
@@ -321,12 +338,7 @@ def process(cell: Cell, profile: str, device: str, results_dir: Path, force: boo
 
     ``counter`` prefixes every line echoed (``[3/12]``); ``report`` collects the outcome.
     """
-    overrides = cell.overrides(run_overrides)
-    label = "+".join(filter(None, (cell.model.name, variant(overrides))))
-    path = results.cell_path(results_dir, cell.task.name, cell.task.version, profile,
-                             device_class(device), label, cell.framework, cell.seed, cell.size)
-    size = "" if cell.size is None else f" K={cell.size}"
-    name = f"{cell.task.key} {label}/{cell.framework}{size} seed {cell.seed}"
+    overrides, path, name = locate(cell, profile, device, results_dir, run_overrides)
     if path.exists() and not force:
         why = _rerun_reason(path, cell, profile, overrides, results_dir)
         if why is None:

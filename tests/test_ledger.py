@@ -3,6 +3,7 @@ writers are real processes."""
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 from pathlib import Path
 
@@ -18,7 +19,7 @@ def test_written_results_are_verified_and_edits_are_not(tmp_path):
     ledger.write_result(tmp_path, path, _doc(0))
     assert ledger.verified(tmp_path, path)
     assert ledger.entries(tmp_path) == {"t@v1/quick/cpu/m-torch-seed0.json":
-                                        ledger._sha256(path)}
+                                        hashlib.sha256(path.read_bytes()).hexdigest()}
     path.write_text(path.read_text().replace("199", "198"))  # edited by hand
     assert not ledger.verified(tmp_path, path)
     by_hand = path.with_name("m-torch-seed1.json")
