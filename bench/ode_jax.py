@@ -31,6 +31,7 @@ FIXED_SOLVERS = ("euler", "rk4")
 ADAPTIVE_SOLVERS = {"dopri5": diffrax.Dopri5, "bosh3": diffrax.Bosh3, "tsit5": diffrax.Tsit5}
 # New vector-field evaluations per diffrax step (FSAL pairs reuse their last stage).
 STAGES_PER_STEP = {"dopri5": 6, "bosh3": 3, "tsit5": 6}
+H0_MODES = ("learned", "zeros", "first-input")  # as bench.ode_torch.H0_MODES
 
 
 def linear(n_in: int, n_out: int, key: jax.Array, *, bias: bool = True) -> eqx.nn.Linear:
@@ -100,6 +101,7 @@ class ODERNN(eqx.Module):
     gate: Gate | None
     readout: eqx.nn.Linear
     h0: jax.Array | None  # None: fixed at zero (``h0: zeros``), so not a parameter
+    h0_map: eqx.nn.Linear | None  # ``h0: first-input``: h0 = A x_0 + b
     tau: float = eqx.field(static=True)
     solver: str = eqx.field(static=True)
     steps: int = eqx.field(static=True)
@@ -124,7 +126,12 @@ class ODERNN(eqx.Module):
         self.F = FlowMLP(N, n_inputs, widths, activation, linear_output, key=kf)
         self.gate = Gate(N, n_inputs, key=kg) if gated else None
         self.readout = linear(N, n_outputs, kr)
+        if h0 not in H0_MODES:
+            raise ValueError(f"h0 {h0!r} is not a mode; choose one of {', '.join(H0_MODES)}")
         self.h0 = jnp.zeros(N) if h0 == "learned" else None
+        # Its own key, folded in: the other parameters keep the initialisation they always had.
+        self.h0_map = (linear(n_inputs, N, jax.random.fold_in(key, 7))
+                       if h0 == "first-input" else None)
         self.n_hidden = int(N)
         self.tau, self.solver, self.steps = float(tau), solver, int(steps_per_interval)
         self.rtol, self.atol, self.max_steps = float(rtol), float(atol), int(max_steps)
@@ -148,8 +155,14 @@ class ODERNN(eqx.Module):
         y = jax.vmap(self.readout)(states)
         return (y, {"nfe_forward": nfe}) if return_stats else y
 
+    def initial_state(self, x):
+        """h0 for the sequence ``x`` (T, I): (N,)."""
+        if self.h0_map is not None:
+            return self.h0_map(x[0])
+        return jnp.zeros(self.n_hidden, x.dtype) if self.h0 is None else self.h0
+
     def _states(self, x, dt):
-        h0 = jnp.zeros(self.n_hidden, x.dtype) if self.h0 is None else self.h0
+        h0 = self.initial_state(x)
         if self.solver in FIXED_SOLVERS:
             nfe = jnp.asarray(x.shape[0] * self.steps * (1 if self.solver == "euler" else 4))
             if impl.selected() == "fast":

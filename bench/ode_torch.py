@@ -27,6 +27,8 @@ ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "silu": nn.SiL
 FIXED_SOLVERS = ("euler", "rk4")
 # dopri5 and bosh3 are torchdiffeq's own; tsit5 is added by bench.tsit5_torch.
 ADAPTIVE_SOLVERS = ("dopri5", "bosh3", "tsit5")
+# The initial state: a learned vector, zeros, or a learned affine map of the trial's first input.
+H0_MODES = ("learned", "zeros", "first-input")
 
 
 def glorot_(module: nn.Module) -> None:
@@ -121,7 +123,11 @@ class ODERNN(nn.Module):
         self.F = FlowMLP(N, n_inputs, widths, activation, linear_output)
         self.gate = Gate(N, n_inputs) if gated else None
         self.readout = nn.Linear(N, n_outputs)
+        if h0 not in H0_MODES:
+            raise ValueError(f"h0 {h0!r} is not a mode; choose one of {', '.join(H0_MODES)}")
         self.h0 = nn.Parameter(torch.zeros(N), requires_grad=(h0 == "learned"))
+        # The authors' flip-flop runs: h0 = A x_0 + b, a learned affine map of the first input.
+        self.h0_map = nn.Linear(n_inputs, N) if h0 == "first-input" else None
         self.tau, self.solver, self.steps = float(tau), solver, int(steps_per_interval)
         self.rtol, self.atol, self.max_steps = float(rtol), float(atol), int(max_steps)
         self.nfe_forward = 0  # vector-field evaluations in the last forward pass
@@ -142,6 +148,12 @@ class ODERNN(nn.Module):
     def drive(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Input projections for F and G, for every time step at once."""
         return self.F.U(x), None if self.gate is None else self.gate.U(x)
+
+    def initial_state(self, x: torch.Tensor) -> torch.Tensor:
+        """h0 for every sequence of ``x`` (B, T, I): (B, N)."""
+        if self.h0_map is not None:
+            return self.h0_map(x[:, 0])
+        return self.h0.expand(x.shape[0], -1)
 
     def vector_field(
         self, h: torch.Tensor, uf: torch.Tensor, ug: torch.Tensor | None
@@ -164,7 +176,7 @@ class ODERNN(nn.Module):
             raise ValueError(f"memory: {self.memory} runs on the fast path only; "
                              "--impl reference has memory: full")
         uf, ug = self.drive(x)
-        h = self.h0.expand(x.shape[0], -1)
+        h = self.initial_state(x)
         if self.solver in FIXED_SOLVERS:
             return self._fixed(h, uf, ug, dt)
         return self._adaptive(h, uf, ug, dt)

@@ -81,7 +81,7 @@ def _run(model: ODERNN, W, h, u, c) -> torch.Tensor:
 def fixed_states(model: ODERNN, x: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
     """The hidden state at the end of every interval, (B, T, N), under ``model.memory``."""
     W, U, b = _weights(model)
-    h = model.h0.expand(x.shape[0], -1)
+    h = model.initial_state(x)
     T = x.shape[1]
     model.nfe_forward = T * model.steps * (1 if model.solver == "euler" else 4)
     model.nfe_backward = model.nfe_forward if torch.is_grad_enabled() else 0

@@ -27,8 +27,9 @@ def runs_of(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 # Model configurations that the fast path's parity tests run in both frameworks: gating, depth
-# and width of F, activations, substeps, no linear output, a fixed h0.
+# and width of F, activations, substeps, no linear output, a fixed h0, h0 from the first input.
 FAST_PATH_CONFIGS = [
     {}, {"gated": False}, {"widths": [6, 4], "activation": "relu"}, {"steps_per_interval": 3},
     {"widths": [5], "linear_output": False, "gated": False}, {"h0": "zeros", "activation": "gelu"},
+    {"h0": "first-input"},
 ]

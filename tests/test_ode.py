@@ -56,8 +56,9 @@ def pair(gated, I=2, O=2, seed=0, **kw):
     config = {"N": 8, "widths": [16, 16], "tau": 0.01, **kw}
     torch.manual_seed(seed)
     tm = build_torch(gated, I, O, config)
-    with torch.no_grad():
-        tm.h0.normal_(0, 0.5)  # a non-zero initial state, so h0 is exercised too
+    if kw.get("h0", "learned") == "learned":
+        with torch.no_grad():
+            tm.h0.normal_(0, 0.5)  # a non-zero initial state, so h0 is exercised too
     jm = build_jax(gated, I, O, config, seed)
     state = {k: v.detach().numpy() for k, v in tm.state_dict().items()}
     return tm, spec(gated).load("jax").load_torch_state(jm, state)
@@ -310,6 +311,30 @@ def test_fixed_h0_gets_no_gradient():
     g = eqx.filter_grad(lambda m: jnp.sum(jax.vmap(m)(jnp.asarray(x), jnp.asarray(dt)) ** 2))(
         learned)
     assert float(jnp.abs(g.h0).max()) > 0.0
+
+
+@pytest.mark.parametrize("gated", [True, False], ids=["gnode", "node"])
+def test_h0_from_first_input_is_that_affine_map_in_both_frameworks(gated):
+    """h0 = A x_0 + b: the state before the first step depends on x_0 alone, through A and b,
+    and both frameworks compute the same outputs (the torch weights copied into JAX)."""
+    x, dt = random_inputs(seed=9)
+    tm, jm = pair(gated, h0="first-input")
+    np.testing.assert_allclose(run_jax(jm, x, dt), run_torch(tm, x, dt), atol=1e-5, rtol=0)
+    with torch.no_grad():
+        A, b = tm.h0_map.weight.numpy(), tm.h0_map.bias.numpy()
+        h0 = tm.initial_state(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(h0, x[:, 0] @ A.T + b, atol=1e-6)
+    later = x.copy()
+    later[:, 1:] = 0.0  # only the first input sets h0
+    with torch.no_grad():
+        same = tm.initial_state(torch.from_numpy(later)).numpy()
+    np.testing.assert_array_equal(same, h0)
+    names = {n for n, p in tm.named_parameters() if p.requires_grad}
+    assert {"h0_map.weight", "h0_map.bias"} <= names and "h0" not in names
+    with pytest.raises(ValueError, match="first-input"):
+        ode_torch.ODERNN(2, 2, N=4, widths=[8], h0="random")
+    with pytest.raises(ValueError, match="first-input"):
+        ode_jax.ODERNN(2, 2, N=4, widths=[8], h0="random", key=jax.random.PRNGKey(0))
 
 
 def test_load_state_rejects_shape_mismatch():
