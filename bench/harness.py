@@ -143,13 +143,19 @@ def fingerprint(cell: Cell, profile: str, overrides: dict[str, Any]) -> str:
     The metadata file enters through the config it resolves to, so editing a description or
     a comment does not make results stale.
     """
-    return fingerprint_of(cell, *resolve_training(cell.task, cell.model, profile, overrides))
+    return fingerprint_of(cell, profile,
+                          *resolve_training(cell.task, cell.model, profile, overrides))
 
 
-def fingerprint_of(cell: Cell, config: dict[str, Any], training: dict[str, Any]) -> str:
-    """The fingerprint of a cell with this resolved config and training settings."""
+def fingerprint_of(cell: Cell, profile: str, config: dict[str, Any],
+                   training: dict[str, Any]) -> str:
+    """The fingerprint of a cell with this resolved config and training settings.
+
+    The task enters as the cell's profile sees it (``Task.identity``): another profile's
+    budget, a tuning grid or the hold probe's settings do not change this cell's result.
+    """
     h = hashlib.sha256(cell.model.code_file(cell.framework).read_bytes())
-    task = {k: v for k, v in vars(cell.task).items() if k != "description"}
+    task = cell.task.identity(profile)
     h.update(json.dumps([config, training, task], sort_keys=True, default=str).encode())
     return h.hexdigest()
 
@@ -171,7 +177,7 @@ def result_document(cell: Cell, profile: str, device: str,
         "device": device, "device_class": device_class(device), "seed": cell.seed,
         "K": cell.size, "capacity": task.capacity, "profile": profile,
         "variant": variant(overrides),
-        "fingerprint": fingerprint_of(cell, config, training),
+        "fingerprint": fingerprint_of(cell, profile, config, training),
         "code_sha256": trust.code_sha256(model, cell.framework, config),
         "status": "ok", "reason": None,
         "metrics": {}, "primary_metric": task.primary_metric,

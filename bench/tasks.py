@@ -24,6 +24,8 @@ from bench.errors import UserError, unknown
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 SPLITS = ("train", "validation", "test")
 PROFILES = ("smoke", "quick", "paper")
+# Task keys no cell's result depends on (``Task.identity``).
+RECOMPUTABLE = ("tuning",)
 # True in a process that runs model code (bench.model_process): the test split is refused there.
 SEALED = False
 REQUIRED = ("name", "version", "generator", "data", "splits", "metrics", "primary_metric",
@@ -55,6 +57,21 @@ class Task:
     def capacity(self) -> dict[str, Any] | None:
         """The capacity block (sizes, threshold, metric, seed), or None for held-out tasks."""
         return self.extra.get("capacity")
+
+    def identity(self, profile: str) -> dict[str, Any]:
+        """The definition as a cell of ``profile`` depends on it (cells' fingerprints).
+
+        Left out: the description, the other profiles, the tuning grids (a tuned cell's
+        chosen setting enters its own training settings) and the hold probe, whose numbers
+        ``python -m bench analyze`` recomputes from checkpoints and stores with its settings.
+        """
+        extra = {k: v for k, v in self.extra.items() if k not in RECOMPUTABLE}
+        if isinstance(extra.get("memory"), dict):
+            extra["memory"] = {k: v for k, v in extra["memory"].items() if k != "hold"}
+        return {"name": self.name, "version": self.version, "generator": self.generator,
+                "data": self.data, "splits": self.splits, "metrics": self.metrics,
+                "primary_metric": self.primary_metric, "higher_is_better": self.higher_is_better,
+                "training": self.training, "profile": self.profiles.get(profile), "extra": extra}
 
     def profile(self, profile: str) -> dict[str, Any]:
         if profile not in self.profiles:

@@ -61,7 +61,7 @@ def stale_reason(doc: dict[str, Any], models: dict[str, ModelSpec], tasks: dict[
         return None  # an older task version: its own table, judged by its own files
     cell = harness.Cell(model, doc["framework"], task, doc["seed"], size=doc.get("K"))
     training = (doc.get("config") or {}).get("training") or {}
-    if harness.fingerprint_of(cell, config, training) != doc.get("fingerprint"):
+    if harness.fingerprint_of(cell, doc["profile"], config, training) != doc.get("fingerprint"):
         return "the model's module or the task changed since it ran"
     return None
 

@@ -104,7 +104,7 @@ def _current(doc: dict) -> None:
         return
     cell = harness.Cell(model, doc["framework"], get_task(doc["task"]), doc["seed"],
                         size=doc.get("K"))
-    doc["fingerprint"] = harness.fingerprint_of(cell, doc["config"]["model"],
+    doc["fingerprint"] = harness.fingerprint_of(cell, doc["profile"], doc["config"]["model"],
                                                 doc["config"]["training"])
 
 
