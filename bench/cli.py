@@ -156,6 +156,73 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _run(args, select_models(args.model), select_tasks(args.task))
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    """External tuning (``make tune``): search a declared grid on the tuning seeds, then train
+    the selected setting on the evaluation seeds, one study (model, framework, task) at a time,
+    so that each study's results are complete as early as possible."""
+    from bench import executors, harness, tuning
+    from bench.registry import select_models
+    from bench.tasks import select_tasks
+
+    if args.profile not in PROFILES:
+        raise unknown("profile", args.profile, PROFILES, "")
+    given = [f for f, v in (("--lr", args.lr), ("--batch-size", args.batch_size),
+                            ("--weight-decay", args.weight_decay)) if v is not None]
+    if given:
+        raise UserError(f"tune chooses {', '.join(given)} from the grid; leave them out, or "
+                        "use `python -m bench run` for one setting")
+    os.environ[impl.ENV] = args.impl
+    tasks = [t for t in select_tasks(args.task) if t.capacity is None]
+    if not tasks:
+        raise UserError("tune runs on held-out tasks (flip-flop, real-world); "
+                        "the capacity tasks have their own search")
+    frameworks, seeds, tune_seeds = (_frameworks(args.framework), _seeds(args.seeds),
+                                     _seeds(args.tuning_seeds))
+    studies = [tuning.Study(m, fw, t, tuple(sorted(setting.items())))
+               for t in tasks for m in select_models(args.model) for fw in frameworks
+               if fw in m.frameworks for setting in _sweep(m, t, args)]
+    if not studies:
+        raise UserError("no study to run: none of these models has these frameworks")
+    for study in studies:
+        tuning.settings(study.task, args.grid)  # every task has the grid, before any work
+    device = harness.resolve_device(args.device, sorted({s.framework for s in studies}))
+    overrides = {"epochs": args.epochs, "config": _settings(args.set)}
+    results_dir, echo = Path(args.results_dir), (lambda s: print(s, flush=True))
+    executor = executors.make(args.executor, jobs=args.jobs, address=args.ray_address,
+                              retries=args.retries, share=args.share)
+    n_grid = len(tuning.settings(studies[0].task, args.grid))
+    print(f"tune: {len(studies)} stud(ies), grid {args.grid} ({n_grid} settings) on tuning "
+          f"seeds {tune_seeds}, then seeds {seeds}; profile {args.profile}, device {device}, "
+          f"results in {results_dir}", flush=True)
+    report, unselected = harness.RunReport(), []
+    for i, study in enumerate(studies, 1):
+        echo(f"tune: study {i}/{len(studies)}: {study.label}: searching")
+        report.extend(harness.run(tuning.tuning_cells(study, args.grid, tune_seeds),
+                                  args.profile, device, results_dir, args.force, overrides,
+                                  echo=echo, limits=_limits(args), executor=executor))
+        try:
+            record = tuning.select(study, args.grid, tune_seeds, args.profile, device,
+                                   results_dir, overrides)
+        except UserError as e:
+            unselected.append(str(e))
+            echo(f"tune: {e}")
+            continue
+        chosen = ", ".join(f"{k} {v:g}" for k, v in record["selected"].items())
+        echo(f"tune: study {i}/{len(studies)}: {study.label}: selected {chosen}; training "
+             f"seeds {seeds}")
+        report.extend(harness.run(tuning.tuned_cells(study, record, seeds), args.profile,
+                                  device, results_dir, args.force, overrides, echo=echo,
+                                  limits=_limits(args), executor=executor))
+    print(f"tune: {len(report.done)} done, {len(report.skipped)} already done, "
+          f"{len(report.problems)} diverged or failed, {len(unselected)} stud(ies) without a "
+          "selection")
+    for line in report.problems:
+        print(f"  {line}")
+    # A diverged setting is an outcome of the search, not a fault of the run.
+    failed = [p for p in report.problems if ": diverged:" not in p]
+    return 1 if failed or unselected else 0
+
+
 def _sizes(flag: str, text: str | None) -> list[int] | None:
     if text is None:
         return None
@@ -374,6 +441,16 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--task", help="names or globs (default: every task of the study)")
     _common(w)
     w.set_defaults(func=cmd_sweep)
+    t = sub.add_parser("tune", help="external tuning: a declared grid on tuning seeds, then "
+                       "the selected setting on the evaluation seeds (bench/tuning.py)")
+    t.add_argument("--model", default="gnode,node", help="names, comma-separated")
+    t.add_argument("--task", default="flipflop-2bit-square,flipflop-2bit-ring",
+                   help="names or globs, comma-separated")
+    t.add_argument("--grid", default="paper", help="the task's declared grid (default paper: "
+                   "the authors' 27 settings)")
+    t.add_argument("--tuning-seeds", default="0", help="seeds the grid is searched on")
+    _common(t)
+    t.set_defaults(func=cmd_tune, profile="paper", framework="jax", seeds="0-4")
     f = sub.add_parser("perf", help="time one training step of every baseline (make perf)")
     f.add_argument("--model", default="gnode,node,gru,lstm,mgru,rnn")
     f.add_argument("--framework", default="all", help="torch, jax, or all")

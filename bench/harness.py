@@ -52,11 +52,27 @@ class Cell:
     seed: int
     sweep: dict[str, Any] = field(default_factory=dict)  # config values from a declared sweep
     size: int | None = None  # K, the number of targets, on a capacity task (bench.capacity)
+    # standard; tuning: one setting of a declared grid (only its validation loss is kept);
+    # tuned: trained with the setting a tuning study selected (bench.tuning)
+    role: str = "standard"
+    training: dict[str, Any] = field(default_factory=dict)  # lr, weight_decay, batch_size
+    tuning: dict[str, Any] | None = None  # a tuned cell's study: grid, every loss, selection
 
     def overrides(self, run_overrides: dict[str, Any]) -> dict[str, Any]:
-        """The run's overrides with this cell's sweep values under them (the command wins)."""
-        return {**run_overrides,
+        """The run's overrides with this cell's sweep and grid values under them (the command
+        wins)."""
+        return {**self.training, **{k: v for k, v in run_overrides.items() if v is not None},
                 "config": {**self.sweep, **(run_overrides.get("config") or {})}}
+
+    def name(self, run_overrides: dict[str, Any]) -> str:
+        """The variant part of the cell's name: a tuned cell is named after its grid, not
+        after the setting it was given, so all its seeds are one entry."""
+        if self.role != "tuned" or self.tuning is None:
+            return variant(self.overrides(run_overrides))
+        shown = {**{k: v for k, v in run_overrides.items() if k != "config"},
+                 "config": {**self.sweep, **(run_overrides.get("config") or {})},
+                 "tuned": self.tuning["grid"]}
+        return variant(shown)
 
 
 @dataclass
@@ -202,11 +218,12 @@ def provenance_record(device: str, started: str, isolated: bool) -> dict[str, An
     }
 
 
-def _evaluation_sets(task: Task, profile: str, test: dict) -> tuple[dict, dict]:
+def _evaluation_sets(task: Task, profile: str, test: dict,
+                     probes: bool = True) -> tuple[dict, dict]:
     """(inputs the trainer predicts on, targets and probes the harness keeps)."""
     sets = {"test": {"inputs": test["inputs"], "dt": test["dt"]}}  # targets stay here
     kept: dict[str, Any] = {}
-    if any(m in metrics.MEMORY_METRICS for m in task.metrics):  # validated: memory block
+    if probes and any(m in metrics.MEMORY_METRICS for m in task.metrics):  # validated
         kept["long_delay"] = memory.long_delay_split(task, profile)
         kept["drift"] = memory.drift_probe(task, profile)
         sets.update({k: {"inputs": v["inputs"], "dt": v["dt"]} for k, v in kept.items()})
@@ -231,16 +248,19 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
     This process generates the data and keeps the test targets. The model is built, trained
     and made to predict by :mod:`bench.model_process`: in a child process held to ``limits``
     (``isolate``, the default), or here (tests). With ``path`` (where the result will be
-    written), the trained parameters and the attractor analysis are placed beside it.
+    written), the trained parameters and the attractor analysis are placed beside it. A
+    tuning cell keeps only what selection needs: no probes, parameters or analysis.
     """
     task, model = cell.task, cell.model
     doc = result_document(cell, profile, device, overrides)
+    tuning = cell.role == "tuning"
+    path = None if tuning else path
     train, validation, test = (task.load_split(s, profile, cell.size) for s in SPLITS)
     if sequences.gets_elapsed_time(task, model):
         unit = float(task.data["dt"])
         train, validation, test = (sequences.with_elapsed_time(s, unit)
                                    for s in (train, validation, test))
-    sets, probes = _evaluation_sets(task, profile, test)
+    sets, probes = _evaluation_sets(task, profile, test, probes=not tuning)
     spec = TrainSpec(config=doc["config"]["model"], training=doc["config"]["training"],
                      seed=cell.seed, device=device, n_inputs=train["inputs"].shape[-1],
                      n_outputs=sequences.n_outputs(task, train),
@@ -287,7 +307,7 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
                     out.predictions["long_delay"], probes["long_delay"]))
                 doc["metrics"].update(memory.drift_metrics(
                     out.predictions["drift"], probes["drift"]))
-            if task.capacity is None:
+            if task.capacity is None and not tuning:
                 doc["example"] = sequences.example(task, test, pred)
             else:  # the first targets and their generation, for the plots
                 doc["trajectories"] = {
@@ -330,9 +350,11 @@ def locate(cell: Cell, profile: str, device: str, results_dir: Path,
            run_overrides: dict[str, Any]) -> tuple[dict[str, Any], Path, str]:
     """(the cell's overrides, its result file, its name in messages)."""
     overrides = cell.overrides(run_overrides)
-    label = "+".join(filter(None, (cell.model.name, variant(overrides))))
+    label = "+".join(filter(None, (cell.model.name, cell.name(run_overrides))))
     path = results.cell_path(results_dir, cell.task.name, cell.task.version, profile,
                              device_class(device), label, cell.framework, cell.seed, cell.size)
+    if cell.role == "tuning":  # apart: the leaderboard ranks none of them
+        path = path.parent / "tuning" / path.name
     size = "" if cell.size is None else f" K={cell.size}"
     return overrides, path, f"{cell.task.key} {label}/{cell.framework}{size} seed {cell.seed}"
 
@@ -365,6 +387,11 @@ def process(cell: Cell, profile: str, device: str, results_dir: Path, force: boo
     # Declared configs only (a sweep included): the runs the claims table may use.
     doc["run_variant"] = variant(run_overrides)  # the command line's part of the variant
     doc["standard"] = doc["run_variant"] == ""
+    doc["variant"] = cell.name(run_overrides)
+    doc["role"] = cell.role
+    doc["ruleset"] = "tuned" if cell.role == "tuned" else "default"  # ranked apart
+    if cell.tuning is not None:
+        doc["tuning"] = cell.tuning
     ledger.write_result(results_dir, path, doc)
     if doc["status"] == "ok":
         report.done.append(name)

@@ -204,6 +204,10 @@ def _validate(raw: dict, path: Path) -> Task:
                                      for p in PROFILES)), None)
         if problem:
             raise bad(problem)
+    if "tuning" in raw:
+        problem = _tuning_problem(raw["tuning"])
+        if problem:
+            raise bad(problem)
     known = set(REQUIRED) | {"description"}
     return Task(
         **{k: raw[k] for k in REQUIRED},
@@ -215,6 +219,31 @@ def _validate(raw: dict, path: Path) -> Task:
 def _positive_ints(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(
         isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
+
+
+def _positive_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+TUNABLE = {"lr": "positive numbers", "weight_decay": "numbers >= 0",
+           "batch_size": "integers >= 1"}
+
+
+def _tuning_problem(tuning: Any) -> str | None:
+    """A task's declared tuning grids: name -> {lr, weight_decay, batch_size: [values]}."""
+    if not isinstance(tuning, dict) or not tuning:
+        return "tuning must map grid names to grids (lr, weight_decay, batch_size lists)"
+    for name, grid in tuning.items():
+        if not isinstance(grid, dict) or not grid or set(grid) - set(TUNABLE):
+            return f"tuning.{name} must map some of {', '.join(TUNABLE)} to lists of values"
+        for key, values in grid.items():
+            ok = isinstance(values, list) and bool(values) and (
+                _positive_ints(values) if key == "batch_size" else all(
+                    isinstance(v, int | float) and not isinstance(v, bool)
+                    and (v > 0 if key == "lr" else v >= 0) for v in values))
+            if not ok:
+                return f"tuning.{name}.{key} must be a non-empty list of {TUNABLE[key]}"
+    return None
 
 
 def _capacity_problem(raw: dict) -> str | None:
@@ -270,6 +299,14 @@ def _memory_problem(raw: dict) -> str | None:
     if not all(isinstance(cov.get(k), int | float) and cov[k] > 0
                for k in ("grid_step", "epsilon")):
         return "memory.coverage needs grid_step > 0 and epsilon > 0"
+    hold = mem.get("hold")
+    if hold is not None:
+        horizons = hold.get("horizons") if isinstance(hold, dict) else None
+        if not (isinstance(hold, dict) and _positive_number(hold.get("grid_step"))
+                and _positive_number(hold.get("epsilon")) and _positive_ints(horizons)
+                and sorted(set(horizons)) == horizons):
+            return ("memory.hold needs grid_step > 0, epsilon > 0 and increasing integer "
+                    "horizons >= 1")
     if mem["long_delay"]["seed"] in {s["seed"] for s in raw["splits"].values()}:
         return "memory.long_delay needs a seed different from the splits' seeds"
     return memory_sets.validate(raw.get("memory_set"), int(raw["data"].get("channels", 0)))
