@@ -7,23 +7,46 @@ Outputs, beside ``<cell>.json``:
 - ``<cell>.slowpoints.json``: every reported slow point (state, readout, speed, stability,
   Jacobian eigenvalues) and the settings;
 - ``<cell>.png``: the phase portrait (``bench.portraits``);
-- the result file's ``attractor`` section: the summary the leaderboard shows.
+- the result file's ``attractor`` section: the summary the leaderboard shows, with the gate
+  statistics of a gated model (``gate``).
+
+The search starts from states visited on test trials and on the hold probe (``bench.hold``:
+written values of the ideal memory set, then held at zero input), which is also where the gate
+statistics are read: G on held states at zero input, the mechanism the paper names.
 """
 
 from __future__ import annotations
 
+import functools
 import traceback
 from pathlib import Path
 from typing import Any
 
-from bench import attractors, checkpoints, environment, memory, portraits, results
+import numpy as np
+
+from bench import attractors, checkpoints, environment, hold, ledger, portraits, results
 from bench.errors import UserError
 from bench.tasks import Task, get_task
 
 INTERFACE = ("states", "field", "observe", "discrete")
 SETTINGS = {"smoke": attractors.Settings(initial=64, steps=200)}
 PROBE_TRIALS = 64  # test trials whose states seed the search
-TRAJECTORIES = 8  # drift probes drawn as trajectories
+TRAJECTORIES = 8  # hold probes drawn as trajectories
+HELD_BINS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)  # after a write: states kept
+CLOSED = 0.05  # a gate below this is "closed": the unit's timescale is 20x tau or longer
+
+
+def gate_statistics(gates: np.ndarray) -> dict[str, Any]:
+    """The distribution of gate values (states x units, pooled): median, quantiles, the
+    fraction below :data:`CLOSED`, and a 20-bin histogram over [0, 1]."""
+    g = np.asarray(gates, np.float64).ravel()
+    counts, _ = np.histogram(g, bins=20, range=(0.0, 1.0))
+    q = np.quantile(g, [0.05, 0.25, 0.5, 0.75, 0.95])
+    return {"median": float(q[2]), "fraction_closed": float(np.mean(g < CLOSED)),
+            "closed_below": CLOSED, "quantiles": {"5": float(q[0]), "25": float(q[1]),
+                                                   "50": float(q[2]), "75": float(q[3]),
+                                                   "95": float(q[4])},
+            "histogram": counts.tolist(), "n_values": int(g.size)}
 
 
 def missing_interface(model: Any) -> list[str]:
@@ -42,11 +65,12 @@ def _system(model: Any, framework: str, dt: float, device: str) -> Any:
 
 def analyse_model(model: Any, framework: str, task: Task, profile: str, device: str,
                   result_path: Path, title: str, test: dict | None = None,
-                  drift: dict | None = None) -> dict[str, Any]:
+                  probe: dict | None = None, write: bool = True) -> dict[str, Any]:
     """Analyse ``model``; write the slow points and the portrait; return the summary.
 
-    ``test`` and ``drift`` (the test split and drift probe) are made from the task when not
-    given; the harness passes the ones it already has.
+    ``test`` and ``probe`` (the test split's inputs and the hold probe) are made from the task
+    when not given; the harness passes the ones it already has. ``write=False`` returns the
+    summary and writes no file.
 
     Never raises for a model's fault: an unsupported or failing analysis is reported in the
     summary's ``status`` and ``reason``, and the cell's metrics stand.
@@ -56,42 +80,105 @@ def analyse_model(model: Any, framework: str, task: Task, profile: str, device: 
         return {"status": "unsupported",
                 "reason": f"the model has no {', '.join(lacking)} (analysis interface; see "
                           "submissions/README.md)"}
-    if "memory_set" not in task.extra:
-        return {"status": "unsupported", "reason": f"task {task.name} defines no memory_set"}
+    spec = hold.spec(task)
+    if spec is None:
+        return {"status": "unsupported", "reason": f"task {task.name} defines no memory_set "
+                "and memory.hold probe"}
     try:
         system = _system(model, framework, float(task.data["dt"]), device)
         test = task.load_split("test", profile) if test is None else test
-        drift = memory.drift_probe(task, profile) if drift is None else drift
+        probe = hold.probe(task) if probe is None else probe
+        start = int(probe["start"])
+        keep = [start + b for b in HELD_BINS if b <= max(spec["horizons"])]
         probes = [{"inputs": test["inputs"][:PROBE_TRIALS], "dt": test["dt"][:PROBE_TRIALS]},
-                  {"inputs": drift["inputs"], "dt": drift["dt"]}]
+                  {"inputs": probe["inputs"], "dt": probe["dt"], "keep": keep}]
+        criterion = attractors.Criterion(float(spec["epsilon"]), int(max(spec["horizons"])))
         report, arrays = attractors.analyse(system, probes, task.extra["memory_set"],
                                             task.extra["memory"]["coverage"],
-                                            SETTINGS.get(profile, attractors.Settings()))
-        start = int(drift["start"])
-        traj = system.states(drift["inputs"][:TRAJECTORIES], drift["dt"][:TRAJECTORIES])
+                                            SETTINGS.get(profile, attractors.Settings()),
+                                            criterion)
+        held = attractors.visited_states(system, probes[1:])  # after writes, zero input
+        gates = system.gate(held)
+        gate = None if gates is None else gate_statistics(gates)
+        pick = np.linspace(0, len(probe["inputs"]) - 1, TRAJECTORIES).round().astype(int)
+        traj = system.states(probe["inputs"][pick], probe["dt"][pick])[:, start:]
+        if not write:
+            return {**attractors.summary(report), "gate": gate}
         base = Path(result_path)
         points_file = base.with_suffix(".slowpoints.json")
         results.write_atomic(points_file, report)
-        png = portraits.draw(system, arrays, report, task.extra["memory_set"],
-                             traj[:, start:], title, base.with_suffix(".png"))
+        png = portraits.draw(system, arrays, report, task.extra["memory_set"], traj, title,
+                             base.with_suffix(".png"))
     except UserError:
         raise
     except Exception as e:  # the analysis must not cost the cell its metrics
         last = traceback.extract_tb(e.__traceback__)[-1]
         return {"status": "failed", "reason": f"{type(e).__name__}: {e} "
                 f"({Path(last.filename).name}:{last.lineno})"}
-    return {**attractors.summary(report), "points_file": points_file.name,
+    return {**attractors.summary(report), "gate": gate, "points_file": points_file.name,
             "portrait": png.name}
 
 
+def predict(model: Any, framework: str, inputs: np.ndarray, dt: np.ndarray, device: str,
+            batch: int = 256) -> np.ndarray:
+    """The model's outputs on ``inputs`` (B, T, I), in batches, as numpy (B, T, O)."""
+    outs = []
+    for i in range(0, len(inputs), batch):
+        x, d = inputs[i : i + batch], dt[i : i + batch]
+        if framework == "torch":
+            import torch
+
+            with torch.no_grad():
+                outs.append(model(torch.as_tensor(x, device=device),
+                                  torch.as_tensor(d, device=device)).cpu().numpy())
+        else:
+            import jax
+
+            with jax.default_matmul_precision("highest"):
+                outs.append(np.asarray(_jax_batched()(model, x, d)))
+    return np.concatenate(outs)
+
+
+@functools.cache
+def _jax_batched():
+    import equinox as eqx
+    import jax
+
+    return eqx.filter_jit(lambda model, x, dt: jax.vmap(model)(x, dt))
+
+
+def current(doc: dict[str, Any]) -> bool:
+    """Whether a result's memory metric and analysis come from this version of both."""
+    a, h = doc.get("attractor") or {}, doc.get("hold") or {}
+    return a.get("version") == attractors.VERSION and h.get("version") == hold.VERSION
+
+
+def results_root(path: Path) -> Path:
+    """The results folder a result file belongs to: the nearest folder above it with a ledger
+    (else the one its layout implies, ``<results>/<task>@v/<profile>/<class>/<file>``)."""
+    for parent in Path(path).resolve().parents:
+        if (parent / ledger.NAME).is_file():
+            return parent
+    return Path(path).resolve().parents[3]
+
+
 def analyze_result(path: Path, device: str = "cpu") -> dict[str, Any]:
-    """Rerun the analysis for a result file from its checkpoint; update the file in place."""
+    """Recompute the memory metric (``hold``) and the attractor analysis of a result from its
+    checkpoint; update the file, and its ledger line, in place.
+
+    Only a result the suite wrote is updated (its bytes match the ledger), so that a file
+    edited by hand never becomes verified by being analysed.
+    """
     from bench.registry import discover
 
     doc = results.read(path)
     if doc["status"] != "ok":
         raise UserError(f"{path}: the cell {doc['status']}; there is no trained model to "
                         "analyse")
+    root = results_root(path)
+    if not ledger.verified(root, path):
+        raise UserError(f"{path}: not a result the suite wrote (its bytes differ from "
+                        f"{root / ledger.NAME}); rerun the cell instead")
     models = discover()
     if doc["model"] not in models:
         raise UserError(f"{path}: model {doc['model']} is not registered here; add its folder "
@@ -111,11 +198,20 @@ def analyze_result(path: Path, device: str = "cpu") -> dict[str, Any]:
         raise UserError(f"{path}: the result records no checkpoint; rerun the cell (FORCE=1)")
     model = checkpoints.load(models[doc["model"]].load(fw), fw, doc["config"]["model"],
                              sizes["n_inputs"], sizes["n_outputs"], ckpt, device)
+    if hold.spec(task) is not None:
+        probe = hold.probe(task)
+        doc["hold"] = hold.metrics(predict(model, fw, probe["inputs"], probe["dt"], device),
+                                   probe, hold.spec(task))
+    else:
+        probe = None
     doc["attractor"] = analyse_model(model, fw, task, doc["profile"], device, path,
-                                     title_for(doc))
+                                     title_for(doc), probe=probe)
     # rerun later than training: say by which code
-    doc["attractor"]["reanalysed_by"] = environment.git_state().get("git_commit")
-    results.write_atomic(path, doc)
+    by = environment.git_state().get("git_commit")
+    doc["attractor"]["reanalysed_by"] = by
+    if doc.get("hold"):
+        doc["hold"]["computed_by"] = by
+    ledger.write_result(root, path, doc)
     return doc["attractor"]
 
 

@@ -18,6 +18,20 @@ threshold. Units are per sampling interval, so flows and maps are judged alike.
   |1 + mu| < 1 - eig_tol; unstable where one exceeds +eig_tol (resp. 1 + eig_tol), else marginal;
 - *coverage*: the fraction of a grid over the ideal memory set within epsilon of the readout of
   some slow state (``bench.memory_sets.coverage``).
+
+Slow for the task (``Criterion``, which the harness always gives): a state is slow when its
+readout, moving at its current speed, would move less than the task's tolerance epsilon over
+the hold probe's longest horizon H, i.e. |observe(h + F(h)) - observe(h)| < epsilon / H per
+interval. Then:
+
+- the *slow set* is every visited state that is slow, found without minimising: it shows slow
+  manifolds as they are, and ``slow_set_coverage`` is its coverage;
+- the minimiser may not carry a state far: a found point counts as a slow point only if its
+  readout moved at most epsilon from where it started. Every start's distance moved (state and
+  readout) is summarised, and the points carried farther are counted (``carried_far``).
+
+Without a criterion (direct use, tests of the method) a slow point is one with q below
+``Settings.speed_tol``, and there is no slow set.
 """
 
 from __future__ import annotations
@@ -29,7 +43,8 @@ import numpy as np
 
 from bench import memory_sets
 
-VERSION = 1  # of the method; stored with every analysis
+VERSION = 2  # of the method; stored with every analysis
+CHUNK = 128  # probe sequences run at once
 
 
 @dataclass(frozen=True)
@@ -45,10 +60,43 @@ class Settings:
     seed: int = 0
 
 
+@dataclass(frozen=True)
+class Criterion:
+    """Slow for the task: the readout moves less than ``epsilon`` in ``horizon`` intervals."""
+
+    epsilon: float  # output units (the task's memory.hold.epsilon)
+    horizon: int  # intervals (the hold probe's longest horizon)
+
+    @property
+    def speed(self) -> float:
+        return self.epsilon / self.horizon
+
+
 def visited_states(system: Any, probes: list[dict[str, np.ndarray]]) -> np.ndarray:
-    """Every state the model visits on the probe inputs, flattened to (M, D)."""
-    runs = [system.states(p["inputs"], p["dt"]) for p in probes]
+    """Every state the model visits on the probe inputs (at the bins ``keep`` lists, where a
+    probe gives them), flattened to (M, D)."""
+    runs = []
+    for p in probes:
+        for i in range(0, len(p["inputs"]), CHUNK):  # long probes: bounded memory
+            states = system.states(p["inputs"][i : i + CHUNK], p["dt"][i : i + CHUNK])
+            runs.append(states if "keep" not in p else states[:, p["keep"]])
     return np.concatenate([r.reshape(-1, r.shape[-1]) for r in runs])
+
+
+def readout_speed(system: Any, h: np.ndarray) -> np.ndarray:
+    """How far the readout moves in one interval at zero input, from each row of ``h``:
+    |observe(h + F(h)) - observe(h)|, F the field (one Euler interval of a flow; exact for
+    a map)."""
+    if len(h) == 0:
+        return np.zeros(0)
+    return np.linalg.norm(system.observe(h + system.field(h)) - system.observe(h), axis=-1)
+
+
+def _quantiles(values: np.ndarray) -> dict[str, float] | None:
+    if len(values) == 0:
+        return None
+    q = np.quantile(values, [0.5, 0.9, 1.0])
+    return {"median": float(q[0]), "p90": float(q[1]), "max": float(q[2])}
 
 
 def merge_points(points: np.ndarray, tol: float) -> np.ndarray:
@@ -67,14 +115,17 @@ def classify(eigenvalues: np.ndarray, discrete: bool, tol: float) -> str:
 
 
 def analyse(system: Any, probes: list[dict[str, np.ndarray]], memory_set: dict,
-            coverage: dict[str, float], settings: Settings = Settings()
+            coverage: dict[str, float], settings: Settings = Settings(),
+            criterion: Criterion | None = None,
             ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Find slow points and summarise them.
 
     Returns the report (JSON-friendly) and arrays for pictures: ``visited`` states, ``slow``
-    states and their ``readout``, and the ``points`` reported (merged, at most max_points).
+    states and their ``readout``, the ``points`` reported (merged, at most max_points), and,
+    with a ``criterion``, the ``slow_set`` and its ``slow_set_readout``.
 
-    ``probes``: input sets ({inputs, dt}) whose visited states seed the search.
+    ``probes``: input sets ({inputs, dt}, optionally ``keep``: the bins to take) whose
+    visited states seed the search.
     ``coverage``: the task's ``grid_step`` and ``epsilon``.
     """
     rng = np.random.default_rng(settings.seed)
@@ -85,7 +136,35 @@ def analyse(system: Any, probes: list[dict[str, np.ndarray]], memory_set: dict,
         * rng.standard_normal((len(pick), visited.shape[1]))
     found, q = system.minimise(start, settings.steps, settings.lr)
     finite = np.all(np.isfinite(found), axis=1) & np.isfinite(q)
-    slow_mask = finite & (q < settings.speed_tol)
+    moved_state = np.where(finite, np.linalg.norm(np.where(finite[:, None], found, 0) - start,
+                                                  axis=1), np.inf)
+    extra: dict[str, Any] = {}
+    arrays_extra: dict[str, np.ndarray] = {}
+    if criterion is None:
+        slow_mask = finite & (q < settings.speed_tol)
+    else:
+        safe = np.where(finite[:, None], found, start)
+        moved_readout = np.where(finite, np.linalg.norm(
+            system.observe(safe) - system.observe(start), axis=-1), np.inf)
+        near = moved_readout <= criterion.epsilon
+        slow_mask = finite & near & (readout_speed(system, safe) < criterion.speed)
+        speeds = readout_speed(system, visited)
+        slow_set = visited[speeds < criterion.speed]
+        slow_readout = system.observe(slow_set) if len(slow_set) else np.zeros((0, 0))
+        extra = {
+            "criterion": {"epsilon": criterion.epsilon, "horizon": criterion.horizon,
+                          "readout_speed": criterion.speed},
+            "n_visited": len(visited),
+            "n_slow_set": len(slow_set),
+            "slow_set_fraction": float(len(slow_set) / len(visited)) if len(visited) else 0.0,
+            "slow_set_coverage": memory_sets.coverage(memory_set, slow_readout,
+                                                      coverage["grid_step"],
+                                                      coverage["epsilon"]),
+            "moved": {"state": _quantiles(moved_state[finite]),
+                      "readout": _quantiles(moved_readout[finite])},
+            "carried_far": int(np.sum(finite & ~near)),
+        }
+        arrays_extra = {"slow_set": slow_set, "slow_set_readout": slow_readout}
     slow = found[slow_mask]
     order = np.argsort(q[slow_mask], kind="stable")  # the slowest first, kept when merging
     slow = slow[order]
@@ -114,6 +193,7 @@ def analyse(system: Any, probes: list[dict[str, np.ndarray]], memory_set: dict,
                                          coverage["epsilon"]),
         "coverage_grid_step": coverage["grid_step"],
         "coverage_epsilon": coverage["epsilon"],
+        **extra,
         "points": [
             {"state": h.round(5).tolist(), "readout": y.round(5).tolist(),
              "speed": float(s), "stability": st, "near_zero": int(nz),
@@ -124,7 +204,7 @@ def analyse(system: Any, probes: list[dict[str, np.ndarray]], memory_set: dict,
         ],
     }
     arrays = {"visited": visited, "slow": slow, "readout": readout_slow, "points": shown,
-              "stability": np.asarray(stability)}
+              "stability": np.asarray(stability), **arrays_extra}
     return report, arrays
 
 

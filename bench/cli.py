@@ -312,6 +312,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from bench import analysis, harness, results
+    from bench.tasks import select_tasks
 
     if args.result:
         paths = [Path(p) for p in args.result]
@@ -324,15 +325,24 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         paths = results.result_files(Path(args.results_dir))
     docs = {p: results.read(p) for p in paths}  # read once
     if not args.result:
-        paths = [p for p in paths if docs[p]["status"] == "ok"]
+        names = {t.name for t in select_tasks(args.task)}
+        paths = [p for p in paths if docs[p]["status"] == "ok" and docs[p]["task"] in names
+                 and docs[p].get("role") != "tuning"]  # tuning cells keep no parameters
+        done = [p for p in paths if analysis.current(docs[p])]
+        if done and not args.force:
+            print(f"analyze: {len(done)} result(s) analysed by this version already; "
+                  "--force redoes them", flush=True)
+            paths = [p for p in paths if p not in done]
+            if not paths:
+                return 0
     if not paths:
         raise UserError("no trained result to analyse; run `make bench` first")
     device = harness.resolve_device(args.device, sorted({docs[p]["framework"] for p in paths}))
     for i, path in enumerate(paths, 1):
         a = analysis.analyze_result(path, device)
         what = (f"{a['n_slow_points']} slow points, local dimension {a['local_dim']}, "
-                f"coverage {a['coverage']:.2f}" if a["status"] == "ok"
-                else f"{a['status']}: {a['reason']}")
+                f"slow-set coverage {a.get('slow_set_coverage', a['coverage']):.2f}"
+                if a["status"] == "ok" else f"{a['status']}: {a['reason']}")
         print(f"[{i}/{len(paths)}] {path}: {what}", flush=True)
     return 0
 
@@ -472,6 +482,9 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--result", action="append", default=[], metavar="FILE",
                    help="a result file (repeatable); default: every ok result in --results-dir")
     a.add_argument("--results-dir", default="results")
+    a.add_argument("--task", default="all", help="with --results-dir: names or globs")
+    a.add_argument("--force", action="store_true",
+                   help="with --results-dir: also redo results this version analysed")
     a.add_argument("--device", default="cpu", help="cpu or cuda")
     a.set_defaults(func=cmd_analyze)
     sub.add_parser("list", help="tasks (with versions) and models").set_defaults(func=cmd_list)

@@ -25,6 +25,7 @@ from bench import (
     checkpoints,
     environment,
     executors,
+    hold,
     impl,
     ledger,
     memory,
@@ -199,6 +200,7 @@ def result_document(cell: Cell, profile: str, device: str,
         "metrics": {}, "primary_metric": task.primary_metric,
         "higher_is_better": task.higher_is_better, "n_params": None, "timing": {},
         "memory": {}, "nfe": None, "curve": {}, "example": None, "attractor": None,
+        "hold": None,
         "checkpoint": None,
         "config": {"model": config, "training": training,
                    "task": {"data": task.data, "splits": task.splits}},
@@ -226,7 +228,9 @@ def _evaluation_sets(task: Task, profile: str, test: dict,
     if probes and any(m in metrics.MEMORY_METRICS for m in task.metrics):  # validated
         kept["long_delay"] = memory.long_delay_split(task, profile)
         kept["drift"] = memory.drift_probe(task, profile)
-        sets.update({k: {"inputs": v["inputs"], "dt": v["dt"]} for k, v in kept.items()})
+    if probes and hold.spec(task) is not None:
+        kept["hold"] = hold.probe(task)
+    sets.update({k: {"inputs": v["inputs"], "dt": v["dt"]} for k, v in kept.items()})
     return sets, kept
 
 
@@ -267,11 +271,11 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
                      label=f"{model.name}/{cell.framework} {task.name} s{cell.seed}")
     analysis_job = None
     if path is not None:  # the analysis sees inputs only, like the trainer
-        drift = probes.get("drift")
+        probe = probes.get("hold")
         analysis_job = {"task": task, "profile": profile, "device": device,
                         "title": analysis.title_for(doc), "test": sets["test"],
-                        "drift": None if drift is None else
-                        {k: drift[k] for k in ("inputs", "dt", "start")}}
+                        "probe": None if probe is None else
+                        {k: probe[k] for k in ("inputs", "dt", "start")}}
     with tempfile.TemporaryDirectory(prefix="ctrnn-bench-cell-") as scratch:
         job = model_process.ModelJob(model, cell.framework, spec, train, validation, sets,
                                      Path(scratch), path.name if path else "cell.json",
@@ -302,11 +306,14 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
         else:
             doc["metrics"] = metrics.compute(task.metrics, pred, test["targets"],
                                              test.get("lengths"))
-            if probes:
+            if "long_delay" in probes:
                 doc["metrics"].update(memory.long_delay_metrics(
                     out.predictions["long_delay"], probes["long_delay"]))
                 doc["metrics"].update(memory.drift_metrics(
                     out.predictions["drift"], probes["drift"]))
+            if "hold" in probes:
+                doc["hold"] = hold.metrics(out.predictions["hold"], probes["hold"],
+                                           hold.spec(task))
             if task.capacity is None and not tuning:
                 doc["example"] = sequences.example(task, test, pred)
             else:  # the first targets and their generation, for the plots

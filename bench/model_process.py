@@ -63,7 +63,7 @@ class ModelJob:
     inputs: dict[str, dict[str, Any]]  # per evaluation set: inputs and dt, no targets
     scratch: Path  # where the child leaves its files, named after the result file
     result_name: str  # the result file's name, e.g. gnode-torch-seed0.json
-    analysis: dict[str, Any] | None = None  # task, profile, device, title, test, drift
+    analysis: dict[str, Any] | None = None  # task, profile, device, title, test, probe
     save: bool = True  # leave the trained parameters (and the analysis) in ``scratch``
 
 
@@ -117,7 +117,7 @@ def run_job(job: ModelJob) -> ModelReport:
                 a = job.analysis
                 report.attractor = analysis.analyse_model(
                     out.model, job.framework, a["task"], a["profile"], a["device"], where,
-                    a["title"], test=a["test"], drift=a["drift"])
+                    a["title"], test=a["test"], probe=a["probe"])
         except Exception as e:  # the predictions stand; the files are missing, and why
             last = traceback.extract_tb(e.__traceback__)[-1]
             report.checkpoint = None

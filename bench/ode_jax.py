@@ -194,6 +194,12 @@ class ODERNN(eqx.Module):
         """The readout of a state, (O,)."""
         return self.readout(h)
 
+    def gate_values(self, h):
+        """The timescale gate G at zero input, (N,); None for a model without a gate."""
+        if self.gate is None:
+            return None
+        return self.gate(h, jnp.zeros_like(h))
+
     def _fixed(self, h0, uf, ug, dt):
         def interval(h, inputs):
             u_f, u_g, d = inputs

@@ -194,6 +194,12 @@ class ODERNN(nn.Module):
         """The readout of states h, (B, O)."""
         return self.readout(h)
 
+    def gate_values(self, h: torch.Tensor) -> torch.Tensor | None:
+        """The timescale gate G at zero input, (B, N); None for a model without a gate."""
+        if self.gate is None:
+            return None
+        return self.gate(h, h.new_zeros(h.shape))  # U x = 0 at zero input
+
     def _fixed(self, h, uf, ug, dt):
         self.nfe_forward = 0
         outs = []

@@ -4,7 +4,12 @@ Left: the state space. N = 2: the zero-input vector field (streamlines, coloured
 the nullclines, the slow points coloured by stability and a few trajectories. N = 3: a 3-D
 view of the slow points and trajectories. N > 3: the same, projected on the top three
 principal components of the visited states. Right: the readout space with the ideal memory set
-drawn, and the readout of the slow states and of the trajectories.
+drawn, and the readout of the slow set and of the trajectories.
+
+The *slow set* (visited states whose readout would move less than the task's epsilon over the
+hold probe's longest horizon; ``bench.attractors``) is drawn in both panels: it is the
+approximate continuous attractor, where there is one. The slow points are the minimiser's
+exact zeros near visited states.
 """
 
 from __future__ import annotations
@@ -37,14 +42,21 @@ def _phase_plane(ax, system: Any, arrays: dict[str, np.ndarray], traj: np.ndarra
     X, Y = np.meshgrid(xs, ys)
     F = system.field(np.stack([X.ravel(), Y.ravel()], axis=-1)).reshape(*X.shape, 2)
     speed = np.linalg.norm(F, axis=-1)
-    ax.streamplot(X, Y, F[..., 0], F[..., 1], color=np.log10(speed + 1e-12), cmap="Blues_r",
-                  density=1.1, linewidth=0.6, arrowsize=0.6)
+    stream = ax.streamplot(X, Y, F[..., 0], F[..., 1], color=np.log10(speed + 1e-12),
+                           cmap="Blues_r", density=1.1, linewidth=0.6, arrowsize=0.6)
+    ax.figure.colorbar(stream.lines, ax=ax, fraction=0.046, pad=0.02,
+                       label="log10 |dh| per bin")
+    slow = arrays.get("slow_set")
+    if slow is not None and len(slow):
+        ax.scatter(slow[:, 0], slow[:, 1], s=3, c="tab:cyan", alpha=0.5, zorder=3,
+                   label=f"slow set ({len(slow)} states)")
     ax.contour(X, Y, F[..., 0], levels=[0], colors="tab:green", linewidths=1.0)
     ax.contour(X, Y, F[..., 1], levels=[0], colors="tab:purple", linewidths=1.0)
     ax.plot([], [], color="tab:green", label="dh1 = 0")
     ax.plot([], [], color="tab:purple", label="dh2 = 0")
-    for t in traj:
-        ax.plot(t[:, 0], t[:, 1], color="tab:gray", lw=0.8, alpha=0.8)
+    for i, t in enumerate(traj):
+        ax.plot(t[:, 0], t[:, 1], color="tab:gray", lw=0.8, alpha=0.8,
+                label="held after a write (zero input)" if i == 0 else None)
         ax.plot(t[0, 0], t[0, 1], ".", color="tab:gray", ms=4)
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(lo[1], hi[1])
@@ -71,12 +83,14 @@ def _readout_panel(ax, spec: dict, arrays: dict[str, np.ndarray], traj_out: np.n
         for i, curve in enumerate(shape):
             ax.plot(*[curve[:, j] for j in range(dims)], color="black", lw=1.5,
                     label="ideal memory set" if i == 0 else None)
-    for t in traj_out:
-        ax.plot(*[t[:, j] for j in range(dims)], color="tab:gray", lw=0.8, alpha=0.8)
-    r = arrays["readout"]
+    for i, t in enumerate(traj_out):
+        ax.plot(*[t[:, j] for j in range(dims)], color="tab:gray", lw=0.8, alpha=0.8,
+                label="held after a write" if i == 0 else None)
+    r = arrays.get("slow_set_readout")
+    r = arrays["readout"] if r is None else r
     if len(r):
-        ax.scatter(*[r[:, j] for j in range(dims)], s=6, c="tab:blue", alpha=0.6,
-                   label=f"readout of slow states ({len(r)})")
+        ax.scatter(*[r[:, j] for j in range(dims)], s=4, c="tab:cyan", alpha=0.5,
+                   label=f"readout of the slow set ({len(r)} states)")
     ax.set_xlabel("y1")
     ax.set_ylabel("y2")
     if dims == 3:
@@ -84,7 +98,7 @@ def _readout_panel(ax, spec: dict, arrays: dict[str, np.ndarray], traj_out: np.n
     else:
         ax.set_aspect("equal", adjustable="datalim")
     ax.set_title("readout space")
-    ax.legend(fontsize=6, loc="upper right")
+    ax.legend(fontsize=8, loc="upper right")
 
 
 def draw(system: Any, arrays: dict[str, np.ndarray], report: dict[str, Any], spec: dict,
@@ -97,7 +111,7 @@ def draw(system: Any, arrays: dict[str, np.ndarray], report: dict[str, Any], spe
 
     D = arrays["visited"].shape[1]
     C = len(system.observe(arrays["visited"][:1])[0])
-    fig = plt.figure(figsize=(10, 4.6))
+    fig = plt.figure(figsize=(11, 5))
     ax = fig.add_subplot(1, 2, 1, projection=None if D == 2 else "3d")
     pts, stab = arrays["points"], arrays["stability"]
     if D == 2:
@@ -120,20 +134,23 @@ def draw(system: Any, arrays: dict[str, np.ndarray], report: dict[str, Any], spe
         ax.set_ylabel(labels[1])
         ax.set_zlabel(labels[2])  # type: ignore[attr-defined]
         ax.set_title("slow points and trajectories" + ("" if D == 3 else f" (N = {D}, PCA)"))
-    ax.legend(fontsize=6, loc="upper right")
+    ax.legend(fontsize=8, loc="upper right")
     rax = fig.add_subplot(1, 2, 2, projection="3d" if C == 3 else None)
     traj_out = np.stack([system.observe(t) for t in trajectories]) if len(trajectories) \
         else np.zeros((0, 1, C))
     _readout_panel(rax, spec, arrays, traj_out, 3 if C == 3 else 2)
     dim = report["local_dim"]
-    fig.suptitle(f"{title}\n{report['n_slow_points']} slow points, local dimension "
-                 f"{'—' if dim is None else f'{dim:g}'}, coverage {report['coverage']:.2f}",
-                 fontsize=9)
+    crit = report.get("criterion")
+    slow_set = ("" if crit is None else
+                f"; slow set: readout moves < {crit['epsilon']:g} in {crit['horizon']} bins, "
+                f"coverage {report['slow_set_coverage']:.2f}")
+    fig.suptitle(f"{title}\n{report['n_slow_points']} slow points (local dimension "
+                 f"{'—' if dim is None else f'{dim:g}'}){slow_set}", fontsize=9)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=70, metadata={"Software": None})
+    fig.savefig(tmp, dpi=80, metadata={"Software": None})
     plt.close(fig)
     tmp.replace(path)
     return path

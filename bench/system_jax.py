@@ -31,6 +31,11 @@ def _observe(model, h):
 
 
 @eqx.filter_jit
+def _gate(model, h):
+    return jax.vmap(model.gate_values)(h)
+
+
+@eqx.filter_jit
 def _jacobians(model, h, dt):
     return jax.vmap(jax.jacfwd(lambda x: model.field(x, dt)))(h)
 
@@ -56,6 +61,13 @@ class JaxSystem:
 
     def observe(self, h: np.ndarray) -> np.ndarray:
         return self._run(_observe, h)
+
+    def gate(self, h: np.ndarray) -> np.ndarray | None:
+        """The model's gate at zero input, (B, D), or None where it exposes none."""
+        values = getattr(self.model, "gate_values", None)
+        if values is None or values(jnp.zeros(np.shape(h)[1:], jnp.float32)) is None:
+            return None
+        return self._run(_gate, h)
 
     def minimise(self, h0: np.ndarray, steps: int, lr: float) -> tuple[np.ndarray, np.ndarray]:
         """Minimise q(h) = |field(h)|^2 / 2 from every row of ``h0`` at once."""

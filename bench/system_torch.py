@@ -37,6 +37,13 @@ class TorchSystem:
     def observe(self, h: np.ndarray) -> np.ndarray:
         return self.model.observe(self._t(h)).cpu().numpy()
 
+    @torch.no_grad()
+    def gate(self, h: np.ndarray) -> np.ndarray | None:
+        """The model's gate at zero input, (B, D), or None where it exposes none."""
+        values = getattr(self.model, "gate_values", None)
+        out = values(self._t(h)) if values is not None else None
+        return None if out is None else out.cpu().numpy()
+
     def minimise(self, h0: np.ndarray, steps: int, lr: float) -> tuple[np.ndarray, np.ndarray]:
         """Minimise q(h) = |field(h)|^2 / 2 from every row of ``h0`` at once (Adam, with the
         learning rate decayed 100-fold); returns the final states and their q."""

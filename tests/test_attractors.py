@@ -503,3 +503,95 @@ def test_systems_agree_on_the_slow_point_search(name):
     for a, b in zip(rt["points"], rj["points"]):
         np.testing.assert_allclose(a["state"], b["state"], atol=2e-3)
         assert a["stability"] == b["stability"]
+
+
+# -- slow for the task: the slow set, the capped minimiser, the gate --------------------------
+
+LATTICE_BOX = {"kind": "box", "low": [-1.0, -1.0], "high": [1.0, 1.0]}
+
+
+def lattice_model(g):
+    """A gnODE-like flow with its gate at g everywhere: dh = g (round(h) - h) per bin, a slow
+    flow to the 9 points {-1, 0, 1}^2. It is slow for a task of tolerance eps over H bins
+    where its speed g d (d: the distance to the nearest point) is below eps / H."""
+    return Placed(lambda h: g * (torch.round(h) - h), np.eye(2), h0=(0.0, 0.0))
+
+
+def lattice_analysis(g, criterion, grid=41):
+    s = np.linspace(-1, 1, grid)
+    pts = np.stack(np.meshgrid(s, s, indexing="ij"), -1).reshape(-1, 2).astype(np.float32)
+    probe = placing_probe(pts, hold=0, dt=1.0)  # the written points themselves
+    return attractors.analyse(TorchSystem(lattice_model(g), 1.0), [probe], LATTICE_BOX, COVER,
+                              attractors.Settings(initial=256, steps=400), criterion)
+
+
+@pytest.mark.parametrize("g", [1e-5, 3e-4, 1e-3])
+def test_slow_set_is_where_the_readout_moves_less_than_eps_over_the_horizon(g):
+    """Slow iff g d < eps / H: the discs of radius r = eps / (g H) around the 9 points, the
+    whole square once r exceeds the largest d, sqrt(0.5)."""
+    crit = attractors.Criterion(epsilon=0.1, horizon=1000)
+    report, arrays = lattice_analysis(g, crit)
+    r = crit.epsilon / (g * crit.horizon)
+    d = np.linalg.norm(arrays["visited"] - np.round(arrays["visited"]), axis=1)
+    assert report["n_slow_set"] == int(np.sum(d < r))  # classified, not minimised
+    assert report["slow_set_fraction"] == pytest.approx(
+        1.0 if r > np.sqrt(0.5) else np.pi * r**2, abs=0.03)
+    np.testing.assert_array_equal(arrays["slow_set_readout"], arrays["slow_set"])
+
+
+def test_slow_set_coverage_falls_smoothly_as_the_gate_opens():
+    crit = attractors.Criterion(epsilon=0.1, horizon=1000)
+    cover = [lattice_analysis(g, crit)[0]["slow_set_coverage"]
+             for g in (1e-5, 1e-4, 3e-4, 1e-3, 1e-2)]
+    assert cover[0] == 1.0
+    assert all(a >= b for a, b in zip(cover, cover[1:])) and cover[-1] < 0.2
+
+
+def test_the_minimiser_may_not_carry_states_along_a_slow_manifold():
+    """At g = 1e-3 the exact zeros are the 9 lattice points; the minimiser carries most
+    starts far (up to sqrt(0.5)) to reach them. Those are counted as carried far, reported
+    with the distance moved, and not counted as slow points."""
+    crit = attractors.Criterion(epsilon=0.1, horizon=1000)
+    report, arrays = lattice_analysis(1e-3, crit)
+    assert report["moved"]["readout"]["max"] > 0.5
+    assert report["carried_far"] > 0.5 * report["n_initial"]
+    kept = arrays["slow"]
+    # every slow point reported lies near the lattice: it started within eps of it
+    assert np.all(np.linalg.norm(kept - np.round(kept), axis=1) < 2 * crit.epsilon)
+    assert report["n_slow_points"] <= 9
+
+
+def test_without_a_criterion_the_method_is_unchanged():
+    report, arrays = lattice_analysis(1e-3, None)
+    assert "slow_set_coverage" not in report and "slow_set" not in arrays
+
+
+def test_gate_statistics_of_a_known_distribution():
+    from bench.analysis import gate_statistics
+
+    g = np.linspace(0, 1, 10001)[:, None] * np.ones((1, 2))  # uniform on [0, 1], 2 units
+    s = gate_statistics(g)
+    assert s["median"] == pytest.approx(0.5)
+    assert s["fraction_closed"] == pytest.approx(0.05, abs=1e-3)
+    assert s["quantiles"]["95"] == pytest.approx(0.95, abs=1e-3)
+    assert sum(s["histogram"]) == s["n_values"] == 20002
+    assert max(s["histogram"]) - min(s["histogram"]) <= 4  # flat, up to bin-edge ties
+
+
+@pytest.mark.parametrize("framework", ["torch", "jax"])
+def test_gate_values_are_the_gate_at_zero_input(framework):
+    """G(h) = sigmoid(W h + b) at zero input, for the gnODE; none for the nODE."""
+    from bench.registry import discover
+
+    spec = discover()
+    ts, js = system_pair("gnode")
+    system = ts if framework == "torch" else js
+    h = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    W = ts.model.gate.W.weight.detach().numpy()
+    b = ts.model.gate.W.bias.detach().numpy()
+    np.testing.assert_allclose(system.gate(h), 1 / (1 + np.exp(-(h @ W.T + b))), atol=1e-6)
+    torch.manual_seed(0)
+    node = spec["node"].load("torch").build(ODE, I_IN, O_OUT)
+    assert TorchSystem(node, 0.01).gate(h) is None
+    jnode = spec["node"].load("jax").build(ODE, I_IN, O_OUT, key=jax.random.PRNGKey(0))
+    assert JaxSystem(jnode, 0.01).gate(h) is None

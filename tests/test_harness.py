@@ -349,7 +349,7 @@ def test_trainer_never_sees_test_targets_and_metrics_come_from_predictions(
     assert "targets" not in seen["test"]
     assert seen["test"] == {"inputs", "dt"}
     # the memory probes are inputs only, too
-    assert seen["sets"] == {"test", "long_delay", "drift"}
+    assert seen["sets"] == {"test", "long_delay", "drift", "hold"}
     assert all(keys == {"inputs", "dt"} for keys in seen["probes"].values())
     assert {"inputs", "targets", "dt"} <= seen["train"] and "targets" in seen["validation"]
     test = smoke_test_split()
