@@ -22,6 +22,7 @@ from bench import capacity, capacity_report, claims, plotting, trust
 from bench.claims import mean_std
 from bench.environment import hardware_label
 from bench.results import read, result_files
+from bench.tasks import TUNABLE
 
 PROFILE_ORDER = {"paper": 0, "quick": 1, "smoke": 2}
 CLASS_ORDER = {"gpu": 0, "cpu": 1}
@@ -30,14 +31,36 @@ CLASS_NAME = {"gpu": "GPU", "cpu": "CPU"}
 TABLE_OMITS = {"metric.long_delay_mse"}
 METRIC_ORDER = ("mse", "r2", "long_delay_mse", "long_delay_r2", "drift")  # after the primary
 MAX_CHANNELS = 3  # channels drawn in a table's example plot
-ATTRACTOR_COLUMNS = {"coverage": ("coverage ↑", ".2f"), "n_slow_points": ("slow pts", ".0f"),
-                     "local_dim": ("dim", ".0f")}
+# The memory metric (bench.hold) and the gate: column in results.csv -> (header, formatter).
+MEMORY_COLUMNS = {"hold.write_error": "write err ↓", "hold.coverage_10": "cov@10 ↑",
+                  "hold.coverage_100": "cov@100 ↑", "hold.coverage_1000": "cov@1000 ↑",
+                  "hold.memory_auc": "memory AUC ↑", "gate.median": "gate median",
+                  "gate.fraction_closed": "gates < 0.05"}
+ATTRACTOR_COLUMNS = {"slow_set_coverage": ("slow-set cov ↑", ".2f"),
+                     "n_slow_points": ("slow pts", ".0f"), "local_dim": ("dim", ".0f")}
+RULESET_NAME = {"default": "default settings",
+                "tuned": "tuned: external tuning on a declared grid (bench tune)"}
 
 
-def _group_key(doc: dict[str, Any]) -> tuple[str, int, str, str, str]:
-    """One table per task version, profile, hardware class and machine."""
+def _group_key(doc: dict[str, Any]) -> tuple[str, int, str, str, str, str]:
+    """One table per task version, profile, hardware class, machine and ruleset."""
     return (doc["task"], doc["task_version"], doc["profile"], doc["device_class"],
-            hardware_label(doc["provenance"]["hardware"]))
+            hardware_label(doc["provenance"]["hardware"]), doc.get("ruleset") or "default")
+
+
+def _hold_columns(doc: dict[str, Any]) -> dict[str, Any]:
+    """The memory metric and the gate statistics, flat (NaN-free: None where absent)."""
+    h = doc.get("hold") or {}
+    gate = (doc.get("attractor") or {}).get("gate") or {}
+    row: dict[str, Any] = {"hold.write_error": h.get("write_error"),
+                           "hold.memory_auc": h.get("memory_auc")}
+    for horizon, value in (h.get("coverage") or {}).items():
+        row[f"hold.coverage_{horizon}"] = value
+    for horizon, value in (h.get("hold_error") or {}).items():
+        row[f"hold.hold_error_{horizon}"] = value
+    row["gate.median"] = gate.get("median")
+    row["gate.fraction_closed"] = gate.get("fraction_closed")
+    return row
 
 
 def _label(doc: dict[str, Any]) -> str:
@@ -63,7 +86,9 @@ def flatten(doc: dict[str, Any], path: Path | None = None) -> dict[str, Any]:
         "reason": doc.get("reason"), "primary_metric": doc["primary_metric"],
         "N": cfg.get("N"), "L": capacity.depth(cfg), "K": doc.get("K"),
         "entry": capacity.entry(doc),
+        "ruleset": doc.get("ruleset") or "default", "role": doc.get("role") or "standard",
     }
+    row.update(_hold_columns(doc))
     row.update({f"metric.{k}": v for k, v in sorted((doc.get("metrics") or {}).items())})
     step = t.get("step_median_s")
     row.update({
@@ -111,6 +136,7 @@ def table(group: pd.DataFrame, higher: dict[str, bool], results_link: str | None
                           and c not in TABLE_OMITS),
                          key=lambda c: (c != f"metric.{primary}", _metric_rank(c), c))
     attractor = [c for c in ATTRACTOR_COLUMNS if c in group and group[c].notna().any()]
+    memory = [c for c in MEMORY_COLUMNS if c in group and group[c].notna().any()]
     rows = []
     for (model, fw), g in group.groupby(["model", "framework"], sort=True):
         ok = g[g["status"] == "ok"]
@@ -126,6 +152,7 @@ def table(group: pd.DataFrame, higher: dict[str, bool], results_link: str | None
             "N": _number(g["N"].dropna().max() if g["N"].notna().any() else None, ".0f"),
             **{c.split(".", 1)[1] + (" ↓" if not higher[c.split(".", 1)[1]] else " ↑"):
                mean_std(ok[c]) if c in ok else "—" for c in metric_cols},
+            **{MEMORY_COLUMNS[c]: mean_std(ok[c]) for c in memory},
             **{ATTRACTOR_COLUMNS[c][0]: mean_std(ok[c]) for c in attractor},
             "seeds": f"{len(ok)}" if not bad else f"{len(ok)}/{len(g)} ({', '.join(bad)})",
             "params": _number(g["n_params"].dropna().max() if g["n_params"].notna().any()
@@ -226,11 +253,54 @@ def _curves_plot(docs: list[dict[str, Any]], title: str, path: Path) -> bool:
     return True
 
 
+PROTOCOL_TEXT = [
+    "Kim, Can & Krishnamurthy's own protocol (RNNTools.jl): for each model and task, the 27 "
+    "settings of learning rate {1e-4, 1e-3, 1e-2} × weight decay {1e-3, 1e-2, 1e-1} × batch "
+    "{10, 50, 100}, each trained for the paper profile's epochs (200 on 2-bit), h0 an affine "
+    "map of the trial's first input, the paper's widths. `bench tune` searches the grid on "
+    "the tuning seeds, selects by validation loss, and trains the selected setting on the "
+    "evaluation seeds (`gnode+tuned=paper`). Differences from the authors, by design: the "
+    "suite validates once an epoch (they validated every step), shuffles the training trials "
+    "(their loader did not), and truncates pulses at the trial's end (they dropped pulses "
+    "that would start in the last two bins). Weight decay is the same: Flux 0.12's `ADAMW` "
+    "scales the decay by the learning rate, as `torch.optim.AdamW` and `optax.adamw` do.",
+]
+
+
+def tuning_table(docs: list[dict[str, Any]]) -> list[str]:
+    """Each study's selection: the setting, its validation loss, the grid's spread."""
+    rows, seen = [], set()
+    for d in sorted(docs, key=lambda d: (d["task"], d["model"], d["framework"], d["seed"])):
+        t = d.get("tuning") or {}
+        key = (d["task"], _label(d), d["framework"])
+        if not t or key in seen:
+            continue
+        seen.add(key)
+        scores = [r["mean_val_loss"] for r in t["settings"] if r["mean_val_loss"] is not None]
+        best = min(scores) if scores else None
+        sel = t["selected"]
+        rows.append({"task": d["task"], "model": _label(d), "framework": d["framework"],
+                     "grid": f"{t['grid']} ({len(t['settings'])} settings, tuning seeds "
+                             f"{', '.join(str(s) for s in t['tuning_seeds'])})",
+                     "selected": ", ".join(f"{k} {sel[k]:g}" for k in TUNABLE if k in sel),
+                     "its validation MSE": _number(best, ".4g"),
+                     "worst setting": _number(max(scores) if scores else None, ".4g"),
+                     "diverged or failed": f"{len(t['settings']) - len(scores)}"})
+    if not rows:
+        return []
+    return ["The selections:", "", tabulate(pd.DataFrame(rows).to_dict("list"),
+                                            headers="keys", tablefmt="github",
+                                            showindex=False, disable_numparse=True)]
+
+
 def build(results_dir: Path, out_dir: Path) -> list[Path]:
     """Regenerate the leaderboard files; returns the paths written."""
     paths = result_files(results_dir)
     docs = [read(p) for p in paths]
     trust.annotate(results_dir, paths, docs)  # verified or not; stale ones are not ranked
+    # Tuning cells only served a selection, which the tuned results record: never ranked.
+    kept = [(p, d) for p, d in zip(paths, docs) if d.get("role") != "tuning"]
+    paths, docs = [p for p, _ in kept], [d for _, d in kept]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = out_dir / "plots"
@@ -242,14 +312,17 @@ def build(results_dir: Path, out_dir: Path) -> list[Path]:
         "# The paper's claims, checked",
         "",
         "Generated by `make leaderboard` from every file in `results/`; do not edit by hand. "
-        "Kim, Can & Krishnamurthy (ICML 2023) claim that gated neural ODEs have an inductive "
-        "bias toward continuous attractors. Each claim is judged separately per profile, "
-        "machine and framework, from runs with the declared configs only (no command-line "
-        f"overrides), with at least {claims.MIN_SEEDS} seeds per side (claims 4 and 5 compare "
-        "the capacity K*, found per seed, on the seeds both sides have); numbers are mean ± "
-        "sample std over seeds. The criteria are fixed in `bench/claims.py`; a claim that "
-        "does not hold is reported as such. Small profiles (quick) use smaller networks and "
-        "fewer epochs than the paper; only the paper profile reproduces its setting.",
+        "The claims are the four of Kim, Can & Krishnamurthy's abstract (ICML 2023) that the "
+        "suite can test, in their words. Each is judged separately per profile, machine, "
+        "ruleset (default settings, or tuned on the authors' grid) and framework, from runs "
+        "with the declared configs only (no command-line overrides). Every verdict comes from "
+        f"a test across seeds, at least {claims.MIN_SEEDS} per side: the effect (a difference "
+        "or ratio of means) and its 95% bootstrap interval. A comparison **holds** when the "
+        "interval lies on the claim's side, **does not hold** when it lies on the other, and "
+        "is **inconclusive** when it straddles. Numbers are mean ± sample std over seeds. The "
+        "criteria are fixed in `bench/claims.py`. The quick profile uses smaller networks and "
+        "fewer epochs than the paper; only the paper profile reproduces its setting, and only "
+        "the tuned paper runs its protocol.",
         "",
     ]
     lines = [
@@ -308,26 +381,30 @@ def build(results_dir: Path, out_dir: Path) -> list[Path]:
                                              lineterminator="\n")
         keys = sorted({_group_key(d) for d in docs},
                       key=lambda k: (k[0], -k[1], PROFILE_ORDER.get(k[2], 9),
-                                     CLASS_ORDER.get(k[3], 9), k[4]))
+                                     CLASS_ORDER.get(k[3], 9), k[4], k[5] != "default"))
         latest = {k[0]: max(v for (t, v, *_) in keys if t == k[0]) for k in keys}
         if not any(k[3] == "gpu" for k in keys):
             lines += ["No GPU results yet: run `make bench DEVICE=cuda` on a machine with a GPU "
                       "and commit the files it adds under `results/`.", ""]
         current_task = None
         for key in keys:
-            task, version, profile, dclass, hw = key
+            task, version, profile, dclass, hw, ruleset = key
             if task != current_task:
                 lines += [f"## {task}", ""]
                 current_task = task
             group_docs = [d for d in docs if _group_key(d) == key]
             group = df[(df.task == task) & (df.task_version == version) & (df.profile == profile)
-                       & (df.device_class == dclass) & (df.hardware == hw)]
+                       & (df.device_class == dclass) & (df.hardware == hw)
+                       & (df.ruleset == ruleset)]
             old = "" if version == latest[task] else " (superseded version)"
+            tuned = "" if ruleset == "default" else f" · {RULESET_NAME[ruleset]}"
             lines += [f"### {task} v{version}{old} · {profile} profile · "
-                      f"{CLASS_NAME[dclass]}: {hw}", ""]
+                      f"{CLASS_NAME[dclass]}: {hw}{tuned}", ""]
             slug = re.sub(r"[^a-z0-9]+", "-", hw.lower()).strip("-")
-            stem = f"{task}-v{version}-{profile}-{dclass}-{slug}"
-            title = f"{task} v{version}, {profile} profile, {CLASS_NAME[dclass]}: {hw}"
+            stem = f"{task}-v{version}-{profile}-{dclass}-{slug}" + (
+                "" if ruleset == "default" else f"-{ruleset}")
+            title = (f"{task} v{version}, {profile} profile, {CLASS_NAME[dclass]}: {hw}"
+                     + ("" if ruleset == "default" else f", {ruleset}"))
             if group["K"].notna().any():  # a capacity task: K* per configuration
                 section, pngs = capacity_report.section(capacity.capacities(group), group_docs,
                                                         title, stem, plots)
@@ -340,8 +417,8 @@ def build(results_dir: Path, out_dir: Path) -> list[Path]:
                 written.append(png)
                 lines += [f"![{task} {profile} {dclass}](plots/{png.name})", ""]
         machines = sorted({k[2:] for k in keys},
-                          key=lambda m: (PROFILE_ORDER.get(m[0], 9), CLASS_ORDER.get(m[1], 9),
-                                         m[2]))
+                          key=lambda m: (m[3] == "default", PROFILE_ORDER.get(m[0], 9),
+                                         CLASS_ORDER.get(m[1], 9), m[2]))
         now = df[[v == latest[t] for t, v in zip(df.task, df.task_version)]]
         if not any(m[0] == "paper" for m in machines):
             claim_lines += [
@@ -350,10 +427,20 @@ def build(results_dir: Path, out_dir: Path) -> list[Path]:
                 "at those sizes, and `make expressivity PROFILE=paper DEVICE=cuda FRAMEWORK=all "
                 "SEEDS=0,1,2` the whole expressivity grid; commit the files they add under "
                 "`results/`.", ""]
-        for profile, dclass, hw in machines:
+        for profile, dclass, hw, ruleset in machines:
             sel = now[(now.profile == profile) & (now.device_class == dclass)
-                      & (now.hardware == hw) & now.standard]
-            claim_lines += [f"## {profile} profile · {CLASS_NAME[dclass]}: {hw}", ""]
+                      & (now.hardware == hw) & now.standard & (now.ruleset == ruleset)]
+            if ruleset == "tuned":
+                claim_lines += [f"## The authors' protocol: {profile} profile, tuned · "
+                                f"{CLASS_NAME[dclass]}: {hw}", "", *PROTOCOL_TEXT, "",
+                                *tuning_table([d for d in docs if d.get("ruleset") == ruleset
+                                               and d["profile"] == profile
+                                               and d["device_class"] == dclass
+                                               and hardware_label(d["provenance"]["hardware"])
+                                               == hw]), ""]
+            else:
+                claim_lines += [f"## {profile} profile · {CLASS_NAME[dclass]}: {hw} · "
+                                "default settings", ""]
             claim_lines += claims.section(sel)
     (out_dir / "claims.md").write_text("\n".join(claim_lines).rstrip() + "\n")
     (out_dir / "README.md").write_text("\n".join(lines).rstrip() + "\n")

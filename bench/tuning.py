@@ -93,7 +93,8 @@ def select(study: Study, grid: str, seeds: list[int], profile: str, device: str,
             losses.append(best_val_loss(doc))
             statuses.append(doc["status"])
         mean = float(np.mean(losses)) if losses and np.all(np.isfinite(losses)) else None
-        rows.append({**setting, "val_loss": losses, "status": statuses, "mean_val_loss": mean})
+        rows.append({**setting, "val_loss": [v if np.isfinite(v) else None for v in losses],
+                     "status": statuses, "mean_val_loss": mean})
     if missing:
         raise UserError(f"{study.label}: {len(missing)} tuning cell(s) have no result yet "
                         f"(first: {missing[0]}); rerun the tune command")
