@@ -201,7 +201,7 @@ def analyze_result(path: Path, device: str = "cpu") -> dict[str, Any]:
     if hold.spec(task) is not None:
         probe = hold.probe(task)
         doc["hold"] = hold.metrics(predict(model, fw, probe["inputs"], probe["dt"], device),
-                                   probe, hold.spec(task))
+                                   probe, task)
     else:
         probe = None
     doc["attractor"] = analyse_model(model, fw, task, doc["profile"], device, path,

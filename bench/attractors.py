@@ -72,7 +72,7 @@ class Criterion:
         return self.epsilon / self.horizon
 
 
-def visited_states(system: Any, probes: list[dict[str, np.ndarray]]) -> np.ndarray:
+def visited_states(system: Any, probes: list[dict[str, Any]]) -> np.ndarray:
     """Every state the model visits on the probe inputs (at the bins ``keep`` lists, where a
     probe gives them), flattened to (M, D)."""
     runs = []
@@ -114,7 +114,7 @@ def classify(eigenvalues: np.ndarray, discrete: bool, tol: float) -> str:
     return "stable" if lead < -tol else "unstable" if lead > tol else "marginal"
 
 
-def analyse(system: Any, probes: list[dict[str, np.ndarray]], memory_set: dict,
+def analyse(system: Any, probes: list[dict[str, Any]], memory_set: dict,
             coverage: dict[str, float], settings: Settings = Settings(),
             criterion: Criterion | None = None,
             ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

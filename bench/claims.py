@@ -173,7 +173,8 @@ def claim_2(df: pd.DataFrame) -> list[Row]:
                                lambda a, b: within_factor(a, b, COMPARABLE))
             rows.append(Row({"task": task, "framework": fw, "reference": ref,
                              "gnODE size": _size(g), "reference size": _size(r),
-                             "seeds": f"{len(g)} / {len(r)}", "MSE: gnODE": mean_std(g["metric.mse"]),
+                             "seeds": f"{len(g)} / {len(r)}",
+                             "MSE: gnODE": mean_std(g["metric.mse"]),
                              "MSE: reference": mean_std(r["metric.mse"]),
                              "MSE ratio [95% CI]": test.text() if test else "—"}, test, why))
     return rows
@@ -196,12 +197,13 @@ def claim_3(df: pd.DataFrame) -> list[Row]:
         depths = sorted(int(L) for L in g.L.dropna().unique())
         if len(depths) < 2:
             continue
-        deep, shallow = (g[g.L == depths[-1]], g[g.L == depths[0]])
+        deep, shallow = g[g["L"] == depths[-1]], g[g["L"] == depths[0]]
         a, b = (np.log2(deep.K_star.to_numpy(float) + 1),
                 np.log2(shallow.K_star.to_numpy(float) + 1))
         test, why = _judge(a, b, greater)
         rows.append(Row({"task": str(task), "framework": str(fw), "model": str(model),
-                         "N": f"{int(cast(float, N))}", "depths": f"L = {depths[0]} and {depths[-1]}",
+                         "N": f"{int(cast(float, N))}",
+                         "depths": f"L = {depths[0]} and {depths[-1]}",
                          "seeds": f"{len(deep)} / {len(shallow)}",
                          "K*: deepest": mean_std(deep.K_star.astype(float)),
                          "K*: shallowest": mean_std(shallow.K_star.astype(float)),

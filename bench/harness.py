@@ -312,8 +312,7 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
                 doc["metrics"].update(memory.drift_metrics(
                     out.predictions["drift"], probes["drift"]))
             if "hold" in probes:
-                doc["hold"] = hold.metrics(out.predictions["hold"], probes["hold"],
-                                           hold.spec(task))
+                doc["hold"] = hold.metrics(out.predictions["hold"], probes["hold"], task)
             if task.capacity is None and not tuning:
                 doc["example"] = sequences.example(task, test, pred)
             else:  # the first targets and their generation, for the plots

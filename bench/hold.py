@@ -88,9 +88,11 @@ def auc(curve: np.ndarray) -> float:
     return float(np.sum(0.5 * (c[1:] + c[:-1]) * np.diff(logs)) / logs[-1])
 
 
-def metrics(pred: np.ndarray, probe: dict[str, np.ndarray], hold_spec: dict[str, Any]
-            ) -> dict[str, Any]:
+def metrics(pred: np.ndarray, probe: dict[str, np.ndarray], task: Task) -> dict[str, Any]:
     """The memory metric from the predictions on :func:`probe` (K, T, O)."""
+    hold_spec = spec(task)
+    if hold_spec is None:
+        raise ValueError(f"task {task.name} has no memory.hold probe")
     points, start = probe["points"], int(probe["start"])
     eps = float(hold_spec["epsilon"])
     err = np.linalg.norm(pred[:, start:].astype(np.float64) - points[:, None, :], axis=-1)

@@ -346,15 +346,26 @@ def build(results_dir: Path, out_dir: Path) -> list[Path]:
         "- † marks a result the suite did not write: it is missing from "
         "`results/LEDGER.sha256`, or its bytes differ from its line there (added or edited by "
         "hand). It is never pooled with the suite's own runs.",
-        "- Memory (flip-flop tasks): `long_delay_r2` is R² over the held bins of trials 10× "
-        "longer plus 500 silent bins; `drift` is how far the readout wanders in 1000 bins of "
-        "zero input after being placed on the ideal memory set (0 for a perfect continuous "
-        "attractor).",
-        "- Attractor analysis of the trained model: `slow pts` is the number of distinct slow "
-        "points, `dim` the median number of near-zero Jacobian eigenvalues (the attractor's "
-        "local dimension), `coverage` the fraction of the ideal memory set within ε of the "
-        "slow points' readout; `portrait` links the phase portrait of the lowest seed. "
-        "`N` is the phase-space dimension. The paper's claims: [claims.md](claims.md).",
+        "- Memory (flip-flop tasks; [docs/memory.md](../docs/memory.md)): `long_delay_r2` is "
+        "R² over the held bins of trials 10× longer plus 500 silent bins. The memory metric "
+        "writes every point of a grid over the ideal memory set with the task's pulses, then "
+        "holds zero input: `write err` is the readout's distance from the target right after "
+        "the write, `cov@h` the fraction of the set whose error stayed within ε (a tenth of "
+        "the set's scale) for h bins, `memory AUC` the area under coverage over log-horizon "
+        "(1: perfect memory, 0: none). `drift` is how far the readout wanders in 1000 bins "
+        "from where it settled, not from the target (a model with no memory scores 0): read "
+        "it beside `write err`. `gate median` and `gates < 0.05`: the gate G of a gated model "
+        "on held states at zero input.",
+        "- Attractor analysis of the trained model: `slow-set cov` is the fraction of the "
+        "ideal set near the readout of visited states that are slow for the task (the readout "
+        "would move less than ε in 1000 bins); `slow pts` the number of distinct slow points "
+        "the minimiser found near visited states, `dim` the median number of near-zero "
+        "Jacobian eigenvalues there (the local dimension); `portrait` links the phase portrait "
+        "of the lowest seed. `N` is the phase-space dimension. The paper's claims: "
+        "[claims.md](claims.md).",
+        "- `tuned`: entries trained with the setting `make tune` selected on a declared grid "
+        "(the authors' protocol); they have their own tables and are never ranked with "
+        "default ones.",
         "- Real-world tasks (`vowels*`, `pickup-gesture`, `walker2d`; data from the cache "
         "that `make data` prepares): test accuracy on the archive's own test split, read at "
         "each series' last valid step, or the MSE of the next standardised observation "

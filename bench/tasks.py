@@ -304,7 +304,7 @@ def _memory_problem(raw: dict) -> str | None:
         horizons = hold.get("horizons") if isinstance(hold, dict) else None
         if not (isinstance(hold, dict) and _positive_number(hold.get("grid_step"))
                 and _positive_number(hold.get("epsilon")) and _positive_ints(horizons)
-                and sorted(set(horizons)) == horizons):
+                and sorted(set(horizons or [])) == horizons):
             return ("memory.hold needs grid_step > 0, epsilon > 0 and increasing integer "
                     "horizons >= 1")
     if mem["long_delay"]["seed"] in {s["seed"] for s in raw["splits"].values()}:

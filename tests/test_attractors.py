@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 
 import jax
 import numpy as np
@@ -544,7 +545,7 @@ def test_slow_set_coverage_falls_smoothly_as_the_gate_opens():
     cover = [lattice_analysis(g, crit)[0]["slow_set_coverage"]
              for g in (1e-5, 1e-4, 3e-4, 1e-3, 1e-2)]
     assert cover[0] == 1.0
-    assert all(a >= b for a, b in zip(cover, cover[1:])) and cover[-1] < 0.2
+    assert all(a >= b for a, b in itertools.pairwise(cover)) and cover[-1] < 0.2
 
 
 def test_the_minimiser_may_not_carry_states_along_a_slow_manifold():

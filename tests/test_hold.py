@@ -8,6 +8,7 @@ square) and from the systems' closed forms.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pytest
@@ -41,7 +42,7 @@ def _simulate(inputs: np.ndarray, initial, rest) -> np.ndarray:
 
 def _score(task, rest, initial=(0.0, 0.0)):
     p = hold.probe(task)
-    return hold.metrics(_simulate(p["inputs"], initial, rest), p, hold.spec(task)), p
+    return hold.metrics(_simulate(p["inputs"], initial, rest), p, task), p
 
 
 def _disc_fraction(r: float) -> float:
@@ -105,16 +106,16 @@ def test_a_gate_closing_to_strength_g_loses_coverage_smoothly_as_g_grows(horizon
         r = eps / (1 - (1 - g) ** horizon)
         if horizon == 1000 and r < 0.45:  # discs inside the square's cells: a known area
             assert covered[-1] == pytest.approx(_disc_fraction(r), rel=0.15, abs=0.01)
-    assert all(a >= b for a, b in zip(covered, covered[1:]))  # falls as the gate opens
+    assert all(a >= b for a, b in itertools.pairwise(covered))  # falls as the gate opens
     assert covered[0] > covered[-1]
 
 
 def test_a_memoryless_readout_scores_zero_with_a_large_write_error():
     """y = x: the output is the input, so nothing is held once the pulses end."""
-    for name, initial in (("flipflop-2bit-square", (0, 0)), ("flipflop-2bit-ring", (2, 0))):
+    for name in ("flipflop-2bit-square", "flipflop-2bit-ring"):
         task = get_task(name)
         p = hold.probe(task)
-        m = hold.metrics(p["inputs"].astype(float), p, hold.spec(task))
+        m = hold.metrics(p["inputs"].astype(float), p, task)
         # |v| averaged over the set: 0.77 on the square's grid, 2 on the ring
         assert m["write_error"] > 0.7
         assert m["coverage"]["1000"] <= 0.02  # only the points within epsilon of 0

@@ -93,7 +93,7 @@ def test_tuned_cells_record_the_study_and_equal_a_plain_run_of_the_setting(study
 
 def test_select_names_a_missing_tuning_cell(study, tmp_path):
     _, s, _ = study
-    with pytest.raises(UserError, match="3 tuning cell.*no result yet"):
+    with pytest.raises(UserError, match=r"3 tuning cell.*no result yet"):
         tuning.select(s, "test", [0], "smoke", "cpu", tmp_path, {})
 
 
