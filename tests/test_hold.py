@@ -163,3 +163,32 @@ def test_coverage_cannot_rise_with_the_horizon():
         rng.normal(0, 0.002, (len(p["points"]), p["inputs"].shape[1], 2)), axis=1)
     curve = hold.coverage_curve(pred, p["points"], int(p["start"]), 0.1)
     assert np.all(np.diff(curve) <= 0) and 0.0 < curve[-1] < curve[0] <= 1.0
+
+
+def test_both_frameworks_give_the_same_memory_metric():
+    """The gnODE baseline in PyTorch and in JAX with the same weights (copied across):
+    predictions on the probe, and so every number, agree."""
+    import torch
+
+    from bench.analysis import predict
+    from bench.registry import discover
+
+    spec = discover()["gnode"]
+    task = get_task("flipflop-2bit-square")
+    config = {"N": 2, "widths": [16, 16], "tau": 0.01, "h0": "first-input"}
+    torch.manual_seed(3)
+    tm = spec.load("torch").build(config, 2, 2)
+    jmod = spec.load("jax")
+    import jax
+
+    jm = jmod.load_torch_state(jmod.build(config, 2, 2, key=jax.random.PRNGKey(0)),
+                               {k: v.detach().numpy() for k, v in tm.state_dict().items()})
+    p = hold.probe(task)
+    mt = hold.metrics(predict(tm, "torch", p["inputs"], p["dt"], "cpu"), p, task)
+    mj = hold.metrics(predict(jm, "jax", p["inputs"], p["dt"], "cpu"), p, task)
+    assert mt["write_error"] > 0.05  # a model that moves, not a trivial agreement
+    assert mj["write_error"] == pytest.approx(mt["write_error"], rel=1e-4)
+    for h in ("10", "100", "1000"):
+        assert mj["hold_error"][h] == pytest.approx(mt["hold_error"][h], rel=1e-4)
+        assert mj["coverage"][h] == pytest.approx(mt["coverage"][h], abs=2 / len(p["points"]))
+    assert mj["memory_auc"] == pytest.approx(mt["memory_auc"], abs=0.02)
