@@ -15,7 +15,7 @@ from bench.harness import (
     process,
     provenance_record,
     result_document,
-    variant,
+    stamp,
 )
 
 
@@ -60,8 +60,8 @@ def record_failure(cell: Cell, profile: str, device: str, results_dir: Path,
     """Write a ``failed`` result for a cell whose worker was lost (Ray, past its retries)."""
     overrides, path, name = locate(cell, profile, device, results_dir, run_overrides)
     doc = result_document(cell, profile, device, overrides)
-    doc.update(status="failed", reason=f"the worker running it was lost: {why}",
-               run_variant=variant(run_overrides), standard=not variant(run_overrides))
+    doc.update(status="failed", reason=f"the worker running it was lost: {why}")
+    stamp(doc, cell, run_overrides)
     doc["provenance"] = provenance_record(device, doc.pop("_started"), True)
     ledger.write_result(results_dir, path, doc)
     report = RunReport()

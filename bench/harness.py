@@ -330,6 +330,18 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
     return doc
 
 
+def stamp(doc: dict[str, Any], cell: Cell, run_overrides: dict[str, Any]) -> None:
+    """What a result says of how it was asked for: the command line's variant, whether the run
+    used declared configs only (the runs the claims may use), its role and ruleset."""
+    doc["run_variant"] = variant(run_overrides)  # the command line's part of the variant
+    doc["standard"] = doc["run_variant"] == ""
+    doc["variant"] = cell.name(run_overrides)
+    doc["role"] = cell.role
+    doc["ruleset"] = "tuned" if cell.role == "tuned" else "default"  # ranked apart
+    if cell.tuning is not None:
+        doc["tuning"] = cell.tuning
+
+
 def _analysis_files(attractor: dict[str, Any] | None) -> list[str]:
     """The files an attractor analysis left: its slow points and its portrait."""
     a = attractor or {}
@@ -390,14 +402,7 @@ def process(cell: Cell, profile: str, device: str, results_dir: Path, force: boo
         doc.update(status="failed", metrics={}, reason=(
             f"result files changed while this cell's model ran, not by the harness: "
             f"{', '.join(forged)}; a model may not write results (they are unverified)"))
-    # Declared configs only (a sweep included): the runs the claims table may use.
-    doc["run_variant"] = variant(run_overrides)  # the command line's part of the variant
-    doc["standard"] = doc["run_variant"] == ""
-    doc["variant"] = cell.name(run_overrides)
-    doc["role"] = cell.role
-    doc["ruleset"] = "tuned" if cell.role == "tuned" else "default"  # ranked apart
-    if cell.tuning is not None:
-        doc["tuning"] = cell.tuning
+    stamp(doc, cell, run_overrides)
     ledger.write_result(results_dir, path, doc)
     if doc["status"] == "ok":
         report.done.append(name)
