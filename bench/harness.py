@@ -315,7 +315,7 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
                 doc["hold"] = hold.metrics(out.predictions["hold"], probes["hold"], task)
             if task.capacity is None and not tuning:
                 doc["example"] = sequences.example(task, test, pred)
-            else:  # the first targets and their generation, for the plots
+            elif task.capacity is not None:  # the first targets and their generation
                 doc["trajectories"] = {
                     "targets": test["targets"][:TRAJECTORIES].round(3).tolist(),
                     "outputs": pred[:TRAJECTORIES].round(3).tolist()}

@@ -59,6 +59,7 @@ def test_tuning_cells_keep_only_what_selection_needs(study):
         doc = results.read(f)
         assert doc["role"] == "tuning" and doc["config"]["training"]["batch_size"] == 50
         assert doc["example"] is None and doc["hold"] is None and doc["checkpoint"] is None
+        assert "trajectories" not in doc
         assert "long_delay_r2" not in doc["metrics"]
 
 
