@@ -111,7 +111,7 @@ def draw(system: Any, arrays: dict[str, np.ndarray], report: dict[str, Any], spe
 
     D = arrays["visited"].shape[1]
     C = len(system.observe(arrays["visited"][:1])[0])
-    fig = plt.figure(figsize=(11, 5))
+    fig = plt.figure(figsize=(10.5, 4.8))
     ax = fig.add_subplot(1, 2, 1, projection=None if D == 2 else "3d")
     pts, stab = arrays["points"], arrays["stability"]
     if D == 2:
@@ -150,7 +150,7 @@ def draw(system: Any, arrays: dict[str, np.ndarray], report: dict[str, Any], spe
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=80, metadata={"Software": None})
+    fig.savefig(tmp, dpi=70, metadata={"Software": None})
     plt.close(fig)
     tmp.replace(path)
     return path
