@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from bench import capacity, capacity_report, claims, plotting, trust
+from bench import capacity, capacity_report, claims, memory_report, plotting, trust
 from bench.claims import mean_std
 from bench.environment import hardware_label
 from bench.results import read, result_files
@@ -427,6 +427,10 @@ def build(results_dir: Path, out_dir: Path) -> list[Path]:
             if _plot(group_docs, title, png):
                 written.append(png)
                 lines += [f"![{task} {profile} {dclass}](plots/{png.name})", ""]
+            png = plots / f"{stem}-memory.png"
+            if memory_report.draw(group_docs, f"{title}: memory and gates", png):
+                written.append(png)
+                lines += [f"![{task} {profile} {dclass}: memory](plots/{png.name})", ""]
         machines = sorted({k[2:] for k in keys},
                           key=lambda m: (m[3] == "default", PROFILE_ORDER.get(m[0], 9),
                                          CLASS_ORDER.get(m[1], 9), m[2]))
