@@ -192,20 +192,34 @@ def test_memory_and_attractor_columns_and_portrait_links(tmp_path, smoke_run):
     build(smoke_run[0], out)
     readme = (out / "README.md").read_text()
     rows = next(iter(tables(readme).values()))
-    assert {"long_delay_r2 ↑", "drift ↓", "coverage ↑", "slow pts", "dim", "portrait",
-            "N"} <= set(rows[0])
+    assert {"long_delay_r2 ↑", "drift ↓", "write err ↓", "cov@10 ↑", "cov@100 ↑",
+            "cov@1000 ↑", "memory AUC ↑", "gate median", "gates < 0.05", "slow-set cov ↑",
+            "slow pts", "dim", "portrait", "N"} <= set(rows[0])
+    header = list(rows[0])
+    assert header.index("write err ↓") == header.index("drift ↓") + 1  # read side by side
     docs = smoke_run[2]
     for row in rows:
         doc = docs[(row["model"], row["framework"])]
         assert row["N"] == str(doc["config"]["model"]["N"])
         assert float(row["drift ↓"]) == pytest.approx(doc["metrics"]["drift"], rel=1e-3)
-        assert float(row["coverage ↑"]) == pytest.approx(doc["attractor"]["coverage"], abs=0.006)
+        h, a = doc["hold"], doc["attractor"]
+        assert float(row["write err ↓"]) == pytest.approx(h["write_error"], rel=1e-2)
+        assert float(row["memory AUC ↑"]) == pytest.approx(h["memory_auc"], abs=0.006)
+        assert float(row["cov@1000 ↑"]) == pytest.approx(h["coverage"]["1000"], abs=0.006)
+        assert float(row["slow-set cov ↑"]) == pytest.approx(a["slow_set_coverage"],
+                                                             abs=0.006)
+        gate = a["gate"]  # the gnODE's; GRU exposes none
+        assert (row["gate median"] == "—") == (gate is None)
+        if gate is not None:
+            assert float(row["gate median"]) == pytest.approx(gate["median"], abs=0.006)
         assert row["slow pts"] == str(doc["attractor"]["n_slow_points"])
         link = row["portrait"].split("](")[1].rstrip(")")
         assert (out / link).resolve().is_file() and link.endswith("-seed0.png")
     df = pd.read_csv(out / "results.csv")
-    assert {"metric.long_delay_mse", "metric.long_delay_r2", "metric.drift", "coverage",
-            "n_slow_points", "local_dim", "N", "L", "portrait"} <= set(df.columns)
+    assert {"metric.long_delay_mse", "metric.long_delay_r2", "metric.drift",
+            "hold.write_error", "hold.coverage_10", "hold.hold_error_1000", "hold.memory_auc",
+            "gate.median", "gate.fraction_closed", "slow_set_coverage", "n_slow_points",
+            "local_dim", "N", "L", "portrait", "ruleset", "role"} <= set(df.columns)
     assert "long_delay_mse" not in readme.split("## ")[-1]  # csv only, not in the table
     assert (out / "claims.md").read_text().startswith("# The paper's claims, checked")
 
