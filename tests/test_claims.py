@@ -116,6 +116,12 @@ def test_claim_1_pairs_equal_n_only_and_only_continuous_memory_tasks():
     assert [(r.cells["task"], r.cells["N"]) for r in claims.claim_1(df)] == [(SQUARE, "2")]
 
 
+def test_claim_1_says_when_the_results_lack_the_memory_metric():
+    df = frame(runs(SQUARE, "gnode", 2, auc=None), runs(SQUARE, "node", 2, auc=None))
+    (row,) = claims.claim_1(df)
+    assert row.test is None and "make analyze" in row.why and row.cells["seeds"] == "5 / 5"
+
+
 def test_claim_1_needs_five_successful_seeds_on_each_side():
     df = frame(runs(SQUARE, "gnode", 2, seeds=4, auc=0.9), runs(SQUARE, "node", 2, auc=0.1),
                runs(SQUARE, "gnode", 2, seeds=1, status="diverged"))
