@@ -90,18 +90,22 @@ def analyse_model(model: Any, framework: str, task: Task, profile: str, device: 
         probe = hold.probe(task) if probe is None else probe
         start = int(probe["start"])
         keep = [start + b for b in HELD_BINS if b <= max(spec["horizons"])]
+        states = np.concatenate([  # the probe's states once: the search, gates, paths
+            system.states(probe["inputs"][i : i + attractors.CHUNK],
+                          probe["dt"][i : i + attractors.CHUNK])
+            for i in range(0, len(probe["inputs"]), attractors.CHUNK)])
         probes = [{"inputs": test["inputs"][:PROBE_TRIALS], "dt": test["dt"][:PROBE_TRIALS]},
-                  {"inputs": probe["inputs"], "dt": probe["dt"], "keep": keep}]
+                  {"states": states[:, keep]}]
         criterion = attractors.Criterion(float(spec["epsilon"]), int(max(spec["horizons"])))
         report, arrays = attractors.analyse(system, probes, task.extra["memory_set"],
                                             task.extra["memory"]["coverage"],
                                             SETTINGS.get(profile, attractors.Settings()),
                                             criterion)
-        held = attractors.visited_states(system, probes[1:])  # after writes, zero input
+        held = states[:, keep].reshape(-1, states.shape[-1])  # after writes, zero input
         gates = system.gate(held)
         gate = None if gates is None else gate_statistics(gates)
         pick = np.linspace(0, len(probe["inputs"]) - 1, TRAJECTORIES).round().astype(int)
-        traj = system.states(probe["inputs"][pick], probe["dt"][pick])[:, start:]
+        traj = states[pick, start:]
         if not write:
             return {**attractors.summary(report), "gate": gate}
         base = Path(result_path)
@@ -147,10 +151,19 @@ def _jax_batched():
     return eqx.filter_jit(lambda model, x, dt: jax.vmap(model)(x, dt))
 
 
-def current(doc: dict[str, Any]) -> bool:
-    """Whether a result's memory metric and analysis come from this version of both."""
-    a, h = doc.get("attractor") or {}, doc.get("hold") or {}
-    return a.get("version") == attractors.VERSION and h.get("version") == hold.VERSION
+def current(doc: dict[str, Any], task: Task) -> bool:
+    """Whether a result's memory metric and analysis come from this version of both, with the
+    task's present hold settings (epsilon, grid, horizons)."""
+    a, h, spec = doc.get("attractor") or {}, doc.get("hold") or {}, hold.spec(task)
+    if spec is None or a.get("version") != attractors.VERSION or h.get("version") != hold.VERSION:
+        return False
+    settings = h.get("settings") or {}
+    crit = a.get("criterion") or {}
+    return (settings.get("epsilon") == float(spec["epsilon"])
+            and settings.get("grid_step") == float(spec["grid_step"])
+            and settings.get("horizons") == [int(x) for x in spec["horizons"]]
+            and crit.get("epsilon") == float(spec["epsilon"])
+            and crit.get("horizon") == int(max(spec["horizons"])))
 
 
 def results_root(path: Path) -> Path:

@@ -74,9 +74,12 @@ class Criterion:
 
 def visited_states(system: Any, probes: list[dict[str, Any]]) -> np.ndarray:
     """Every state the model visits on the probe inputs (at the bins ``keep`` lists, where a
-    probe gives them), flattened to (M, D)."""
+    probe gives them), flattened to (M, D). A probe may bring its ``states`` (B, T, D) already."""
     runs = []
     for p in probes:
+        if "states" in p:
+            runs.append(p["states"])
+            continue
         for i in range(0, len(p["inputs"]), CHUNK):  # long probes: bounded memory
             states = system.states(p["inputs"][i : i + CHUNK], p["dt"][i : i + CHUNK])
             runs.append(states if "keep" not in p else states[:, p["keep"]])

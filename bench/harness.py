@@ -298,11 +298,17 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
     else:
         pred = out.predictions["test"]
         problem = sequences.shape_problem(pred, test, spec.n_outputs)
+        # A state that blows up while holding is a memory that failed, scored as such by the
+        # hold probe, not a diverged cell. A tuning cell's outcome is its training alone: the
+        # selection must not see the test split, not even whether its predictions are finite.
+        bad = [k for k, p in out.predictions.items()
+               if k != "hold" and not tuning and not np.all(np.isfinite(p))]
         if problem:
             doc.update(status="failed", reason=problem)
-        elif not all(np.all(np.isfinite(p)) for p in out.predictions.values()):
-            bad = [k for k, p in out.predictions.items() if not np.all(np.isfinite(p))]
+        elif bad:
             doc.update(status="diverged", reason=f"non-finite predictions on {', '.join(bad)}")
+        elif tuning:
+            doc["metrics"] = {}
         else:
             doc["metrics"] = metrics.compute(task.metrics, pred, test["targets"],
                                              test.get("lengths"))
@@ -361,6 +367,8 @@ def _rerun_reason(path: Path, cell: Cell, profile: str, overrides: dict[str, Any
         return "it failed last time"
     if old.get("fingerprint") != fingerprint(cell, profile, overrides):
         return "the model's code or config, or the task, changed since"
+    if cell.role == "tuned" and old.get("tuning") != results.plain(cell.tuning):
+        return "its tuning study (grid, tuning seeds or their results) changed since"
     return None
 
 

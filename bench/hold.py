@@ -16,6 +16,8 @@ Every model gets it: it reads predictions only, so it needs no analysis interfac
   write to h bins after it. An exact continuous attractor scores 1 at every horizon; isolated
   fixed points score about the fraction of the set within epsilon of them; no memory scores
   about 0.
+- A readout that blows up (non-finite) is infinitely far from every target: not held, and the
+  mean errors are then infinite (stored as null).
 - **memory_auc.** The area under coverage against log10(h), for h from 1 to the longest
   horizon, divided by that range: 1 for a perfect memory, 0 for none. It weighs every decade
   of holding time alike.
@@ -70,11 +72,21 @@ def probe(task: Task) -> dict[str, np.ndarray]:
             "start": np.asarray(start)}
 
 
+def errors(pred: np.ndarray, points: np.ndarray, start: int) -> np.ndarray:
+    """|y - v| from the write on, (K, H + 1); a readout that blew up (non-finite) is infinitely
+    far: that memory failed."""
+    err = np.linalg.norm(pred[:, start:].astype(np.float64) - points[:, None, :], axis=-1)
+    return np.where(np.isfinite(err), err, np.inf)
+
+
 def coverage_curve(pred: np.ndarray, points: np.ndarray, start: int,
                    epsilon: float) -> np.ndarray:
     """Coverage after 0, 1, ..., H bins of holding: c[h] is the fraction of points whose error
     stayed at or below ``epsilon`` from the write to h bins after it."""
-    err = np.linalg.norm(pred[:, start:].astype(np.float64) - points[:, None, :], axis=-1)
+    return _curve(errors(pred, points, start), epsilon)
+
+
+def _curve(err: np.ndarray, epsilon: float) -> np.ndarray:
     return (np.maximum.accumulate(err, axis=1) <= epsilon).mean(axis=0)
 
 
@@ -95,8 +107,8 @@ def metrics(pred: np.ndarray, probe: dict[str, np.ndarray], task: Task) -> dict[
         raise ValueError(f"task {task.name} has no memory.hold probe")
     points, start = probe["points"], int(probe["start"])
     eps = float(hold_spec["epsilon"])
-    err = np.linalg.norm(pred[:, start:].astype(np.float64) - points[:, None, :], axis=-1)
-    curve = coverage_curve(pred, points, start, eps)
+    err = errors(pred, points, start)
+    curve = _curve(err, eps)
     horizons = [int(h) for h in hold_spec["horizons"]]
     return {
         "version": VERSION,

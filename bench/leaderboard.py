@@ -258,8 +258,8 @@ PROTOCOL_TEXT = [
     "settings of learning rate {1e-4, 1e-3, 1e-2} × weight decay {1e-3, 1e-2, 1e-1} × batch "
     "{10, 50, 100}, each trained for the paper profile's epochs (200 on 2-bit), h0 an affine "
     "map of the trial's first input, the paper's widths. `bench tune` searches the grid on "
-    "the tuning seeds, selects by validation loss, and trains the selected setting on the "
-    "evaluation seeds (`gnode+tuned=paper`). Differences from the authors, by design: the "
+    "the tuning seeds, selects by validation loss, and trains the selected setting on other "
+    "seeds, the evaluation seeds (`gnode+tuned=paper`). Differences from the authors, by design: the "
     "suite validates once an epoch (they validated every step), shuffles the training trials "
     "(their loader did not), and truncates pulses at the trial's end (they dropped pulses "
     "that would start in the last two bins). Weight decay is the same: Flux 0.12's `ADAMW` "
@@ -283,7 +283,7 @@ def tuning_table(docs: list[dict[str, Any]]) -> list[str]:
                      "grid": f"{t['grid']} ({len(t['settings'])} settings, tuning seeds "
                              f"{', '.join(str(s) for s in t['tuning_seeds'])})",
                      "selected": ", ".join(f"{k} {sel[k]:g}" for k in TUNABLE if k in sel),
-                     "its validation MSE": _number(best, ".4g"),
+                     "its validation loss": _number(best, ".4g"),
                      "worst setting": _number(max(scores) if scores else None, ".4g"),
                      "diverged or failed": f"{len(t['settings']) - len(scores)}"})
     if not rows:
@@ -317,7 +317,8 @@ def build(results_dir: Path, out_dir: Path) -> list[Path]:
         "ruleset (default settings, or tuned on the authors' grid) and framework, from runs "
         "with the declared configs only (no command-line overrides). Every verdict comes from "
         f"a test across seeds, at least {claims.MIN_SEEDS} per side: the effect (a difference "
-        "or ratio of means) and its 95% bootstrap interval. A comparison **holds** when the "
+        "or ratio of means) and its Welch t interval, at the level 1 − 0.05 / k for a claim "
+        "of k comparisons (Bonferroni). A comparison **holds** when the "
         "interval lies on the claim's side, **does not hold** when it lies on the other, and "
         "is **inconclusive** when it straddles. Numbers are mean ± sample std over seeds. The "
         "criteria are fixed in `bench/claims.py`. The quick profile uses smaller networks and "
@@ -428,7 +429,7 @@ def build(results_dir: Path, out_dir: Path) -> list[Path]:
                 written.append(png)
                 lines += [f"![{task} {profile} {dclass}](plots/{png.name})", ""]
             png = plots / f"{stem}-memory.png"
-            if memory_report.draw(group_docs, f"{title}: memory and gates", png):
+            if memory_report.draw(group_docs, f"{title}: memory and gates", png, _label):
                 written.append(png)
                 lines += [f"![{task} {profile} {dclass}: memory](plots/{png.name})", ""]
         machines = sorted({k[2:] for k in keys},
@@ -449,6 +450,7 @@ def build(results_dir: Path, out_dir: Path) -> list[Path]:
                 claim_lines += [f"## The authors' protocol: {profile} profile, tuned · "
                                 f"{CLASS_NAME[dclass]}: {hw}", "", *PROTOCOL_TEXT, "",
                                 *tuning_table([d for d in docs if d.get("ruleset") == ruleset
+                                               and d["task_version"] == latest[d["task"]]
                                                and d["profile"] == profile
                                                and d["device_class"] == dclass
                                                and hardware_label(d["provenance"]["hardware"])

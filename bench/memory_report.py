@@ -9,6 +9,7 @@ exposes it, pooled over seeds (``attractor.gate.histogram``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,12 @@ from bench import plotting
 FRAMEWORKS = ("torch", "jax")
 
 
-def _label(doc: dict[str, Any]) -> str:
-    return doc["model"] + (f" [{doc['variant']}]" if doc.get("variant") else "")
-
-
-def draw(docs: list[dict[str, Any]], title: str, path: Path) -> bool:
-    """Write the picture for one table's results; False (nothing written) when none of them
-    has the memory metric."""
+def draw(docs: list[dict[str, Any]], title: str, path: Path,
+         label: Callable[[dict[str, Any]], str]) -> bool:
+    """Write the picture for one table's results, one line per ``label`` (the leaderboard's
+    row names, so that unverified results stay apart); False (nothing written) when none of
+    them has the memory metric."""
+    _label = label
     held = [d for d in docs if d["status"] == "ok" and (d.get("hold") or {}).get("coverage")]
     if not held:
         return False
@@ -42,7 +42,9 @@ def draw(docs: list[dict[str, Any]], title: str, path: Path) -> bool:
             runs = [d for d in held if d["framework"] == fw and _label(d) == m]
             if not runs:
                 continue
-            horizons = sorted(int(h) for h in runs[0]["hold"]["coverage"])
+            # the horizons every seed has (a task's settings may have changed between runs)
+            horizons = sorted(set.intersection(*(
+                {int(h) for h in r["hold"]["coverage"]} for r in runs)))
             cov = np.array([[r["hold"]["coverage"][str(h)] for h in horizons] for r in runs])
             ax.plot(horizons, cov.mean(axis=0), "o-", color=colour[m], lw=1.4, ms=4,
                     label=f"{m} ({len(runs)})")

@@ -32,6 +32,12 @@ def cell_path(results_dir: Path, task: str, version: int, profile: str, device_c
             / f"{model}-{framework}{k}-seed{seed}.json")
 
 
+def plain(value: Any) -> Any:
+    """``value`` as it reads back from a result file (non-finite numbers as null, tuples as
+    lists), to compare a document in memory with one on disk."""
+    return json.loads(json.dumps(_clean(value)))
+
+
 def _clean(value: Any) -> Any:
     """JSON has no NaN or infinity: store them as null."""
     if isinstance(value, float) and not math.isfinite(value):

@@ -192,7 +192,7 @@ def test_flipflop_and_capacity_results_get_their_own_tables(tmp_path, base):
     ({1: [1, 4, 2, 8, 1], 2: [2, 1, 4, 1, 8]}, "inconclusive"),  # seeds cannot tell
 ])
 def test_claim_3_deepest_against_shallowest_over_seeds(base, by_L, verdict):
-    rows = claims.claim_3(frame(depth_docs(base, "gnode", by_L)))
+    rows = claims.judge(claims.claim_3(frame(depth_docs(base, "gnode", by_L))))
     assert [r.test.verdict for r in rows] == [verdict]
     assert rows[0].cells["model"] == "gnode" and rows[0].cells["N"] == "4"
     assert rows[0].cells["depths"] == "L = 1 and 2" and rows[0].cells["seeds"] == "5 / 5"
@@ -201,7 +201,7 @@ def test_claim_3_deepest_against_shallowest_over_seeds(base, by_L, verdict):
 def test_claim_3_needs_five_seeds_and_ignores_non_standard_runs(base):
     docs = depth_docs(base, "node", {1: [1, 2, 1], 2: [2, 4, 4]}, N=8)
     docs += depth_docs(base, "node", {2: [0, 0, 0, 0, 0]}, N=8, run_variant="lr=0.1")
-    (row,) = claims.claim_3(frame(docs))
+    (row,) = claims.judge(claims.claim_3(frame(docs)))
     assert row.test is None and "5 needed" in row.why and row.cells["seeds"] == "3 / 3"
 
 

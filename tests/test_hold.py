@@ -192,3 +192,14 @@ def test_both_frameworks_give_the_same_memory_metric():
         assert mj["hold_error"][h] == pytest.approx(mt["hold_error"][h], rel=1e-4)
         assert mj["coverage"][h] == pytest.approx(mt["coverage"][h], abs=2 / len(p["points"]))
     assert mj["memory_auc"] == pytest.approx(mt["memory_auc"], abs=0.02)
+
+
+def test_a_readout_that_blows_up_is_not_held():
+    task = get_task("flipflop-2bit-ring")
+    p = hold.probe(task)
+    pred = np.repeat(p["points"][:, None, :], p["inputs"].shape[1], axis=1).astype(float)
+    pred[0, int(p["start"]) + 50 :] = np.nan  # one value lost to a blow-up after 50 bins
+    m = hold.metrics(pred, p, task)
+    k = len(p["points"])
+    assert m["coverage"]["10"] == 1.0 and m["coverage"]["100"] == pytest.approx(1 - 1 / k)
+    assert m["write_error"] == 0.0 and m["hold_error"]["100"] == np.inf

@@ -60,7 +60,7 @@ def test_tuning_cells_keep_only_what_selection_needs(study):
         assert doc["role"] == "tuning" and doc["config"]["training"]["batch_size"] == 50
         assert doc["example"] is None and doc["hold"] is None and doc["checkpoint"] is None
         assert "trajectories" not in doc
-        assert "long_delay_r2" not in doc["metrics"]
+        assert doc["metrics"] == {}  # the selection never sees the test split
 
 
 def test_selection_is_the_lowest_best_validation_loss_and_skips_a_diverged_setting(study):
@@ -92,6 +92,16 @@ def test_tuned_cells_record_the_study_and_equal_a_plain_run_of_the_setting(study
     assert plain["metrics"] == docs[0]["metrics"]
 
 
+def test_a_tuned_cell_is_rerun_when_its_study_changed(study, task):
+    out, s, record = study
+    cell = tuning.tuned_cells(s, record, [0])[0]
+    overrides, path, _ = harness.locate(cell, "smoke", "cpu", out, {})
+    assert harness._rerun_reason(path, cell, "smoke", overrides, out) is None
+    other = {**record, "tuning_seeds": [0, 1]}  # same selection, another search
+    moved = tuning.tuned_cells(s, other, [0])[0]
+    assert "tuning study" in harness._rerun_reason(path, moved, "smoke", overrides, out)
+
+
 def test_select_names_a_missing_tuning_cell(study, tmp_path):
     _, s, _ = study
     with pytest.raises(UserError, match=r"3 tuning cell.*no result yet"):
@@ -100,16 +110,19 @@ def test_select_names_a_missing_tuning_cell(study, tmp_path):
 
 def test_the_leaderboard_ranks_tuned_entries_apart_and_never_shows_tuning_cells(study,
                                                                               tmp_path):
-    out, _, _ = study
+    out, _, record = study
     build(out, tmp_path / "board")
     readme = (tmp_path / "board" / "README.md").read_text()
     assert "· tuned: external tuning on a declared grid (bench tune)" in readme
     assert "gnode [tuned=test]" in readme and "lr=10" not in readme
-    csv = (tmp_path / "board" / "results.csv").read_text()
-    assert "tuning" not in {line.split(",")[0] for line in csv.splitlines()}
+    import pandas as pd
+
+    csv = pd.read_csv(tmp_path / "board" / "results.csv")
+    assert set(csv.role) == {"tuned"} and len(csv) == 2  # the two tuned seeds, no tuning cell
     claims_md = (tmp_path / "board" / "claims.md").read_text()
     assert "## The authors' protocol: smoke profile, tuned" in claims_md
-    assert "lr 0.001, batch_size 50" in claims_md or "lr 0.03, batch_size 50" in claims_md
+    chosen = ", ".join(f"{k} {v:g}" for k, v in record["selected"].items())
+    assert f"| {chosen} " in claims_md
 
 
 def test_fingerprints_ignore_grids_hold_settings_and_other_profiles(models, task):
