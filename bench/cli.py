@@ -343,7 +343,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     for i, path in enumerate(paths, 1):
         try:
             a = analysis.analyze_result(path, device)
-        except UserError as e:  # this result cannot be analysed; the others can
+        except UserError as e:  # over a folder: this result cannot be analysed, others can
+            if args.result:
+                raise
             skipped.append(str(e))
             print(f"[{i}/{len(paths)}] {path}: skipped: {e}", flush=True)
             continue

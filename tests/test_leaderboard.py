@@ -62,7 +62,8 @@ def test_build_is_byte_for_byte_reproducible(tmp_path, smoke_run, make_doc):
     assert files_a == files_b
     assert {p.name for p in files_a} >= {"README.md", "results.csv"}
     pngs = [p for p in files_a if p.suffix == ".png"]
-    assert len(pngs) == 3  # one per table: (v2, cpu), (v1, gpu), (v3, cpu)
+    # per table, (v2, cpu), (v1, gpu), (v3, cpu): the trial plot and the memory picture
+    assert len(pngs) == 6 and sum(p.name.endswith("-memory.png") for p in pngs) == 3
     for rel in files_a:
         assert (out_a / rel).read_bytes() == (out_b / rel).read_bytes(), rel
     assert sorted(p.relative_to(out_a) for p in wa) == files_a
