@@ -261,9 +261,10 @@ PROTOCOL_TEXT = [
     "the tuning seeds, selects by validation loss, and trains the selected setting on other "
     "seeds, the evaluation seeds (`gnode+tuned=paper`). Differences from the authors, by "
     "design: the suite validates once an epoch (they validated every step), shuffles the "
-    "training trials (their loader did not), and truncates pulses at the trial's end (they dropped pulses "
-    "that would start in the last two bins). Weight decay is the same: Flux 0.12's `ADAMW` "
-    "scales the decay by the learning rate, as `torch.optim.AdamW` and `optax.adamw` do.",
+    "training trials (their loader did not), and truncates pulses at the trial's end (they "
+    "dropped pulses that would start in the last two bins). Weight decay is the same: Flux "
+    "0.12's `ADAMW` scales the decay by the learning rate, as `torch.optim.AdamW` and "
+    "`optax.adamw` do.",
 ]
 
 
