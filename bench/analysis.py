@@ -209,6 +209,9 @@ def analyze_result(path: Path, device: str = "cpu") -> dict[str, Any]:
     sizes = doc.get("checkpoint") or {}
     if "n_inputs" not in sizes:
         raise UserError(f"{path}: the result records no checkpoint; rerun the cell (FORCE=1)")
+    if not ckpt.is_file():  # checkpoints are not in git; the result's analysis stays
+        raise UserError(f"the checkpoint {ckpt} is a local artifact not in this clone; rerun "
+                        "the cell with FORCE=1 to recreate it")
     model = checkpoints.load(models[doc["model"]].load(fw), fw, doc["config"]["model"],
                              sizes["n_inputs"], sizes["n_outputs"], ckpt, device)
     if hold.spec(task) is not None:

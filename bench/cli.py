@@ -311,7 +311,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from bench import analysis, harness, results
+    from bench import analysis, checkpoints, harness, results
     from bench.tasks import select_tasks
 
     if args.result:
@@ -334,6 +334,15 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             print(f"analyze: {len(done)} result(s) analysed by this version already; "
                   "--force redoes them", flush=True)
             paths = [p for p in paths if p not in done]
+            if not paths:
+                return 0
+        absent = [p for p in paths
+                  if not checkpoints.path_for(p, docs[p]["framework"]).is_file()]
+        if absent:  # one line for all: a fresh clone has none
+            print(f"analyze: {len(absent)} result(s) kept as they are: their checkpoints are "
+                  "local artifacts not in this clone; rerun a cell with FORCE=1 to recreate "
+                  "its own", flush=True)
+            paths = [p for p in paths if p not in absent]
             if not paths:
                 return 0
     if not paths:
@@ -361,6 +370,23 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 def _first_sentence(text: str) -> str:
     return re.split(r"\.\s", text.strip() + " ", maxsplit=1)[0].strip().rstrip(".")
+
+
+def cmd_migrate_store(args: argparse.Namespace) -> int:
+    from bench import store
+
+    if not Path(args.results_dir).is_dir():
+        raise UserError(f"no results folder {args.results_dir!r}")
+    m = store.migrate(Path(args.results_dir))
+    for line in m.unreadable:
+        print(f"migrate-store: {line}: not readable as a result; left as it is")
+    for line in m.kept:
+        print(f"migrate-store: {line}; kept in the result")
+    print(f"migrate-store: {m.files} result(s); {len(m.stored)} shared trial file(s) written; "
+          f"{m.rewritten} rewritten ({m.verified} verified, {m.unverified} unverified, each "
+          f"as before); {m.portraits} portrait(s) re-encoded; {m.bytes_before:,} -> "
+          f"{m.bytes_after:,} bytes")
+    return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -500,6 +526,10 @@ def parser() -> argparse.ArgumentParser:
                    help="with --results-dir: also redo results this version analysed")
     a.add_argument("--device", default="cpu", help="cpu or cuda")
     a.set_defaults(func=cmd_analyze)
+    ms = sub.add_parser("migrate-store", help="move the trials results share to one file per "
+                        "task (bench/store.py) and shrink the portraits; safe to rerun")
+    ms.add_argument("--results-dir", default="results")
+    ms.set_defaults(func=cmd_migrate_store)
     sub.add_parser("list", help="tasks (with versions) and models").set_defaults(func=cmd_list)
     lb = sub.add_parser("leaderboard", help="regenerate the leaderboard from result files")
     lb.add_argument("--results-dir", default="results")

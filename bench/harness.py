@@ -33,6 +33,7 @@ from bench import (
     model_process,
     results,
     sequences,
+    store,
     trust,
 )
 from bench.errors import UserError
@@ -265,6 +266,11 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
         train, validation, test = (sequences.with_elapsed_time(s, unit)
                                    for s in (train, validation, test))
     sets, probes = _evaluation_sets(task, profile, test, probes=not tuning)
+    trial = None if tuning else sequences.example_trial(task, profile)
+    if trial is not None:  # public, whatever seed the test split has; its targets stay here
+        seen = (sequences.with_elapsed_time(trial, float(task.data["dt"]))
+                if sequences.gets_elapsed_time(task, model) else trial)
+        sets["example"] = {"inputs": seen["inputs"], "dt": seen["dt"]}
     spec = TrainSpec(config=doc["config"]["model"], training=doc["config"]["training"],
                      seed=cell.seed, device=device, n_inputs=train["inputs"].shape[-1],
                      n_outputs=sequences.n_outputs(task, train),
@@ -301,8 +307,8 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
         # A state that blows up while holding is a memory that failed, scored as such by the
         # hold probe, not a diverged cell. A tuning cell's outcome is its training alone: the
         # selection must not see the test split, not even whether its predictions are finite.
-        bad = [k for k, p in out.predictions.items()
-               if k != "hold" and not tuning and not np.all(np.isfinite(p))]
+        bad = [k for k, p in out.predictions.items()  # the example only draws a plot
+               if k not in ("hold", "example") and not tuning and not np.all(np.isfinite(p))]
         if problem:
             doc.update(status="failed", reason=problem)
         elif bad:
@@ -319,8 +325,8 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
                     out.predictions["drift"], probes["drift"]))
             if "hold" in probes:
                 doc["hold"] = hold.metrics(out.predictions["hold"], probes["hold"], task)
-            if task.capacity is None and not tuning:
-                doc["example"] = sequences.example(task, test, pred)
+            if trial is not None and np.all(np.isfinite(out.predictions["example"])):
+                doc["example"] = sequences.example_record(trial, out.predictions["example"])
             elif task.capacity is not None:  # the first targets and their generation
                 doc["trajectories"] = {
                     "targets": test["targets"][:TRAJECTORIES].round(3).tolist(),
@@ -411,6 +417,7 @@ def process(cell: Cell, profile: str, device: str, results_dir: Path, force: boo
             f"result files changed while this cell's model ran, not by the harness: "
             f"{', '.join(forged)}; a model may not write results (they are unverified)"))
     stamp(doc, cell, run_overrides)
+    store.compact(results_dir, doc)  # the trial it shares with other results: once per task
     ledger.write_result(results_dir, path, doc)
     if doc["status"] == "ok":
         report.done.append(name)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from bench import capacity, capacity_report, claims, memory_report, plotting, trust
+from bench import capacity, capacity_report, claims, memory_report, plotting, store, trust
 from bench.claims import mean_std
 from bench.environment import hardware_label
 from bench.results import read, result_files
@@ -299,6 +299,7 @@ def build(results_dir: Path, out_dir: Path) -> list[Path]:
     paths = result_files(results_dir)
     docs = [read(p) for p in paths]
     trust.annotate(results_dir, paths, docs)  # verified or not; stale ones are not ranked
+    store.hydrate(results_dir, docs)  # the example trials the plots draw, stored once per task
     # Tuning cells only served a selection, which the tuned results record: never ranked.
     kept = [(p, d) for p, d in zip(paths, docs) if d.get("role") != "tuning"]
     paths, docs = [p for p, _ in kept], [d for _, d in kept]

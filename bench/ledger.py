@@ -73,9 +73,14 @@ def write_result(results_dir: Path, path: Path, doc: dict[str, Any]) -> None:
     """Write a result file atomically and enter it in the ledger, under the lock."""
     with locked(results_dir):
         results.write_atomic(path, doc)
-        table = entries(results_dir)
-        table[_name(results_dir, path)] = _sha256(path)
-        _save(results_dir, table)
+        enter(results_dir, path)
+
+
+def enter(results_dir: Path, path: Path) -> None:
+    """Set ``path``'s ledger line to its present bytes; the caller holds the lock."""
+    table = entries(results_dir)
+    table[_name(results_dir, path)] = _sha256(path)
+    _save(results_dir, table)
 
 
 def verified(results_dir: Path, path: Path, table: dict[str, str] | None = None) -> bool:

@@ -152,5 +152,25 @@ def draw(system: Any, arrays: dict[str, np.ndarray], report: dict[str, Any], spe
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=70, metadata={"Software": None})
     plt.close(fig)
+    compact(tmp)
     tmp.replace(path)
     return path
+
+
+def compact(path: Path) -> bool:
+    """Re-encode a PNG with a 256-colour palette, in place (atomically); False when it has one
+    already. A plot has few colours: this keeps it legible at about a third of the bytes."""
+    import io
+
+    from PIL import Image
+
+    from bench import results
+
+    with Image.open(path) as im:
+        if im.mode == "P":
+            return False
+        small = im.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT)
+    out = io.BytesIO()
+    small.save(out, "PNG", optimize=True)
+    results.write_bytes_atomic(Path(path), out.getvalue())
+    return True

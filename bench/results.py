@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -107,12 +108,16 @@ def read(path: Path) -> dict[str, Any]:
 
 
 def result_files(results_dir: Path) -> list[Path]:
-    """Every result file under ``results_dir``, in path order (temporary files and the
-    analysis' ``.slowpoints.json`` files are not results)."""
+    """Every result file under ``results_dir``, in path order (temporary files, the
+    analysis' ``.slowpoints.json`` files and the trials ``bench.store`` shares are not
+    results)."""
     perf = Path(results_dir) / "perf"  # bench.perf's records, not cells
     return [p for p in sorted(Path(results_dir).rglob("*.json"))
             if not p.name.startswith(".") and not p.name.endswith(".slowpoints.json")
-            and perf not in p.parents]
+            and not SHARED_TRIAL.fullmatch(p.name) and perf not in p.parents]
+
+
+SHARED_TRIAL = re.compile(r"example\.json|trajectories-K\d+\.json")  # bench.store's files
 
 
 def load_all(results_dir: Path) -> list[dict[str, Any]]:

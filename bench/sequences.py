@@ -45,11 +45,24 @@ def shape_problem(pred: np.ndarray, test: dict[str, np.ndarray], n_out: int) -> 
     return None
 
 
-def example(task: Task, test: dict[str, np.ndarray], pred: np.ndarray) -> dict[str, Any] | None:
-    """Test trial 0 for the leaderboard's plot (its valid steps); None for classification."""
-    if is_classification(task):
+def example_trial(task: Task, profile: str) -> dict[str, np.ndarray] | None:
+    """The example trial the leaderboard draws: trial 0 of the public test split, the one the
+    task file's own seed gives (never a run's test split), as a split of one trial; None for
+    classification and capacity tasks."""
+    if is_classification(task) or task.capacity is not None:
         return None
-    n = int(test["lengths"][0]) if "lengths" in test else test["inputs"].shape[1]
-    return {"trial": 0, "inputs": test["inputs"][0, :n].round(4).tolist(),
-            "targets": test["targets"][0, :n].round(4).tolist(),
-            "outputs": pred[0, :n].round(4).tolist()}
+    return first_trial(task.load_split("test", profile))
+
+
+def first_trial(split: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Inputs, targets and dt of a split's first trial, its valid steps only."""
+    n = int(split["lengths"][0]) if "lengths" in split else split["inputs"].shape[1]
+    return {k: split[k][:1, :n] for k in ("inputs", "targets", "dt")}
+
+
+def example_record(trial: dict[str, np.ndarray], pred: np.ndarray) -> dict[str, Any]:
+    """The example as a result stores it before ``bench.store`` moves the trial out: the
+    trial's inputs (without an elapsed-time channel) and targets, the model's outputs."""
+    return {"trial": 0, "inputs": trial["inputs"][0].round(4).tolist(),
+            "targets": trial["targets"][0].round(4).tolist(),
+            "outputs": pred[0, : trial["targets"].shape[1]].round(4).tolist()}

@@ -53,8 +53,13 @@ def smoke_run(tmp_path_factory, models):
 
 @pytest.fixture(scope="session")
 def result_template(smoke_run) -> dict:
-    """A real, valid result document (gnode/torch) to derive synthetic ones from."""
-    return smoke_run[2][("gnode", "torch")]
+    """A real, valid result document (gnode/torch) to derive synthetic ones from, its example
+    trial inline (the folders built from it have no shared file; bench.store)."""
+    from bench import store
+
+    doc = copy.deepcopy(smoke_run[2][("gnode", "torch")])
+    store.hydrate(smoke_run[0], [doc])
+    return doc
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from conftest import CAPACITY_TASK
 
-from bench import capacity, results
+from bench import capacity, results, store
 from bench.errors import UserError
 from bench.leaderboard import flatten
 from bench.tasks import get_task
@@ -47,6 +47,8 @@ def test_a_model_that_represents_the_targets_exactly_scores_r2_near_one(capacity
 
 def test_the_targets_and_their_generation_are_kept(capacity_run):
     d = _docs(capacity_run[0])[2]
+    assert set(d["trajectories"]) == {"trial_sha256", "outputs"}  # the targets: once per K
+    store.hydrate(capacity_run[0], [d])
     tr = d["trajectories"]
     n_steps = CAPACITY_TASK["data"]["n_steps"]
     assert np.asarray(tr["targets"]).shape == (2, n_steps, 2)

@@ -11,7 +11,7 @@ from conftest import CAPACITY_TASK, SMOKE_TASK
 from helpers import write_docs
 from test_leaderboard import heading, tables
 
-from bench import capacity, capacity_report, claims, harness, plotting, results
+from bench import capacity, capacity_report, claims, harness, plotting, results, store
 from bench.leaderboard import build, flatten
 
 TASK = CAPACITY_TASK["name"]
@@ -22,8 +22,11 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def base(capacity_run):
-    """The real K = 4 result of the cue-lookup search (four kept trajectories)."""
-    return next(d for d in results.load_all(capacity_run[0]) if d["K"] == 4)
+    """The real K = 4 result of the cue-lookup search (four kept trajectories), its targets
+    inline (the folders built from it have no shared file)."""
+    doc = next(d for d in results.load_all(capacity_run[0]) if d["K"] == 4)
+    store.hydrate(capacity_run[0], [doc])
+    return doc
 
 
 def search(base, model, N, L, seed, scores, *, fw="jax", params=100, run_variant=""):

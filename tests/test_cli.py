@@ -11,7 +11,7 @@ import pytest
 import yaml
 from conftest import BASELINES, ROOT
 
-from bench import cli
+from bench import cli, results
 from bench import tasks as bench_tasks
 from bench.errors import UserError
 
@@ -233,7 +233,8 @@ def test_analyze_without_checkpoint_or_with_a_corrupt_one_is_one_line(tmp_path, 
     path.with_suffix(".pt").unlink()
     r = bench("analyze", "--result", str(path))
     assert r.returncode == 2
-    assert "no checkpoint" in assert_one_error_line(r.stderr)
+    line = assert_one_error_line(r.stderr)
+    assert "local artifact" in line and "FORCE=1" in line
 
 
 @pytest.mark.parametrize("args,expected", [
@@ -279,7 +280,7 @@ def test_capacity_task_through_run_without_the_grid_is_a_search(tmp_path):
               "--profile", "smoke", "--results-dir", str(tmp_path))
     assert r.returncode == 0, r.stderr
     assert "1 capacity search(es)" in r.stdout and "K* = 0" in r.stdout
-    files = sorted(p.name for p in tmp_path.rglob("*.json"))
+    files = sorted(p.name for p in results.result_files(tmp_path))
     # smoke training cannot learn K = 1: the search tried K = 1 only, and stopped
     assert files == ["gru+N=4-jax-K1-seed0.json"]
 
@@ -289,10 +290,10 @@ def test_sweep_grid_comes_from_the_command_line(tmp_path):
               "--L", "1,2", "--task", "expressivity-rough", "--profile", "smoke",
               "--epochs", "1", "--results-dir", str(tmp_path))
     assert r.returncode == 0, r.stderr
-    names = sorted(p.name for p in tmp_path.rglob("*.json"))
+    names = sorted(p.name for p in results.result_files(tmp_path))
     assert names == sorted(f"gnode+N={n},epochs=1,widths=[{','.join(['8'] * L)}]-jax-K1-seed0.json"
                            for n in (2, 3) for L in (1, 2))
-    doc = json.loads(next(p for p in tmp_path.rglob("*.json")
+    doc = json.loads(next(p for p in results.result_files(tmp_path)
                           if "N=3," in p.name and "[8,8]" in p.name).read_text())
     assert doc["config"]["model"]["N"] == 3 and doc["config"]["model"]["widths"] == [8, 8]
     assert doc["K"] == 1 and doc["run_variant"] == "epochs=1" and not doc["standard"]

@@ -64,8 +64,10 @@ def test_smoke_run_report_and_files(smoke_run):
     found = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     # per cell: the result, the checkpoint, the slow points and the phase portrait
     suffix = {"torch": ".pt", "jax": ".eqx"}
-    # and the folder's ledger of the results the suite wrote, and its lock
-    assert found == sorted([".lock", "LEDGER.sha256"] + [
+    # and the folder's ledger of the results the suite wrote, and its lock; the example trial
+    # the results share, once for the task (bench.store)
+    shared = f"{SMOKE_TASK}@v{version}/example.json"
+    assert found == sorted([".lock", "LEDGER.sha256", shared] + [
         f"{SMOKE_TASK}@v{version}/smoke/cpu/{m}-{fw}-seed0{ext}" for m, fw in SMOKE_CELLS
         for ext in (".json", suffix[fw], ".slowpoints.json", ".png")])
 
@@ -100,9 +102,13 @@ def test_metrics_agree_with_the_test_targets(smoke_run, cell):
     mse, r2 = doc["metrics"]["mse"], doc["metrics"]["r2"]
     assert r2 == pytest.approx(1 - mse / var, rel=1e-9, abs=1e-12)
     assert 0 < mse < 10 * var  # a barely trained model: finite and in the data's range
-    # the stored example is the test split's first trial
-    np.testing.assert_allclose(doc["example"]["targets"], y[0], atol=1e-4)
-    np.testing.assert_allclose(doc["example"]["inputs"], test["inputs"][0], atol=1e-4)
+    # the example is the public test split's first trial, stored once for the task; the
+    # result keeps the model's outputs on it
+    assert set(doc["example"]) == {"trial", "trial_sha256", "outputs"}
+    shared = json.loads((smoke_run[0] / f"{doc['task']}@v{doc['task_version']}"
+                         / "example.json").read_text())
+    np.testing.assert_allclose(shared["targets"], y[0], atol=1e-4)
+    np.testing.assert_allclose(shared["inputs"], test["inputs"][0], atol=1e-4)
     assert np.asarray(doc["example"]["outputs"]).shape == y[0].shape
 
 
@@ -348,8 +354,8 @@ def test_trainer_never_sees_test_targets_and_metrics_come_from_predictions(
                 echo=lambda s: None)
     assert "targets" not in seen["test"]
     assert seen["test"] == {"inputs", "dt"}
-    # the memory probes are inputs only, too
-    assert seen["sets"] == {"test", "long_delay", "drift", "hold"}
+    # the memory probes and the public example trial are inputs only, too
+    assert seen["sets"] == {"test", "long_delay", "drift", "hold", "example"}
     assert all(keys == {"inputs", "dt"} for keys in seen["probes"].values())
     assert {"inputs", "targets", "dt"} <= seen["train"] and "targets" in seen["validation"]
     test = smoke_test_split()
@@ -479,7 +485,7 @@ def test_changed_config_or_failed_cell_runs_again(tmp_path, fake_submissions):
     meta.write_text(meta.read_text().replace("config: {}", "config: {N: 3}"))
     changed, lines = run()
     assert len(changed.done) == 1 and "changed" in lines[0]
-    (path,) = list(tmp_path.rglob("*.json"))
+    (path,) = results.result_files(tmp_path)
     doc = json.loads(path.read_text())
     ledger.write_result(tmp_path, path, {**doc, "status": "failed", "reason": "test"})
     retried, lines = run()

@@ -126,8 +126,10 @@ def test_output_size_and_shape_checks():
     test = {"inputs": np.zeros((4, 7, 12)), "targets": np.zeros(4, int)}
     assert sequences.shape_problem(np.zeros((4, 7, 9)), test, 9) is None
     assert "expected (4, 7, 9)" in sequences.shape_problem(np.zeros((4, 9)), test, 9)
-    assert sequences.example(vowels, test, np.zeros((4, 7, 9))) is None
-    walker = get_task("walker2d")
-    t = {"inputs": np.zeros((1, 6, 2)), "targets": np.ones((1, 6, 1)), "lengths": np.array([4])}
-    ex = sequences.example(walker, t, np.zeros((1, 6, 1)))
-    assert len(ex["targets"]) == 4 and len(ex["outputs"]) == 4
+    assert sequences.example_trial(vowels, "smoke") is None  # classification: no trial drawn
+    t = {"inputs": np.zeros((2, 6, 2)), "targets": np.ones((2, 6, 1)), "dt": np.ones((2, 6)),
+         "lengths": np.array([4, 6])}
+    trial = sequences.first_trial(t)  # its valid steps only
+    assert trial["inputs"].shape == (1, 4, 2) and trial["dt"].shape == (1, 4)
+    ex = sequences.example_record(trial, np.zeros((1, 4, 1)))
+    assert len(ex["inputs"]) == len(ex["targets"]) == len(ex["outputs"]) == 4

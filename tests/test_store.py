@@ -1,0 +1,174 @@
+"""The results store (``bench.store``): the trial that results share is stored once per task,
+results keep their outputs, the leaderboard draws from both, and the migration of a folder
+written before this layout is rerunnable and keeps every file's verification as it was."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import leaderboard, ledger, portraits, results, store
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL = ROOT / "results"
+FLIPFLOP = "flipflop-3bit@v2/quick/cpu"
+WALKER = "walker2d@v1/quick/cpu"
+CAPACITY = "expressivity-smooth@v1/quick/cpu"
+
+
+def real(rel: str) -> dict:
+    """A committed result with its shared trial inline, as results were before the store
+    (hydrated from its task's file where it is migrated already)."""
+    path = REAL / rel
+    if not path.is_file():
+        pytest.skip(f"{rel} is not in this checkout")
+    doc = json.loads(path.read_text())
+    store.hydrate(REAL, [doc])
+    for name in store.SHARED:
+        if isinstance(doc.get(name), dict):
+            doc[name].pop("trial_sha256", None)
+    return doc
+
+
+def old_folder(root: Path, rels: list[str]) -> dict[str, Path]:
+    """A results folder of real results in the old layout, each written through the ledger."""
+    out = {}
+    for rel in rels:
+        out[rel] = root / rel
+        ledger.write_result(root, out[rel], real(rel))
+    return out
+
+
+def test_the_example_is_stored_once_and_results_keep_their_outputs(tmp_path):
+    a, b = (real(f"{FLIPFLOP}/{m}-torch-seed0.json") for m in ("gnode", "gru"))
+    outputs = a["example"]["outputs"]
+    assert store.compact(tmp_path, a) == {}
+    shared = tmp_path / "flipflop-3bit@v2" / "example.json"
+    first = (shared.read_bytes(), shared.stat().st_mtime_ns)
+    assert set(a["example"]) == {"trial", "trial_sha256", "outputs"}
+    assert a["example"]["outputs"] == outputs
+    assert store.compact(tmp_path, b) == {}  # the same trial: the file is not written again
+    assert (shared.read_bytes(), shared.stat().st_mtime_ns) == first
+    assert b["example"]["trial_sha256"] == a["example"]["trial_sha256"]
+    assert results.result_files(tmp_path) == []  # a shared trial is no result
+
+
+def test_the_harness_example_is_the_public_trial_the_results_hold():
+    """The trial the harness gives the model now is the one committed results drew, so old
+    and new results of a task share one file."""
+    from bench import sequences
+    from bench.tasks import get_task
+
+    task = get_task("flipflop-3bit")
+    doc = real(f"{FLIPFLOP}/gnode-torch-seed0.json")
+    if doc["task_version"] != task.version:
+        pytest.skip("the task's version moved on")
+    trial = sequences.example_trial(task, "smoke")
+    record = sequences.example_record(trial, trial["targets"])
+    assert store.digest(record, "example") == store.digest(doc["example"], "example")
+
+
+def test_a_different_trial_stays_inline_and_is_never_paired_with_the_stored_one(tmp_path):
+    a, b = (real(f"{FLIPFLOP}/{m}-torch-seed0.json") for m in ("gnode", "gru"))
+    store.compact(tmp_path, a)
+    b["example"]["targets"][0][0] += 1.0
+    kept = store.compact(tmp_path, b)
+    assert "differs" in kept["example"] and "targets" in b["example"]
+    docs = [copy.deepcopy(a), copy.deepcopy(b)]
+    store.hydrate(tmp_path, docs)
+    assert docs[0]["example"]["targets"] != docs[1]["example"]["targets"]
+    (tmp_path / "flipflop-3bit@v2" / "example.json").unlink()
+    store.hydrate(tmp_path, [a])
+    assert a["example"] is None  # its trial is gone: not drawn against another
+
+
+def test_migration_keeps_verification_and_is_idempotent(tmp_path):
+    rels = [f"{FLIPFLOP}/gnode-torch-seed0.json", f"{FLIPFLOP}/gru-torch-seed0.json",
+            f"{FLIPFLOP}/gnode-jax-seed0.json", f"{WALKER}/gnode-jax-seed0.json",
+            f"{WALKER}/gru-jax-seed0.json"]
+    paths = old_folder(tmp_path, rels)
+    before = {rel: json.loads(p.read_text()) for rel, p in paths.items()}
+    # a hand edit: the file stays out of the ledger whatever the migration does
+    edited = paths[f"{FLIPFLOP}/gnode-jax-seed0.json"]
+    doc = before[f"{FLIPFLOP}/gnode-jax-seed0.json"]
+    doc["metrics"]["mse"] = 0.0
+    results.write_atomic(edited, doc)
+    line = ledger.entries(tmp_path)[f"{FLIPFLOP}/gnode-jax-seed0.json"]
+    # GRU on walker2d saw the elapsed-time channel; results before the store kept it
+    gru = f"{WALKER}/gru-jax-seed0.json"
+    doc = before[gru]
+    plain = before[f"{WALKER}/gnode-jax-seed0.json"]["example"]["inputs"]
+    doc["example"]["inputs"] = [[*row, 1.0] for row in plain]
+    ledger.write_result(tmp_path, paths[gru], doc)
+
+    m = store.migrate(tmp_path)
+    assert m.kept == [] and m.rewritten == 5 and (m.verified, m.unverified) == (4, 1)
+    assert sorted(m.stored) == ["flipflop-3bit@v2/example.json", "walker2d@v1/example.json"]
+    table = ledger.entries(tmp_path)
+    for rel, p in paths.items():
+        after = json.loads(p.read_text())
+        assert set(after["example"]) == {"trial", "trial_sha256", "outputs"}
+        assert after["example"]["outputs"] == before[rel]["example"]["outputs"]
+        same = {k: v for k, v in after.items() if k != "example"}
+        assert same == {k: v for k, v in before[rel].items() if k != "example"}
+        assert ledger.verified(tmp_path, p, table) == (p != edited)
+    assert table[f"{FLIPFLOP}/gnode-jax-seed0.json"] == line  # not laundered
+    stored = json.loads((tmp_path / "walker2d@v1" / "example.json").read_text())
+    assert len(stored["inputs"][0]) == len(before[f"{WALKER}/gnode-jax-seed0.json"]
+                                           ["example"]["inputs"][0])
+
+    snapshot = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    again = store.migrate(tmp_path)
+    assert again.rewritten == 0 and again.stored == [] and again.kept == []
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == snapshot
+
+
+def test_capacity_targets_are_stored_once_per_k(tmp_path):
+    rels = [f"{CAPACITY}/gnode+N={n},widths=[32,32]-jax-K2-seed0.json" for n in (2, 8)]
+    paths = old_folder(tmp_path, rels)
+    targets = real(rels[0])["trajectories"]["targets"]
+    m = store.migrate(tmp_path)
+    assert m.stored == ["expressivity-smooth@v1/trajectories-K2.json"] and m.rewritten == 2
+    docs = [json.loads(p.read_text()) for p in paths.values()]
+    assert all(set(d["trajectories"]) == {"trial_sha256", "outputs"} for d in docs)
+    store.hydrate(tmp_path, docs)
+    assert docs[0]["trajectories"]["targets"] == targets
+
+
+def test_the_leaderboard_draws_the_stored_example(tmp_path, monkeypatch):
+    res = tmp_path / "results"
+    old_folder(res, [f"{FLIPFLOP}/gnode-torch-seed0.json", f"{FLIPFLOP}/gru-torch-seed0.json"])
+    store.migrate(res)
+    fallback = []  # the plot without a trial (loss curves alone) must not be the one drawn
+    monkeypatch.setattr(leaderboard, "_curves_plot", lambda *a: fallback.append(a) or False)
+    written = leaderboard.build(res, tmp_path / "out")
+    plots = [p.name for p in written if p.suffix == ".png" and not p.stem.endswith("-memory")]
+    assert fallback == []
+    assert len(plots) == 1 and plots[0].startswith("flipflop-3bit-v2-quick-cpu-")
+
+
+def test_portraits_get_a_palette_once(tmp_path):
+    from bench import plotting
+
+    plt = plotting.pyplot()
+    fig, ax = plt.subplots(figsize=(4, 3))
+    for k in range(8):
+        ax.plot(range(50), [((i * (k + 1)) % 17) / 17 for i in range(50)], lw=0.8)
+    png = tmp_path / "p.png"
+    plotting.save(fig, png)
+    size = png.stat().st_size
+    assert portraits.compact(png) is True
+    assert png.stat().st_size < size and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert portraits.compact(png) is False
+
+
+def test_migrate_store_command(tmp_path):
+    from bench.cli import main
+
+    old_folder(tmp_path, [f"{FLIPFLOP}/gnode-torch-seed0.json"])
+    assert main(["migrate-store", "--results-dir", str(tmp_path)]) == 0
+    assert (tmp_path / "flipflop-3bit@v2" / "example.json").is_file()
+    assert main(["migrate-store", "--results-dir", str(tmp_path / "nowhere")]) == 2
