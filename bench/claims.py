@@ -302,7 +302,11 @@ def verdict(rows: list[Row]) -> str:
 
 
 def section(df: pd.DataFrame) -> list[str]:
-    """The claims for one profile, machine and ruleset, as markdown lines."""
+    """The claims for one profile, machine and ruleset, as markdown lines. Only rankable rows
+    count: those whose ``unranked`` (``bench.trust.rank_blocker``, in the leaderboard's
+    flattened results) is empty."""
+    if "unranked" in df:
+        df = df[df["unranked"].fillna("") == ""]
     needed = ["metric.r2", "metric.mse", "hold.memory_auc", "hold.write_error",
               "hold.coverage_1000", "gate.median", "N", "L", "K", "primary_metric"]
     df = df.reindex(columns=df.columns.union(needed, sort=False))  # absent numbers: NaN

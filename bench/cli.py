@@ -395,9 +395,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     from bench.registry import orphan_configs, scan
     from bench.tasks import get_task, task_files
 
-    rows = []
+    rows, broken_tasks = [], []
     for name in task_files():
-        t = get_task(name)
+        try:
+            t = get_task(name)
+        except UserError as e:  # one broken task file: list the others, then fail
+            broken_tasks.append(str(e))
+            continue
         size = (f"K {t.capacity['sizes'][0]}-{t.capacity['sizes'][-1]}" if t.capacity
                 else t.splits["train"]["size"])
         rows.append([t.name, t.version, t.primary_metric, size, _first_sentence(t.description)])
@@ -412,7 +416,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"broken: {folder}: {err}")
     for line in orphan_configs(models):
         print(f"warning: {line}")
-    return 0
+    for line in broken_tasks:
+        print(f"error: {line}", file=sys.stderr)
+    return 2 if broken_tasks else 0  # the status of any other bad input
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -420,11 +426,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
     if not Path(args.results_dir).is_dir():
         raise UserError(f"no results folder {args.results_dir!r}; run `make bench` first")
-    written = build(Path(args.results_dir), Path(args.out))
+    problems: list[str] = []
+    written = build(Path(args.results_dir), Path(args.out), problems)
     plots = [p for p in written if p.suffix == ".png"]
     print(f"leaderboard: wrote {', '.join(str(p) for p in written if p not in plots)} "
           f"and {len(plots)} plot(s)")
-    return 0
+    for line in problems:  # every table is written; what was left out, and why
+        print(f"error: {line}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 class _Parser(argparse.ArgumentParser):

@@ -448,6 +448,7 @@ def run(cells: list[Cell], profile: str, device: str, results_dir: Path, force: 
     """
     from bench import fanout
 
+    ledger.entries(results_dir)  # a bad ledger line stops the run now, not after a cell trained
     unit = functools.partial(fanout.run_unit, profile=profile, device=device,
                              results_dir=results_dir, force=force, overrides=overrides or {},
                              isolate=isolate, limits=limits)

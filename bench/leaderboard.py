@@ -20,8 +20,8 @@ from tabulate import tabulate
 
 from bench import capacity, capacity_report, claims, memory_report, plotting, store, trust
 from bench.claims import mean_std
-from bench.environment import hardware_label
-from bench.results import read, result_files
+from bench.environment import ROOT, hardware_label
+from bench.results import load_each
 from bench.tasks import TUNABLE
 
 PROFILE_ORDER = {"paper": 0, "quick": 1, "smoke": 2}
@@ -64,10 +64,11 @@ def _hold_columns(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _label(doc: dict[str, Any]) -> str:
-    """The model's name, with its command-line variant if it has one, and † if the result is
-    not verified (``bench.trust``): it never pools with the suite's own runs."""
+    """The model's name, with its command-line variant if it has one, and † if the result may
+    not be ranked (``bench.trust.rank_blocker``): it never pools with ranked runs, in a table
+    or a plot."""
     return (doc["model"] + (f" [{doc['variant']}]" if doc.get("variant") else "")
-            + ("" if doc.get("verified", True) else " †"))
+            + ("" if trust.rank_blocker(doc) is None else " †"))
 
 
 def flatten(doc: dict[str, Any], path: Path | None = None) -> dict[str, Any]:
@@ -87,6 +88,7 @@ def flatten(doc: dict[str, Any], path: Path | None = None) -> dict[str, Any]:
         "N": cfg.get("N"), "L": capacity.depth(cfg), "K": doc.get("K"),
         "entry": capacity.entry(doc),
         "ruleset": doc.get("ruleset") or "default", "role": doc.get("role") or "standard",
+        "unranked": trust.rank_blocker(doc) or "",  # why it may not be ranked; "" if it may
     }
     row.update(_hold_columns(doc))
     row.update({f"metric.{k}": v for k, v in sorted((doc.get("metrics") or {}).items())})
@@ -129,7 +131,8 @@ def _portrait_link(ok: pd.DataFrame, results_link: str | None) -> str:
 
 
 def table(group: pd.DataFrame, higher: dict[str, bool], results_link: str | None = None) -> str:
-    """A ranked markdown table for one (task, version, profile, hardware class) group."""
+    """A ranked markdown table for one (task, version, profile, hardware class) group. Rows
+    that may not be ranked (``unranked``) come below the ranked ones, with no rank and why."""
     primary = group["primary_metric"].iloc[0]
     metric_cols = sorted((str(c) for c in group.columns
                           if str(c).startswith("metric.") and group[c].notna().any()
@@ -138,7 +141,7 @@ def table(group: pd.DataFrame, higher: dict[str, bool], results_link: str | None
     attractor = [c for c in ATTRACTOR_COLUMNS if c in group and group[c].notna().any()]
     memory = [c for c in MEMORY_COLUMNS if c in group and group[c].notna().any()]
     rows = []
-    for (model, fw), g in group.groupby(["model", "framework"], sort=True):
+    for (blocker, model, fw), g in group.groupby(["unranked", "model", "framework"], sort=True):
         ok = g[g["status"] == "ok"]
         score = ok[f"metric.{primary}"].mean() if len(ok) else np.nan
         bad = sorted(set(g.loc[g["status"] != "ok", "status"]))
@@ -162,15 +165,35 @@ def table(group: pd.DataFrame, higher: dict[str, bool], results_link: str | None
             "step (ms)": _number(ok["step_median_ms"].median() if len(ok) else None, ".2f")
             + shared,
             **({"portrait": _portrait_link(ok, results_link)} if attractor else {}),
+            "not ranked": blocker,
         })
     df = pd.DataFrame(rows)
     sign = 1 if higher[primary] else -1
     df["_key"] = df["_score"].map(lambda s: np.inf if np.isnan(s) else -sign * s)
-    df = df.sort_values(["_key", "model", "framework"], kind="stable")
-    df.insert(0, "rank", [str(i + 1) if np.isfinite(k) else "—"
-                          for i, k in enumerate(df["_key"])])
+    ranked = df[df["not ranked"] == ""].sort_values(["_key", "model", "framework"],
+                                                    kind="stable")
+    ranks = [str(i + 1) if np.isfinite(k) else "—" for i, k in enumerate(ranked["_key"])]
+    apart = df[df["not ranked"] != ""].sort_values(["model", "framework", "not ranked"],
+                                                   kind="stable")
+    df = pd.concat([ranked, apart])
+    df.insert(0, "rank", ranks + ["—"] * len(apart))
+    if apart.empty:
+        df = df.drop(columns=["not ranked"])
     return tabulate(df.drop(columns=["_score", "_key"]).to_dict("list"), headers="keys",
                     tablefmt="github", showindex=False, disable_numparse=True)
+
+
+def unranked_capacity_table(group: pd.DataFrame) -> str:
+    """The cells of a capacity table that may not be ranked, one row each, and why."""
+    def whole(value: Any) -> str:
+        return "—" if pd.isna(value) else f"{int(value)}"
+
+    rows = [{"model": r.entry, "framework": r.framework, "N": whole(r.N), "L": whole(r.L),
+             "seed": f"{r.seed}", "K": whole(r.K), "status": r.status, "not ranked": r.unranked}
+            for r in group.sort_values(["entry", "framework", "N", "L", "seed", "K"],
+                                       kind="stable").itertuples()]
+    return tabulate(pd.DataFrame(rows).to_dict("list"), headers="keys", tablefmt="github",
+                    showindex=False, disable_numparse=True)
 
 
 def _lowest_seeds(docs: list[dict[str, Any]], keep) -> dict[tuple[str, str], dict[str, Any]]:
@@ -294,12 +317,35 @@ def tuning_table(docs: list[dict[str, Any]]) -> list[str]:
                                             showindex=False, disable_numparse=True)]
 
 
-def build(results_dir: Path, out_dir: Path) -> list[Path]:
-    """Regenerate the leaderboard files; returns the paths written."""
-    paths = result_files(results_dir)
-    docs = [read(p) for p in paths]
-    trust.annotate(results_dir, paths, docs)  # verified or not; stale ones are not ranked
+def _skipped(results_dir: Path, bad: list[tuple[Path, str]], broken: list[str]
+             ) -> tuple[list[str], list[str]]:
+    """(the README's "Files skipped" lines, one line per problem for stderr)."""
+    if not bad and not broken:
+        return [], []
+    lines = ["## Files skipped", "",
+             "These files could not be used: the tables below are built without them, and "
+             "`bench leaderboard` exits with status 1 until they are fixed.", ""]
+    lines += [f"- `{p.relative_to(results_dir).as_posix()}`: {why}" for p, why in bad]
+    # a task file's or the ledger's problem: its results are listed but not ranked
+    lines += [f"- {line.replace(f'{ROOT}/', '')} (its results are not ranked)"
+              for line in broken]
+    return [*lines, ""], [f"{p}: {why} (skipped)" for p, why in bad] + broken
+
+
+def build(results_dir: Path, out_dir: Path, problems: list[str] | None = None) -> list[Path]:
+    """Regenerate the leaderboard files; returns the paths written.
+
+    A result file that cannot be read or fails the schema is skipped, and so costs only
+    itself; a task file that does not load costs its results their rank. Each such problem
+    is listed in the README and appended as one line to ``problems`` (the command line
+    prints them and exits non-zero)."""
+    found, bad = load_each(results_dir)
+    paths, docs = [p for p, _ in found], [d for _, d in found]
+    broken = trust.annotate(results_dir, paths, docs)  # verified, stale: not ranked
     store.hydrate(results_dir, docs)  # the example trials the plots draw, stored once per task
+    skipped, messages = _skipped(Path(results_dir), bad, broken)
+    if problems is not None:
+        problems += messages
     # Tuning cells only served a selection, which the tuned results record: never ranked.
     kept = [(p, d) for p, d in zip(paths, docs) if d.get("role") != "tuning"]
     paths, docs = [p for p, _ in kept], [d for _, d in kept]
@@ -343,12 +389,14 @@ def build(results_dir: Path, out_dir: Path) -> list[Path]:
         "- `*` after a time: at least one seed was timed while other cells ran on the same "
         "node (`--jobs`, or Ray with `--share`); such times are not comparable with the rest.",
         "- A seed that diverged, failed, timed out or ran out of memory is counted in `seeds` "
-        "and named there, never hidden. A `stale` seed ran on code that has changed since (the "
-        "model's code files and config, or the task): it is shown but not ranked until it is "
-        "rerun.",
-        "- † marks a result the suite did not write: it is missing from "
-        "`results/LEDGER.sha256`, or its bytes differ from its line there (added or edited by "
-        "hand). It is never pooled with the suite's own runs.",
+        "and named there, never hidden.",
+        "- † marks results that may not be ranked. They are listed below the ranked rows of "
+        "their table, with no rank and the reason in `not ranked`, and never pooled with "
+        "ranked runs or used by the claims: a result the suite did not write (missing from "
+        "`results/LEDGER.sha256`, or its bytes differ from its line there: added or edited by "
+        "hand); a `stale` one, run on code that has changed since (the model's code files "
+        "and config, or the task), until it is rerun; and a submission's result unless it "
+        "ran in the enforced sandbox on the secret test data.",
         "- Memory (flip-flop tasks; [docs/memory.md](../docs/memory.md)): `long_delay_r2` is "
         "R² over the held bins of trials 10× longer plus 500 silent bins. The memory metric "
         "writes every point of a grid over the ideal memory set with the task's pulses, then "
@@ -382,6 +430,10 @@ def build(results_dir: Path, out_dir: Path) -> list[Path]:
         "next K came), then fewer parameters. `train (s)`: the whole search, mean over seeds.",
         "",
     ]
+    lines += skipped
+    if skipped:
+        claim_lines += [f"{len(messages)} file(s) could not be used: see the leaderboard's "
+                        "\"Files skipped\".", ""]
     if not docs:
         lines.append("No results yet: run `make bench`.")
         claim_lines.append("No results yet: run `make bench`.")
@@ -420,10 +472,19 @@ def build(results_dir: Path, out_dir: Path) -> list[Path]:
             title = (f"{task} v{version}, {profile} profile, {CLASS_NAME[dclass]}: {hw}"
                      + ("" if ruleset == "default" else f", {ruleset}"))
             if group["K"].notna().any():  # a capacity task: K* per configuration
-                section, pngs = capacity_report.section(capacity.capacities(group), group_docs,
-                                                        title, stem, plots)
-                lines += section
-                written += pngs
+                rankable = group[group["unranked"] == ""]
+                if len(rankable):
+                    section, pngs = capacity_report.section(
+                        capacity.capacities(rankable),
+                        [d for d in group_docs if trust.rank_blocker(d) is None],
+                        title, stem, plots)
+                    lines += section
+                    written += pngs
+                else:
+                    lines += ["No result here may be ranked.", ""]
+                if len(rankable) < len(group):
+                    lines += ["Not ranked:", "",
+                              unranked_capacity_table(group[group["unranked"] != ""]), ""]
                 continue
             lines += [table(group, group_docs[0]["higher_is_better"], results_link), ""]
             png = plots / f"{stem}.png"
@@ -448,10 +509,12 @@ def build(results_dir: Path, out_dir: Path) -> list[Path]:
         for profile, dclass, hw, ruleset in machines:
             sel = now[(now.profile == profile) & (now.device_class == dclass)
                       & (now.hardware == hw) & now.standard & (now.ruleset == ruleset)]
+            # claims.section keeps only the rankable rows (trust.rank_blocker)
             if ruleset == "tuned":
                 claim_lines += [f"## The authors' protocol: {profile} profile, tuned · "
                                 f"{CLASS_NAME[dclass]}: {hw}", "", *PROTOCOL_TEXT, "",
                                 *tuning_table([d for d in docs if d.get("ruleset") == ruleset
+                                               and trust.rank_blocker(d) is None
                                                and d["task_version"] == latest[d["task"]]
                                                and d["profile"] == profile
                                                and d["device_class"] == dclass

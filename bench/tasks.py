@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,6 +126,9 @@ def _read(path: Path, seen: tuple[Path, ...] = ()) -> dict:
         where = getattr(e, "problem_mark", None)
         line = f" (line {where.line + 1})" if where else ""
         raise UserError(f"task file {path}: not valid YAML{line}; fix the file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"task file {path}: cannot be read ({type(e).__name__}); fix the "
+                        "file or its permissions") from None
     if not isinstance(raw, dict):
         raise UserError(f"task file {path}: expected a mapping of keys at the top; fix the file")
     inc = raw.pop("include", None)
@@ -164,11 +169,21 @@ def _validate(raw: dict, path: Path) -> Task:
         raise bad(f"splits must be exactly {', '.join(SPLITS)}")
     for s, spec in splits.items():
         if not isinstance(spec, dict) or not all(
-            isinstance(spec.get(k), int) and spec[k] >= 0 for k in ("size", "seed")
+            _is_int(spec.get(k)) and spec[k] >= 0 for k in ("size", "seed")
         ) or spec["size"] < 1:
             raise bad(f"split {s} needs integer size >= 1 and seed >= 0")
     if "capacity" not in raw and len({spec["seed"] for spec in splits.values()}) != len(SPLITS):
         raise bad("the splits must have different seeds")
+    for key in ("data", "training", "profiles"):
+        if not isinstance(raw[key], dict):
+            raise bad(f"{key} must be a mapping")
+    wrong = _number_problem(raw)
+    if wrong:  # before anything below reads a number (channels, sizes) and trips on it
+        keys, what = wrong
+        source = _origin(path, keys)
+        where = (f"task file {source}" if source == path.resolve()
+                 else f"task file {source} (included by {path.name})")
+        raise UserError(f"{where}: {'.'.join(keys)} {what}; fix the file")
     metrics = raw["metrics"]
     if not isinstance(metrics, list) or not metrics or not all(isinstance(m, str) for m in metrics):
         raise bad("metrics must be a non-empty list of names")
@@ -191,12 +206,9 @@ def _validate(raw: dict, path: Path) -> Task:
         isinstance(v, bool) for v in hib.values()
     ):
         raise bad("higher_is_better must give true/false for every metric")
-    for key in ("data", "training", "profiles"):
-        if not isinstance(raw[key], dict):
-            raise bad(f"{key} must be a mapping")
     if not all(isinstance(raw["profiles"].get(p), dict) for p in PROFILES):
         raise bad(f"profiles must define {', '.join(PROFILES)}")
-    if not all(isinstance(p.get("epochs"), int) and p["epochs"] >= 1
+    if not all(isinstance(p, dict) and _is_int(p.get("epochs")) and p["epochs"] >= 1
                for p in raw["profiles"].values()):
         raise bad("every profile needs an integer epochs >= 1")
     if "capacity" in raw:
@@ -216,13 +228,110 @@ def _validate(raw: dict, path: Path) -> Task:
     )
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    """A finite int or float (YAML reads ``yes`` as a bool and ``.inf`` as a float)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+Rule = tuple[Callable[[Any], bool], str]  # (accepts the value, what it must be)
+INT_1: Rule = (lambda v: _is_int(v) and v >= 1, "an integer >= 1")
+INT_0: Rule = (lambda v: _is_int(v) and v >= 0, "an integer >= 0")
+POSITIVE: Rule = (lambda v: _is_number(v) and v > 0, "a number > 0")
+NON_NEGATIVE: Rule = (lambda v: _is_number(v) and v >= 0, "a number >= 0")
+FRACTION: Rule = (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)")
+NUMBERS: Rule = (lambda v: isinstance(v, list) and bool(v) and all(_is_number(x) for x in v),
+                 "a non-empty list of numbers")
+# The numbers a generator or the harness reads from ``data`` (tasks/*.py), wherever present:
+# a field's meaning is the same in every generator that uses it.
+DATA_NUMBERS: dict[str, Rule] = {
+    "n_bins": INT_1, "channels": INT_1, "pulse_width": INT_1, "pulse_rate": NON_NEGATIVE,
+    "dt": POSITIVE, "initial": NUMBERS,  # flipflop
+    "n_steps": INT_1, "dims": INT_1, "cue_dim": INT_1, "cue_steps": INT_0,
+    "length_scale": POSITIVE,  # expressivity
+    "validation_fraction": (lambda v: _is_number(v) and 0 < v < 1, "a number in (0, 1)"),
+    "split_seed": INT_0, "drop": FRACTION,
+    "n_classes": (lambda v: _is_int(v) and v >= 2, "an integer >= 2"),  # uea
+    "rollouts": INT_1, "steps": INT_1, "seed": INT_0, "ou_theta": NON_NEGATIVE,
+    "ou_sigma": NON_NEGATIVE,  # walker2d
+}
+# data.amplitude and memory_set: a box (low, high), a ring (radius) or an annulus
+SHAPE_NUMBERS: dict[str, Rule] = {"low": NUMBERS, "high": NUMBERS, "radius": POSITIVE,
+                                  "inner": NON_NEGATIVE, "outer": POSITIVE}
+TRAINING_NUMBERS: dict[str, Rule] = {
+    "lr": POSITIVE, "weight_decay": NON_NEGATIVE, "batch_size": INT_1,
+    "betas": (lambda v: isinstance(v, list) and len(v) == 2
+              and all(_is_number(x) and 0 <= x < 1 for x in v), "two numbers in [0, 1)"),
+}
+# A profile's prefixes of the splits and of the memory probes (Task.load_split, bench.memory).
+LIMITS = tuple(f"max_{s}" for s in (*SPLITS, "long_delay", "drift"))
+
+
+def _number_problem(raw: dict) -> tuple[tuple[str, ...], str] | None:
+    """The first number the code reads that has the wrong type or range: (its keys, what is
+    wrong); a limit no code reads (``max_tset``) is wrong too."""
+    checks: list[tuple[tuple[str, ...], Any, Rule]] = []
+    data = raw["data"]
+    checks += [(("data", k), data[k], rule) for k, rule in DATA_NUMBERS.items() if k in data]
+    for at in (("data", "amplitude"), ("memory_set",)):  # pulse values, the ideal set
+        spec = data.get("amplitude") if at[0] == "data" else raw.get("memory_set")
+        if isinstance(spec, dict):
+            checks += [((*at, k), spec[k], rule) for k, rule in SHAPE_NUMBERS.items() if k in spec]
+    checks += [(("training", k), raw["training"][k], rule)
+               for k, rule in TRAINING_NUMBERS.items() if k in raw["training"]]
+    for name, prof in raw["profiles"].items():
+        if not isinstance(prof, dict):
+            continue
+        for k, v in prof.items():
+            if k == "epochs" or k in LIMITS:
+                checks.append((("profiles", str(name), k), v, INT_1))
+            elif str(k).startswith("max_"):  # a typo would silently limit nothing
+                return ("profiles", str(name), str(k)), (
+                    f"is not a limit the suite reads; use {', '.join(LIMITS)}")
+    for keys, value, (ok, wanted) in checks:
+        if not ok(value):
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            return keys, f"must be {wanted}, not {shown}"
+    channels, initial = data.get("channels"), data.get("initial")
+    if channels is not None and initial is not None and len(initial) != channels:
+        return ("data", "initial"), f"must list {channels} numbers, one per channel"
+    return None
+
+
+def _origin(path: Path, keys: tuple[str, ...]) -> Path:
+    """The file that sets ``keys``: the task file, or the include it takes them from."""
+    file, seen = path.resolve(), set()
+    while file not in seen:
+        seen.add(file)
+        try:
+            raw = yaml.safe_load(file.read_text())
+        except (OSError, yaml.YAMLError):
+            break
+        node = raw
+        for k in keys:
+            node = node.get(k, _ABSENT) if isinstance(node, dict) else _ABSENT
+        if node is not _ABSENT:
+            return file
+        inc = raw.get("include") if isinstance(raw, dict) else None
+        if not isinstance(inc, str):
+            break
+        file = (file.parent / inc).resolve()
+    return path.resolve()
+
+
+_ABSENT = object()
+
+
 def _positive_ints(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(
         isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
 
 
 def _positive_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+    return _is_number(value) and value > 0
 
 
 TUNABLE = {"lr": "positive numbers", "weight_decay": "numbers >= 0",
@@ -254,11 +363,11 @@ def _capacity_problem(raw: dict) -> str | None:
     sizes = cap.get("sizes")
     if not isinstance(sizes, list) or not _positive_ints(sizes) or sorted(set(sizes)) != sizes:
         return "capacity.sizes must be increasing integers >= 1"
-    if not isinstance(cap.get("threshold"), int | float) or isinstance(cap["threshold"], bool):
+    if not _is_number(cap.get("threshold")):
         return "capacity.threshold must be a number"
     if not isinstance(cap.get("metric"), str):
         return "capacity.metric must name one of the task's metrics"
-    if not isinstance(cap.get("seed"), int) or cap["seed"] < 0:
+    if not _is_int(cap.get("seed")) or cap["seed"] < 0:
         return "capacity.seed must be an integer >= 0"
     return None
 
@@ -291,13 +400,12 @@ def _memory_problem(raw: dict) -> str | None:
     for block, keys in need.items():
         spec = mem.get(block)
         if not isinstance(spec, dict) or not all(
-            isinstance(spec.get(k), int) and spec[k] >= 1 - (k in ("seed", "silent_bins"))
+            _is_int(spec.get(k)) and spec[k] >= 1 - (k in ("seed", "silent_bins"))
             for k in keys
         ):
             return f"memory.{block} needs integer {', '.join(keys) or 'settings'}"
     cov = mem["coverage"]
-    if not all(isinstance(cov.get(k), int | float) and cov[k] > 0
-               for k in ("grid_step", "epsilon")):
+    if not all(_positive_number(cov.get(k)) for k in ("grid_step", "epsilon")):
         return "memory.coverage needs grid_step > 0 and epsilon > 0"
     hold = mem.get("hold")
     if hold is not None:

@@ -1,8 +1,8 @@
-"""Which results count, as the leaderboard sees them.
+"""Which results count, as the leaderboard and the claims see them.
 
 A result is *verified* when its bytes match the ledger line the harness wrote beside it
 (``bench.ledger``; a record for review, not a signature). Otherwise it was added or edited by
-hand: the leaderboard marks it †, and it never pools with verified runs.
+hand: it is listed but never ranked, and it never pools with verified runs.
 
 A result is *stale* when the code that produced it has changed since:
 
@@ -12,12 +12,15 @@ A result is *stale* when the code that produced it has changed since:
   at the same version.
 
 A stale result is shown and counted, but never ranked, until it is rerun. ``make bench`` reruns
-it.
+it. So is a result whose task file does not load: nothing tells whether it is current.
+
+:func:`rank_blocker` is the one rule for what may be ranked (and enter the claims): a verified,
+current result of a first-party baseline, or of a submission that ran in the enforced sandbox
+on the secret test data.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 from collections.abc import Callable
@@ -66,17 +69,46 @@ def stale_reason(doc: dict[str, Any], models: dict[str, ModelSpec], tasks: dict[
     return None
 
 
-def annotate(results_dir: Path, paths: list[Path], docs: list[dict[str, Any]]) -> None:
-    """Mark each document in place: ``verified``, and a stale one's status ``stale``."""
+def rank_blocker(doc: dict[str, Any]) -> str | None:
+    """Why ``doc`` (after :func:`annotate`) may not be ranked or enter the claims; None: it
+    may. First-party baselines are code reviewed in the repository; a submission's code is a
+    stranger's, so its result counts only from the enforced sandbox with the test data
+    secret."""
+    if doc.get("verified") is False:
+        return "not written by the harness"
+    if doc.get("status") == "stale":
+        return "stale: " + str(doc.get("reason") or "rerun it").split(";")[0]
+    if doc.get("model_kind") != "baseline":
+        sandbox = (doc.get("provenance") or {}).get("sandbox") or {}
+        if not (isinstance(sandbox, dict) and sandbox.get("enforced") is True):
+            return "a submission's result from an unsandboxed run"
+        if doc.get("test_data") != "secret":
+            return "a submission's result from a run with public test data"
+    return None
+
+
+def annotate(results_dir: Path, paths: list[Path], docs: list[dict[str, Any]]) -> list[str]:
+    """Mark each document in place: ``verified``, and a stale one's status ``stale``. Returns
+    one line per problem found on the way (a task file that does not load, a broken ledger),
+    which costs only the results that depend on it."""
     from bench.registry import discover
     from bench.tasks import get_task, task_files
 
+    problems: list[str] = []
     models = discover()
     tasks: dict[str, Any] = {}
-    for name in task_files():
-        with contextlib.suppress(UserError):  # a broken task file: nothing to check against
+    broken: dict[str, str] = {}
+    for name, file in task_files().items():
+        try:
             tasks[name] = get_task(name)
-    table = ledger.entries(results_dir)
+        except UserError as e:  # its results cannot be checked against it: not ranked
+            problems.append(str(e))
+            broken[name] = file.name
+    try:
+        table = ledger.entries(results_dir)
+    except UserError as e:  # nothing can be verified: every result is listed, none ranked
+        problems.append(str(e))
+        table = {}
     cache: dict[tuple[str, str, str], str] = {}
 
     def cached(model: ModelSpec, framework: str, config: dict[str, Any]) -> str:
@@ -87,6 +119,11 @@ def annotate(results_dir: Path, paths: list[Path], docs: list[dict[str, Any]]) -
 
     for path, doc in zip(paths, docs, strict=True):
         doc["verified"] = ledger.verified(results_dir, path, table)
+        if doc["status"] == "ok" and doc["task"] in broken:
+            doc.update(status="stale", reason=f"its task file tasks/{broken[doc['task']]} does "
+                       "not load; fix it, then rerun what changed")
+            continue
         why = stale_reason(doc, models, tasks, cached) if doc["status"] == "ok" else None
         if why:
             doc.update(status="stale", reason=f"{why}; rerun it (make bench reruns it)")
+    return problems

@@ -11,7 +11,7 @@ from conftest import CAPACITY_TASK, SMOKE_TASK
 from helpers import write_docs
 from test_leaderboard import heading, tables
 
-from bench import capacity, capacity_report, claims, harness, plotting, results, store
+from bench import capacity, capacity_report, claims, harness, ledger, plotting, results, store
 from bench.leaderboard import build, flatten
 
 TASK = CAPACITY_TASK["name"]
@@ -37,7 +37,8 @@ def search(base, model, N, L, seed, scores, *, fw="jax", params=100, run_variant
     for K, score in scores:
         d = copy.deepcopy(base)
         ok = not isinstance(score, str)
-        d.update(model=model, framework=fw, seed=seed, K=K, n_params=params,
+        d.update(model=model, model_kind="baseline", framework=fw, seed=seed, K=K,
+                 n_params=params,
                  status="ok" if ok else score, reason=None if ok else "non-finite predictions",
                  metrics={"trajectory_r2": score, "r2": score, "mse": 1 - score} if ok else {},
                  variant=",".join(filter(None, (grid, run_variant))), run_variant=run_variant,
@@ -67,7 +68,7 @@ def write(results_dir, docs):
         path = results.cell_path(results_dir, d["task"], d["task_version"], d["profile"],
                                  d["device_class"], f"{d['model']}+{d['variant']}",
                                  d["framework"], d["seed"], size=d["K"])
-        results.write_atomic(path, d)
+        ledger.write_result(results_dir, path, d)  # as the harness: unverified ones rank not
 
 
 def frame(docs):

@@ -203,3 +203,16 @@ def test_verdict_is_inconclusive_when_nothing_fails_and_something_is_unsure():
                                           ([], "—"), ([2.0, 2.0], "2 ± 0")])
 def test_mean_std_formatting(values, text):
     assert claims.mean_std(pd.Series(values, dtype=float)) == text
+
+
+def test_section_uses_only_rankable_rows():
+    """Rows the leaderboard may not rank (``unranked``: forged, stale, unsandboxed
+    submissions) never enter a claim."""
+    df = frame(runs(SQUARE, "gnode", 2, auc=spread(0.8)), runs(SQUARE, "node", 2,
+                                                                auc=spread(0.3)))
+    df["unranked"] = ""
+    assert "Verdict: **holds**" in "\n".join(claims.section(df))
+    df.loc[df.model_name == "node", "unranked"] = "not written by the harness"
+    text = "\n".join(claims.section(df))
+    assert "Verdict: **holds**" not in text
+    assert text.count("**not tested**: no such runs here.") == 4

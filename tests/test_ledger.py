@@ -59,3 +59,19 @@ def test_concurrent_writers_lose_no_line(tmp_path):
     assert len(files) == 75 and len(ledger.entries(tmp_path)) == 75
     assert all(ledger.verified(tmp_path, p) for p in files)
     assert not list(tmp_path.rglob("*.tmp"))  # no temporary file left behind
+
+
+def test_the_harness_reads_the_ledger_before_it_trains_anything(tmp_path, monkeypatch):
+    """A bad ledger line is one UserError before the first cell, not after it trained."""
+    import pytest
+
+    from bench import harness
+    from bench.errors import UserError
+
+    (tmp_path / ledger.NAME).write_text("not a ledger line\n")
+    ran: list = []
+    monkeypatch.setattr(harness, "process", lambda *a, **k: ran.append(a))
+    with pytest.raises(UserError) as e:
+        harness.run([object()], "smoke", "cpu", tmp_path)
+    assert str(e.value).startswith(f"{tmp_path / ledger.NAME}:1: not '<sha256>  <path>'")
+    assert "\n" not in str(e.value) and ran == []

@@ -16,9 +16,12 @@ from bench.errors import UserError
 
 def minimal(**changes):
     doc = {"schema_version": results.SCHEMA_VERSION, "task": "t", "task_version": 1,
-           "model": "m", "framework": "torch", "device": "cpu", "device_class": "cpu",
-           "seed": 0, "profile": "smoke", "status": "ok", "metrics": {"mse": 0.25},
-           "n_params": 10, "timing": {"train_total_s": 1.0}, "config": {}, "provenance": {}}
+           "model": "m", "model_kind": "baseline", "framework": "torch", "device": "cpu",
+           "device_class": "cpu", "seed": 0, "profile": "smoke", "status": "ok",
+           "metrics": {"mse": 0.25}, "primary_metric": "mse", "higher_is_better": {"mse": False},
+           "n_params": 10, "timing": {"train_total_s": 1.0}, "config": {},
+           "provenance": {"git_commit": None, "git_dirty": None,
+                          "hardware": {"cpu": "Test CPU", "cores": 2}}}
     doc.update(changes)
     return doc
 
@@ -142,6 +145,52 @@ def test_validate_rejects_unknown_status_and_non_objects():
         results.validate(minimal(status="great"), "x.json")
     with pytest.raises(UserError, match="not a result object"):
         results.validate([1, 2], "x.json")
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"provenance": {}}, "provenance.hardware"),
+    ({"metrics": {"mse": "low"}}, "metrics.mse"),
+    ({"seed": "0"}, "seed"),
+    ({"model_kind": "mine"}, "model_kind"),
+    ({"device_class": "tpu"}, "device_class"),
+    ({"higher_is_better": {"mse": "no"}}, "higher_is_better.mse"),
+    ({"timing": {"train_total_s": "fast"}}, "timing.train_total_s"),
+    ({"provenance": {"git_commit": None, "git_dirty": "yes", "hardware": {}}},
+     "provenance.git_dirty"),
+    ({"provenance": {"git_commit": None, "git_dirty": None, "hardware": {"cores": "2"}}},
+     "provenance.hardware.cores"),
+    ({"provenance": {"git_commit": None, "git_dirty": None, "hardware": {},
+                     "sandbox": {"enforced": "yes"}}}, "provenance.sandbox.enforced"),
+    ({"test_data": 1}, "test_data"),
+    ({"hold": {"coverage": {"10": "most"}}}, "hold.coverage.10"),
+    ({"attractor": {"status": "ok", "slow_set_coverage": [1]}}, "attractor.slow_set_coverage"),
+])
+def test_validate_names_the_field_of_a_wrong_type(changes, field):
+    with pytest.raises(UserError) as e:
+        results.validate(minimal(**changes), "x.json")
+    message = str(e.value)
+    assert message.startswith(f"x.json: {field} ") and "\n" not in message
+
+
+def test_null_numbers_and_absent_optional_fields_are_valid():
+    """A non-finite metric is stored as null; older results lack the newer fields."""
+    doc = minimal(metrics={"mse": None}, hold=None, attractor=None, nfe=None)
+    assert results.validate(doc, "x.json") is doc
+
+
+def test_load_each_skips_bad_files_with_their_reason(tmp_path):
+    good = results.cell_path(tmp_path, "t", 1, "smoke", "cpu", "m", "torch", 0)
+    results.write_atomic(good, minimal())
+    broken = good.with_name("m-torch-seed1.json")
+    broken.write_text("{half")
+    wrong = good.with_name("m-torch-seed2.json")
+    results.write_atomic(wrong, minimal(metrics={"mse": "low"}))
+    found, bad = results.load_each(tmp_path)
+    assert [p for p, _ in found] == [good]
+    assert [(p, why.split(";")[0]) for p, why in bad] == [
+        (broken, "not valid JSON"), (wrong, "metrics.mse must be a number or null, not 'low'")]
+    with pytest.raises(UserError, match=r"seed1\.json: not valid JSON"):  # the strict loader
+        results.load_all(tmp_path)
 
 
 def test_read_and_load_all(tmp_path):

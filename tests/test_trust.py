@@ -1,8 +1,10 @@
-"""``bench.trust``: stale results are shown but not ranked; results the suite did not write
-are marked †. Through the leaderboard, as a user sees them."""
+"""``bench.trust``: stale results, results the suite did not write and unsandboxed
+submissions' results are shown but not ranked (marked †, with the reason). Through the
+leaderboard, as a user sees them, and :func:`bench.trust.rank_blocker` alone."""
 
 from __future__ import annotations
 
+import pytest
 from helpers import write_docs
 
 from bench import leaderboard, results, trust
@@ -70,4 +72,38 @@ def test_results_added_by_hand_are_marked_and_kept_apart(tmp_path, make_doc):
     results.write_atomic(path, hand)  # not through the harness: no ledger line
     leaderboard.build(tmp_path / "results", tmp_path / "lb")
     page = (tmp_path / "lb" / "README.md").read_text()
-    assert "| 1      | gnode † " in page and "| 2      | gnode " in page
+    # better on paper, but not ranked: below the suite's own run, with the reason
+    assert "| 1      | gnode " in page and "| —      | gnode † " in page
+    assert page.index("| 1      | gnode ") < page.index("| —      | gnode † ")
+    forged = next(line for line in page.splitlines() if "| gnode † " in line)
+    assert forged.rstrip(" |").endswith("not written by the harness")
+
+
+SANDBOXED = {"enforced": True, "mechanism": "landlock"}
+
+
+@pytest.mark.parametrize("changes, why", [
+    ({}, None),
+    ({"verified": False}, "not written by the harness"),
+    ({"status": "stale", "reason": "the model's code changed since it ran; rerun it"},
+     "stale: the model's code changed since it ran"),
+    ({"model_kind": "submission"}, "a submission's result from an unsandboxed run"),
+    ({"model_kind": "submission", "sandbox": {"enforced": False}},
+     "a submission's result from an unsandboxed run"),
+    ({"model_kind": "submission", "sandbox": SANDBOXED},
+     "a submission's result from a run with public test data"),
+    ({"model_kind": "submission", "sandbox": SANDBOXED, "test_data": "public"},
+     "a submission's result from a run with public test data"),
+    ({"model_kind": "submission", "sandbox": SANDBOXED, "test_data": "secret"}, None),
+    ({"model_kind": "submission", "sandbox": SANDBOXED, "test_data": "secret",
+      "verified": False}, "not written by the harness"),
+    ({"status": "diverged"}, None),  # an outcome of the entry, counted in its seeds
+])
+def test_rank_blocker(changes, why):
+    doc = {"model_kind": "baseline", "status": "ok", "verified": True,
+           "provenance": {"hardware": {}}}
+    sandbox = changes.pop("sandbox", None)
+    doc.update(changes)
+    if sandbox is not None:
+        doc["provenance"]["sandbox"] = sandbox
+    assert trust.rank_blocker(doc) == why
