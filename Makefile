@@ -12,6 +12,7 @@ SEEDS     ?= 0
 RESULTS   ?= results
 OUTDIR    ?= leaderboard
 FORCE     ?=
+OPEN      ?=
 IMPL      ?= fast
 RESULT    ?=
 NAME      ?=
@@ -46,6 +47,7 @@ bench: setup
 		--impl '$(IMPL)' --executor '$(EXECUTOR)' --jobs '$(JOBS)' \
 		$(if $(TIME_LIMIT),--time-limit '$(TIME_LIMIT)') \
 		$(if $(MEMORY_LIMIT),--memory-limit '$(MEMORY_LIMIT)') \
+		$(if $(filter 1 yes true,$(OPEN)),--open) \
 		$(if $(filter 1 yes true,$(FORCE)),--force); status=$$?; \
 	if [ $$status -ne 2 ]; then \
 		$(PY) -m bench leaderboard --results-dir '$(RESULTS)' --out '$(OUTDIR)' || exit $$?; fi; \
@@ -73,7 +75,7 @@ tune: setup
 		--profile '$(if $(call given,PROFILE),$(PROFILE),paper)' \
 		--seeds '$(if $(call given,SEEDS),$(SEEDS),1-5)' --grid '$(GRID)' \
 		--tuning-seeds '$(TUNING_SEEDS)' --results-dir '$(RESULTS)' --impl '$(IMPL)' \
-		--executor '$(EXECUTOR)' --jobs '$(JOBS)' \
+		--executor '$(EXECUTOR)' --jobs '$(JOBS)' $(if $(filter 1 yes true,$(OPEN)),--open) \
 		$(if $(filter 1 yes true,$(FORCE)),--force); status=$$?; \
 	if [ $$status -ne 2 ]; then \
 		$(PY) -m bench leaderboard --results-dir '$(RESULTS)' --out '$(OUTDIR)' || exit $$?; fi; \

@@ -1,7 +1,8 @@
 """Run the attractor analysis on a trained model and file its outputs beside the result.
 
-Used by the harness right after training (same process, same model), and by
-``python -m bench analyze --result <file>``, which rebuilds the model from its checkpoint.
+Used by the harness right after training (in the cell's sandboxed process, same model), and by
+``python -m bench analyze --result <file>``, which rebuilds the model from its checkpoint in a
+sandboxed child of its own (``bench.isolation``): model code never runs in the harness.
 Outputs, beside ``<cell>.json``:
 
 - ``<cell>.slowpoints.json``: every reported slow point (state, readout, speed, stability,
@@ -24,7 +25,17 @@ from typing import Any
 
 import numpy as np
 
-from bench import attractors, checkpoints, environment, hold, ledger, portraits, results
+from bench import (
+    attractors,
+    checkpoints,
+    environment,
+    hold,
+    isolation,
+    ledger,
+    portraits,
+    results,
+    wire,
+)
 from bench.errors import UserError
 from bench.tasks import Task, get_task
 
@@ -203,25 +214,23 @@ def analyze_result(path: Path, device: str = "cpu") -> dict[str, Any]:
     fw = doc["framework"]
     ckpt = checkpoints.path_for(path, fw)
     expected = (doc.get("checkpoint") or {}).get("sha256")
-    if expected and ckpt.is_file() and checkpoints.sha256(ckpt) != expected:
+    if not ckpt.is_file():
+        raise UserError(f"{ckpt}: no such file; checkpoints are local artifacts, not in git: "
+                        "rerun the cell with FORCE=1 to recreate it")
+    if expected and checkpoints.sha256(ckpt) != expected:
         raise UserError(f"{ckpt} does not match the checksum in {path.name}; rerun the cell "
                         "with FORCE=1")
     sizes = doc.get("checkpoint") or {}
     if "n_inputs" not in sizes:
         raise UserError(f"{path}: the result records no checkpoint; rerun the cell (FORCE=1)")
-    if not ckpt.is_file():  # checkpoints are not in git; the result's analysis stays
-        raise UserError(f"the checkpoint {ckpt} is a local artifact not in this clone; rerun "
-                        "the cell with FORCE=1 to recreate it")
-    model = checkpoints.load(models[doc["model"]].load(fw), fw, doc["config"]["model"],
-                             sizes["n_inputs"], sizes["n_outputs"], ckpt, device)
-    if hold.spec(task) is not None:
-        probe = hold.probe(task)
-        doc["hold"] = hold.metrics(predict(model, fw, probe["inputs"], probe["dt"], device),
-                                   probe, task)
-    else:
-        probe = None
-    doc["attractor"] = analyse_model(model, fw, task, doc["profile"], device, path,
-                                     title_for(doc), probe=probe)
+    probe = hold.probe(task) if hold.spec(task) is not None else None
+    test = task.load_split("test", doc["profile"])  # its inputs seed the search
+    answer = _analyse_isolated(models[doc["model"]], doc, task, path, ckpt, sizes, device,
+                               {"inputs": test["inputs"][:PROBE_TRIALS],
+                                "dt": test["dt"][:PROBE_TRIALS]}, probe, root)
+    if probe is not None:
+        doc["hold"] = hold.metrics(answer["hold"], probe, task)
+    doc["attractor"] = answer["attractor"]
     # rerun later than training: say by which code
     by = environment.git_state().get("git_commit")
     doc["attractor"]["reanalysed_by"] = by
@@ -229,6 +238,58 @@ def analyze_result(path: Path, device: str = "cpu") -> dict[str, Any]:
         doc["hold"]["computed_by"] = by
     ledger.write_result(root, path, doc)
     return doc["attractor"]
+
+
+ANALYSIS_LIMITS = isolation.Limits(4 * 3600, 32)
+ANSWER_SCHEMA = {"hold": (wire.Array("f"), type(None)), "attractor": wire.MapOf(wire.JSON)}
+
+
+def analyze_main(job: dict[str, Any]) -> dict[str, Any]:
+    """The isolated child's target: rebuild the model from its checkpoint (a copy in the
+    scratch folder), predict on the hold probe, analyse; files go to the scratch folder."""
+    from bench.registry import ModelSpec
+
+    spec: ModelSpec = job["model"]
+    fw, device, probe = job["framework"], job["device"], job["probe"]
+    model = checkpoints.load(spec.load(fw), fw, job["config"], job["n_inputs"],
+                             job["n_outputs"], Path(job["checkpoint"]), device)
+    held = None if probe is None else predict(model, fw, probe["inputs"], probe["dt"], device)
+    attractor = analyse_model(model, fw, job["task"], job["profile"], device,
+                              Path(job["where"]), job["title"], test=job["test"], probe=probe)
+    return {"hold": held, "attractor": attractor}
+
+
+def _analyse_isolated(spec: Any, doc: dict[str, Any], task: Task, path: Path, ckpt: Path,
+                      sizes: dict[str, Any], device: str, test: dict[str, Any],
+                      probe: dict[str, Any] | None, root: Path) -> dict[str, Any]:
+    """:func:`analyze_main` in a sandboxed child (``bench.isolation``); its files into place."""
+    with isolation.scratch_folder() as scratch:
+        copy = scratch / ckpt.name  # the child cannot read the results folder
+        copy.write_bytes(ckpt.read_bytes())
+        job = {"model": spec, "framework": doc["framework"], "device": device,
+               "config": doc["config"]["model"], "n_inputs": sizes["n_inputs"],
+               "n_outputs": sizes["n_outputs"], "checkpoint": str(copy), "task": task,
+               "profile": doc["profile"], "where": str(scratch / path.name),
+               "title": title_for(doc), "test": test,
+               "probe": None if probe is None else
+               {k: probe[k] for k in ("inputs", "dt", "start")}}
+        out = isolation.run("bench.analysis:analyze_main", job, scratch, ANALYSIS_LIMITS,
+                            ANSWER_SCHEMA, [root])
+        if not out.returned:
+            why = isolation.ended(out, ANALYSIS_LIMITS)[1]
+            raise UserError(f"{path}: the analysis could not finish: {why}")
+        answer = out.value
+        expected = {path.with_suffix(".slowpoints.json").name, path.with_suffix(".png").name}
+        for key in ("points_file", "portrait"):
+            name = answer["attractor"].get(key)
+            if name is None:
+                continue
+            if name not in expected:
+                raise UserError(f"{path}: the analysis' process named an unexpected file "
+                                f"{name!r}")
+            data = wire.read_file(scratch / name, wire.MAX_ARRAY_BYTES)
+            results.write_bytes_atomic(path.with_name(name), data)
+    return answer
 
 
 def title_for(doc: dict[str, Any]) -> str:

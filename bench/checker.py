@@ -16,16 +16,16 @@ model code runs in child processes.
 
 from __future__ import annotations
 
-import multiprocessing
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
 
+from bench import wire
 from bench.errors import UserError
 from bench.registry import ModelSpec, validate_metadata
 
@@ -145,37 +145,34 @@ def _seed_check(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> Check:
     return Check("seed", True)
 
 
-def _contract_child(conn, spec: ModelSpec, framework: str) -> None:
+def contract_main(job: tuple[ModelSpec, str]) -> list[dict[str, Any]]:
+    """The isolated child's target (``bench.isolation``): the contract checks, as plain data."""
+    spec, framework = job
     checks: list[Check] = []
     try:
         config = spec.resolve(SMOKE_TASK, "smoke")[0]
         run = _torch_contract if framework == "torch" else _jax_contract
         checks = run(spec, config, checks)
     except BaseException as e:  # the check that was running fails with the error
-        stage = ("build", "shape", "gradients", "seed")[len(checks)]
+        stage = ("build", "shape", "gradients", "seed")[min(len(checks), 3)]
         checks.append(Check(stage, False, f"{type(e).__name__}: {e}"))
-    finally:
-        conn.send(checks)
-        conn.close()
+    return [asdict(c) for c in checks]
+
+
+CHECKS_SCHEMA = wire.ListOf({"name": str, "ok": bool, "reason": str})
 
 
 def contract(spec: ModelSpec, framework: str) -> list[Check]:
-    """The contract checks for one framework, in a child process."""
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_contract_child, args=(child, spec, framework))
-    proc.start()
-    child.close()
-    if not parent.poll(CHILD_TIMEOUT_S):
-        proc.kill()
-        proc.join()
-        return [Check("build", False, f"no answer within {CHILD_TIMEOUT_S} s")]
-    try:
-        checks = parent.recv()
-    except EOFError:
-        checks = None
-    proc.join()
-    return checks or [Check("build", False, f"the process died (exit code {proc.exitcode})")]
+    """The contract checks for one framework, in a sandboxed child (``bench.isolation``)."""
+    from bench import isolation
+
+    limits = isolation.Limits(CHILD_TIMEOUT_S, 8)
+    with isolation.scratch_folder() as scratch:
+        out = isolation.run("bench.checker:contract_main", (spec, framework), scratch, limits,
+                            CHECKS_SCHEMA)
+    if not out.returned:
+        return [Check("build", False, isolation.ended(out, limits)[1])]
+    return [Check(**c) for c in out.value] or [Check("build", False, "no checks came back")]
 
 
 def smoke_run(spec: ModelSpec, framework: str) -> Check:

@@ -135,7 +135,8 @@ def _run(args: argparse.Namespace, models: list, tasks: list) -> int:
     executor = executors.make(args.executor, jobs=args.jobs, address=args.ray_address,
                               retries=args.retries, share=args.share)
     report = harness.run(cells, args.profile, device, Path(args.results_dir), args.force,
-                         overrides, echo=echo, limits=limits, executor=executor)
+                         overrides, echo=echo, limits=limits, executor=executor,
+                         test_data="public" if args.open else None)
     if searches:
         more = capacity.run(searches, args.profile, device, Path(args.results_dir), args.force,
                             overrides, echo=echo, limits=limits, executor=executor)
@@ -212,7 +213,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
              f"seeds {seeds}")
         report.extend(harness.run(tuning.tuned_cells(study, record, seeds), args.profile,
                                   device, results_dir, args.force, overrides, echo=echo,
-                                  limits=_limits(args), executor=executor))
+                                  limits=_limits(args), executor=executor,
+                                  test_data="public" if args.open else None))
     print(f"tune: {len(report.done)} done, {len(report.skipped)} already done, "
           f"{len(report.problems)} diverged or failed, {len(unselected)} stud(ies) without a "
           "selection")
@@ -372,6 +374,14 @@ def _first_sentence(text: str) -> str:
     return re.split(r"\.\s", text.strip() + " ", maxsplit=1)[0].strip().rstrip(".")
 
 
+def cmd_restamp(args: argparse.Namespace) -> int:
+    from bench import restamp
+
+    counts = restamp.restamp(Path(args.results_dir), echo=lambda s: print(s, flush=True))
+    print("restamp: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    return 0
+
+
 def cmd_migrate_store(args: argparse.Namespace) -> int:
     from bench import store
 
@@ -451,6 +461,10 @@ def _common(r: argparse.ArgumentParser) -> None:
     r.add_argument("--seeds", default="0", help="e.g. 0,1,2 or 0-4")
     r.add_argument("--results-dir", default="results")
     r.add_argument("--force", action="store_true", help="rerun cells that are done already")
+    r.add_argument("--open", action="store_true",
+                   help="an open run: score on the task files' public test seeds (reproducible "
+                        "data; a submission's open result is listed, never ranked). Default: "
+                        "an official run, whose test data come from secret seeds")
     r.add_argument("--time-limit", type=float, metavar="SECONDS",
                    help="wall-clock limit of one cell (default: the profile's)")
     r.add_argument("--memory-limit", type=float, metavar="GB",
@@ -539,6 +553,10 @@ def parser() -> argparse.ArgumentParser:
                         "task (bench/store.py) and shrink the portraits; safe to rerun")
     ms.add_argument("--results-dir", default="results")
     ms.set_defaults(func=cmd_migrate_store)
+    rs = sub.add_parser("restamp", help="update code hashes of results the present code "
+                        "provably reproduces (docs/security.md); the rest stay stale")
+    rs.add_argument("--results-dir", default="results")
+    rs.set_defaults(func=cmd_restamp)
     sub.add_parser("list", help="tasks (with versions) and models").set_defaults(func=cmd_list)
     lb = sub.add_parser("leaderboard", help="regenerate the leaderboard from result files")
     lb.add_argument("--results-dir", default="results")

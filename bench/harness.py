@@ -8,12 +8,13 @@ unless ``force`` is set, so an interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import functools
 import hashlib
 import json
 import re
-import tempfile
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,14 +28,17 @@ from bench import (
     executors,
     hold,
     impl,
+    isolation,
     ledger,
     memory,
     metrics,
     model_process,
     results,
+    sandbox,
     sequences,
     store,
     trust,
+    wire,
 )
 from bench.errors import UserError
 from bench.registry import ModelSpec
@@ -42,6 +46,7 @@ from bench.tasks import SPLITS, Task
 from bench.training import TrainSpec
 
 LOSSES = ("mse", "cross_entropy")
+TEST_DATA = ("secret", "public")
 TRAJECTORIES = 4  # generated trajectories a capacity task's result keeps
 CURVE_POINTS = 200  # loss-curve points a capacity task's result keeps
 
@@ -57,6 +62,9 @@ class Cell:
     # standard; tuning: one setting of a declared grid (only its validation loss is kept);
     # tuned: trained with the setting a tuning study selected (bench.tuning)
     role: str = "standard"
+    # secret: the test split and memory probes come from seeds drawn when the cell runs, which
+    # the model's process never sees (official runs); public: the task file's seeds (open runs)
+    test_data: str = "secret"
     training: dict[str, Any] = field(default_factory=dict)  # lr, weight_decay, batch_size
     tuning: dict[str, Any] | None = None  # a tuned cell's study: grid, every loss, selection
 
@@ -221,14 +229,35 @@ def provenance_record(device: str, started: str, isolated: bool) -> dict[str, An
     }
 
 
-def _evaluation_sets(task: Task, profile: str, test: dict,
-                     probes: bool = True) -> tuple[dict, dict]:
+def data_seeds(task: Task, kind: str) -> dict[str, int]:
+    """The seeds of the held-out data a cell is scored on: the test split's and the memory
+    probes'. ``public``: the task file's; ``secret``: drawn now from the operating system,
+    never equal to a public seed of the task, recorded in the result after scoring."""
+    mem = task.extra.get("memory") or {}
+    public = {"test": int(task.splits["test"]["seed"]),
+              **{k: int(mem[k]["seed"]) for k in ("long_delay", "drift") if k in mem}}
+    if kind == "public":
+        return public
+    taken = {int(spec["seed"]) for spec in task.splits.values()} | set(public.values())
+    out = {}
+    for name in public:
+        seed = secrets.randbelow(2**31)
+        while seed in taken:
+            seed = secrets.randbelow(2**31)
+        out[name] = seed
+        taken.add(seed)
+    return out
+
+
+def _evaluation_sets(task: Task, profile: str, test: dict, probes: bool = True,
+                     seeds: dict[str, int] | None = None) -> tuple[dict, dict]:
     """(inputs the trainer predicts on, targets and probes the harness keeps)."""
     sets = {"test": {"inputs": test["inputs"], "dt": test["dt"]}}  # targets stay here
     kept: dict[str, Any] = {}
     if probes and any(m in metrics.MEMORY_METRICS for m in task.metrics):  # validated
-        kept["long_delay"] = memory.long_delay_split(task, profile)
-        kept["drift"] = memory.drift_probe(task, profile)
+        seeds = seeds or {}
+        kept["long_delay"] = memory.long_delay_split(task, profile, seeds.get("long_delay"))
+        kept["drift"] = memory.drift_probe(task, profile, seeds.get("drift"))
     if probes and hold.spec(task) is not None:
         kept["hold"] = hold.probe(task)
     sets.update({k: {"inputs": v["inputs"], "dt": v["dt"]} for k, v in kept.items()})
@@ -247,7 +276,8 @@ def thinned(curve: dict[str, Any], points: int = CURVE_POINTS) -> dict[str, Any]
 
 def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
              path: Path | None = None, isolate: bool = True,
-             limits: model_process.Limits | None = None) -> dict[str, Any]:
+             limits: model_process.Limits | None = None,
+             results_dir: Path | None = None) -> dict[str, Any]:
     """Run one cell; return its result document.
 
     This process generates the data and keeps the test targets. The model is built, trained
@@ -260,12 +290,18 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
     doc = result_document(cell, profile, device, overrides)
     tuning = cell.role == "tuning"
     path = None if tuning else path
-    train, validation, test = (task.load_split(s, profile, cell.size) for s in SPLITS)
+    if cell.test_data not in TEST_DATA:
+        raise UserError(f"test data {cell.test_data!r}: use one of {', '.join(TEST_DATA)}")
+    # a capacity task scores the fit to its training targets: there is nothing to hold back
+    kind = "training" if task.capacity is not None else cell.test_data
+    seeds = data_seeds(task, kind) if kind != "training" else {}
+    train, validation, test = (task.load_split(s, profile, cell.size, seed=seeds.get(s))
+                               for s in SPLITS)
     if sequences.gets_elapsed_time(task, model):
         unit = float(task.data["dt"])
         train, validation, test = (sequences.with_elapsed_time(s, unit)
                                    for s in (train, validation, test))
-    sets, probes = _evaluation_sets(task, profile, test, probes=not tuning)
+    sets, probes = _evaluation_sets(task, profile, test, probes=not tuning, seeds=seeds)
     trial = None if tuning else sequences.example_trial(task, profile)
     if trial is not None:  # public, whatever seed the test split has; its targets stay here
         seen = (sequences.with_elapsed_time(trial, float(task.data["dt"]))
@@ -282,12 +318,18 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
                         "title": analysis.title_for(doc), "test": sets["test"],
                         "probe": None if probe is None else
                         {k: probe[k] for k in ("inputs", "dt", "start")}}
-    with tempfile.TemporaryDirectory(prefix="ctrnn-bench-cell-") as scratch:
+    with isolation.scratch_folder() as scratch:
         job = model_process.ModelJob(model, cell.framework, spec, train, validation, sets,
                                      Path(scratch), path.name if path else "cell.json",
                                      analysis_job, save=path is not None)
-        out = (model_process.run_isolated(job, limits or model_process.LIMITS[profile])
-               if isolate else model_process.run_job(job))
+        confinement: dict[str, Any] = {"enforced": False, "mechanism": "none",
+                                   "reason": "not isolated (a test's in-process run)"}
+        if isolate:
+            out, confinement = model_process.run_isolated(
+                job, limits or model_process.LIMITS[profile],
+                [results_dir] if results_dir is not None else [])
+        else:
+            out = model_process.run_job(job)
         if path is not None:  # the child's files, into place atomically
             expected = {checkpoints.path_for(path, cell.framework).name,
                         path.with_suffix(".slowpoints.json").name, path.with_suffix(".png").name}
@@ -296,9 +338,13 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
                 out = model_process.ModelReport(status="failed", reason=(
                     f"the model's process named unexpected files {sorted(set(names) - expected)}"))
             for name in names if out.status == "ok" else []:
-                source = Path(scratch) / name
-                if source.is_file():
-                    results.write_bytes_atomic(path.with_name(name), source.read_bytes())
+                try:  # never through a link the model's process planted
+                    data = wire.read_file(Path(scratch) / name, wire.MAX_ARRAY_BYTES)
+                except wire.WireError as e:
+                    out = model_process.ModelReport(status="failed", reason=(
+                        f"the model's process left an unusable file: {e}"))
+                    break
+                results.write_bytes_atomic(path.with_name(name), data)
     if out.status != "ok":
         doc.update(status=out.status, reason=out.reason)
     else:
@@ -339,6 +385,9 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
         doc.update(n_params=out.n_params, timing=out.timing, memory=out.memory, nfe=out.nfe,
                    curve=out.curve if task.capacity is None else thinned(out.curve))
     doc["provenance"] = provenance_record(device, doc.pop("_started"), isolate)
+    doc["provenance"]["sandbox"] = confinement
+    # revealed only now, after the model's process is gone: anyone can regenerate the data
+    doc["test_data"], doc["data_seeds"] = kind, seeds
     return doc
 
 
@@ -371,6 +420,9 @@ def _rerun_reason(path: Path, cell: Cell, profile: str, overrides: dict[str, Any
         return "its result file is not one the suite wrote (not in the ledger)"
     if old["status"] == "failed":
         return "it failed last time"
+    config = resolve_training(cell.task, cell.model, profile, overrides)[0]
+    if old.get("code_sha256") != trust.code_sha256(cell.model, cell.framework, config):
+        return "the model's code, or suite code it imports, changed since"
     if old.get("fingerprint") != fingerprint(cell, profile, overrides):
         return "the model's code or config, or the task, changed since"
     if cell.role == "tuned" and old.get("tuning") != results.plain(cell.tuning):
@@ -409,7 +461,7 @@ def process(cell: Cell, profile: str, device: str, results_dir: Path, force: boo
     before = ledger.snapshot(results_dir)
     with executors.running() as others:  # cells beside this one on this node, for timing
         at_start = others()
-        doc = run_cell(cell, profile, device, overrides, path, isolate, limits)
+        doc = run_cell(cell, profile, device, overrides, path, isolate, limits, results_dir)
         doc.setdefault("timing", {})["cells_beside"] = executors.beside(others, at_start)
     forged = ledger.forged_since(results_dir, before)
     if forged:  # the model's process (or someone) wrote results behind the harness
@@ -437,18 +489,26 @@ def process(cell: Cell, profile: str, device: str, results_dir: Path, force: boo
 def run(cells: list[Cell], profile: str, device: str, results_dir: Path, force: bool = False,
         overrides: dict[str, Any] | None = None, echo=print, isolate: bool = True,
         limits: model_process.Limits | None = None,
-        executor: executors.Local | executors.Ray | None = None) -> RunReport:
+        executor: executors.Local | executors.Ray | None = None,
+        test_data: str | None = None) -> RunReport:
     """Run every cell not already done; write each result as soon as it exists.
 
     A cell is done when its result file exists, did not fail, and has the cell's current
-    fingerprint. With ``isolate`` (the default) every cell's model runs in its own process,
-    held to ``limits`` (default: the profile's, ``bench.model_process.LIMITS``). ``executor``
-    (``bench.executors``) runs the cells elsewhere or several at once; by default they run
-    here, one after another.
+    fingerprint. ``test_data`` (``public`` for an open run) overrides the cells' own choice
+    (``secret`` by default). With ``isolate`` (the default) every cell's model runs in its own
+    sandboxed process, held to ``limits`` (default: the profile's,
+    ``bench.model_process.LIMITS``). ``executor`` (``bench.executors``) runs the cells
+    elsewhere or several at once; by default they run here, one after another.
     """
     from bench import fanout
 
+    if test_data is not None:  # the whole run's: secret (official) or public (open)
+        cells = [dataclasses.replace(c, test_data=test_data) for c in cells]
     ledger.entries(results_dir)  # a bad ledger line stops the run now, not after a cell trained
+    if isolate and cells and sandbox.landlock_abi() < 1:
+        echo("sandbox: this kernel has no Landlock (Linux >= 5.13 with landlock among its "
+             "security modules): model code runs unconfined, and results record "
+             "sandbox.enforced: false (a submission's result is then never ranked)")
     unit = functools.partial(fanout.run_unit, profile=profile, device=device,
                              results_dir=results_dir, force=force, overrides=overrides or {},
                              isolate=isolate, limits=limits)

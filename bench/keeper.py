@@ -10,7 +10,8 @@ analysis) and writes it a request on stdin. The keeper
 - holds the whole tree to the wall-clock limit and to the memory limit, counted over every
   descendant (proportional set size, so shared pages count once);
 - when the worker ends, or a limit is passed, or the harness dies or asks it to stop, kills
-  every descendant that is left and reaps them;
+  every descendant that is left and reaps them (and, when the harness died, removes the
+  scratch folder that nobody else will);
 - tells apart the kernel's out-of-memory killer (``oom_kill`` in ``/proc/vmstat``) from a
   process that killed itself;
 - answers with one JSON verdict on stdout, and exits.
@@ -25,6 +26,7 @@ import ctypes
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -184,6 +186,9 @@ def main() -> None:
         verdict["sandbox"] = json.loads(first) if first else None
     except (ValueError, UnicodeDecodeError):
         verdict["sandbox"] = None
+    if os.getppid() != request["parent"]:  # the harness was killed: nobody will clean up
+        shutil.rmtree(request["cwd"], ignore_errors=True)
+        return
     sys.stdout.write(json.dumps(verdict))
     sys.stdout.flush()
 

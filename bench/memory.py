@@ -23,13 +23,15 @@ from bench import memory_sets, metrics
 from bench.tasks import Task
 
 
-def long_delay_split(task: Task, profile: str) -> dict[str, np.ndarray]:
-    """Long trials plus a silent stretch: inputs, targets, dt and the ``held`` mask (S, T)."""
+def long_delay_split(task: Task, profile: str, seed: int | None = None
+                     ) -> dict[str, np.ndarray]:
+    """Long trials plus a silent stretch: inputs, targets, dt and the ``held`` mask (S, T).
+    ``seed`` replaces the task file's (an official run's secret draw)."""
     spec = task.extra["memory"]["long_delay"]
     data = {**task.data, "n_bins": int(spec["n_bins"])}
     size = int(task.profiles.get(profile, {}).get("max_long_delay") or spec["size"])
     gen = importlib.import_module(f"tasks.{task.generator}")
-    d = gen.generate(data, size, int(spec["seed"]))
+    d = gen.generate(data, size, int(spec["seed"]) if seed is None else seed)
     silent = int(spec["silent_bins"])
     inputs = np.concatenate([d["inputs"], np.zeros_like(d["inputs"][:, :silent])], axis=1)
     targets = np.concatenate(
@@ -39,15 +41,17 @@ def long_delay_split(task: Task, profile: str) -> dict[str, np.ndarray]:
     return {"inputs": inputs, "targets": targets, "dt": dt, "held": held}
 
 
-def drift_probe(task: Task, profile: str) -> dict[str, np.ndarray]:
+def drift_probe(task: Task, profile: str, seed: int | None = None) -> dict[str, np.ndarray]:
     """Inputs that place the readout on sampled memory-set points, then hold zero input.
+    ``seed`` replaces the task file's (an official run's secret draw).
 
     Returns ``inputs`` (K, T, C), ``dt`` (K, T), the ``points`` (K, C) and ``start``, the
     bin after settling from which drift is measured.
     """
     spec = task.extra["memory"]["drift"]
     k = int(task.profiles.get(profile, {}).get("max_drift") or spec["points"])
-    points = memory_sets.sample(task.extra["memory_set"], k, int(spec["seed"]))
+    points = memory_sets.sample(task.extra["memory_set"], k,
+                                int(spec["seed"]) if seed is None else seed)
     width, C = int(task.data["pulse_width"]), points.shape[1]
     pulses = (2 * C - 1) * width if task.data["pulse_mode"] == "channel" else width
     settle, hold = int(spec["settle_bins"]), int(spec["bins"])

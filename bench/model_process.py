@@ -1,54 +1,44 @@
-"""A cell's model side, run in a child process: the harness's parent never imports model code.
+"""A cell's model side, run in a sandboxed child: the harness never imports model code.
 
 The parent sends a :class:`ModelJob`: the training and validation splits, the *inputs* of the
 evaluation sets (never their targets), the trainer settings and a private scratch folder. The
-child builds and trains the model, predicts, and leaves its parameters and attractor analysis
-in the scratch folder. It sends back a :class:`ModelReport`. The parent computes every metric,
-moves the files into place and writes the result.
+child (``bench.isolation``: a keeper and a sandboxed worker) builds and trains the model,
+predicts, and leaves its parameters and attractor analysis in the scratch folder. It answers
+with a :class:`ModelReport` as plain data (:data:`REPORT_SCHEMA`, ``bench.wire``). The parent
+computes every metric, moves the files into place and writes the result.
 
-The parent also holds the child to a wall-clock and a memory limit (:data:`LIMITS`, per
-profile). Every way a child can end becomes a status and a reason:
+The keeper holds the child's whole process tree to a wall-clock and a memory limit
+(:data:`LIMITS`, per profile). Every way a child can end becomes a status and a reason:
 
 - an exception: ``failed``;
 - a non-finite loss: ``diverged``;
 - a timeout: ``timeout``;
-- running out of host or GPU memory: ``oom``;
-- a crash (segfault, kill): ``failed``, with the signal.
+- running out of memory (the limit, or the kernel's out-of-memory killer): ``oom``;
+- a crash (segfault, a kill it sent itself): ``failed``, with the signal;
+- an answer that is not plain data of the schema: ``failed``.
 
-Inside the child, the task API refuses the test split (:data:`bench.tasks.SEALED`). This guards
-against accidents and casual cheating. Code that runs as the same user can always regenerate a
-public split itself; that is why entries are rerun by the suite, and why only results written by
-the suite count as verified (``bench.ledger``).
+Inside the child, the task API refuses the test split (:data:`bench.tasks.SEALED`), and the
+sandbox (``bench.sandbox``) hides the results, the data cache and bundled archives.
 """
 
 from __future__ import annotations
 
 import importlib
-import multiprocessing
-import os
-import signal
-import threading
-import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import isolation, wire
 from bench.errors import UserError
+from bench.isolation import STOP, Limits
 from bench.registry import ModelSpec
 from bench.training import Diverged, TrainSpec
 
 TRAINERS = {"torch": "bench.train_torch", "jax": "bench.train_jax"}
 
 
-@dataclass(frozen=True)
-class Limits:
-    wall_s: float  # the whole cell: training, prediction, analysis
-    memory_gb: float  # the child's resident host memory
-
-
-# Set when a run is interrupted: every cell still running kills its child and stops.
-STOP = threading.Event()
+__all__ = ["LIMITS", "STOP", "Limits", "ModelJob", "ModelReport", "run_isolated", "run_job"]
 
 LIMITS = {"smoke": Limits(600, 8), "quick": Limits(4 * 3600, 16), "paper": Limits(24 * 3600, 64)}
 
@@ -127,90 +117,61 @@ def run_job(job: ModelJob) -> ModelReport:
     return report
 
 
-def _orphan_watch(parent: int) -> None:
-    """Exit when the parent dies (killed, or its Ray worker lost): nobody would read us."""
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    os._exit(3)
+# What a training cell's child may answer (bench.wire): plain data only.
+REPORT_SCHEMA = {
+    "status": str, "reason": (str, type(None)),
+    "predictions": wire.MapOf(wire.Array("f")),
+    "n_params": (int, type(None)),
+    "timing": wire.MapOf((wire.Number, str, bool, type(None))),
+    "memory": wire.MapOf((wire.Number, type(None))),
+    "nfe": (wire.MapOf(wire.JSON), type(None)),
+    "curve": wire.MapOf((wire.Number, type(None), wire.ListOf((wire.Number, type(None))))),
+    "checkpoint": (str, type(None)),
+    "attractor": (wire.MapOf(wire.JSON), type(None)),
+}
+CHILD_STATUSES = ("ok", "failed", "diverged", "oom")
 
 
-def _child(conn, job: ModelJob, parent: int) -> None:
-    from bench import tasks
-
-    threading.Thread(target=_orphan_watch, args=(parent,), daemon=True).start()
-    tasks.SEALED = True  # this process runs model code: no test targets through the API
-    try:
-        conn.send(run_job(job))
-    except BaseException as e:  # reported to the parent, which records the cell
-        conn.send(ModelReport(status="failed", reason=f"{type(e).__name__}: {e}"))
-    finally:
-        conn.close()
+def child_main(job: ModelJob) -> dict[str, Any]:
+    """The worker's target: :func:`run_job`, as plain data."""
+    return asdict(run_job(job))
 
 
-def _rss_gb(pid: int) -> float | None:
-    """A process's resident memory (Linux /proc; None where there is none)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 2**20
-    except OSError:
+def _problem(report: dict[str, Any], job: ModelJob) -> str | None:
+    """What is wrong with a decoded report, beyond its schema (None: nothing)."""
+    if report["status"] not in CHILD_STATUSES:
+        return f"unknown status {report['status']!r}"
+    if report["status"] != "ok":
         return None
+    missing = sorted(set(job.inputs) - set(report["predictions"]))
+    if missing:
+        return f"no predictions for {', '.join(missing)}"
+    for name, pred in report["predictions"].items():
+        given = job.inputs.get(name)
+        if given is None:
+            return f"predictions for {name!r}, which it was not asked for"
+        if pred.shape[:2] != given["inputs"].shape[:2]:
+            return (f"predictions for {name} of shape {pred.shape}; the inputs are "
+                    f"{given['inputs'].shape}")
     return None
 
 
-def run_isolated(job: ModelJob, limits: Limits, poll_s: float = 0.2) -> ModelReport:
-    """:func:`run_job` in a fresh child process, held to ``limits``."""
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, job, os.getpid()))
-    proc.start()
-    child.close()
-    start = time.monotonic()
-    try:
-        while True:
-            if STOP.is_set():  # the run was interrupted (another thread saw Ctrl-C)
-                _kill(proc)
-                raise KeyboardInterrupt
-            if parent.poll(poll_s):
-                try:
-                    report = parent.recv()
-                except EOFError:
-                    break
-                except Exception as e:  # not a report: whatever the child wrote to the pipe
-                    report = ModelReport(status="failed", reason=f"the cell's process sent an "
-                                         f"unreadable answer ({type(e).__name__})")
-                if not isinstance(report, ModelReport):
-                    report = ModelReport(status="failed", reason="the cell's process sent "
-                                         f"a {type(report).__name__}, not a report")
-                proc.join(timeout=30)
-                if proc.is_alive():  # a thread of the model's keeps it running
-                    _kill(proc)
-                return report
-            if not proc.is_alive():
-                break
-            if time.monotonic() - start > limits.wall_s:
-                _kill(proc)
-                return ModelReport(status="timeout", reason=f"the cell ran past its wall-clock "
-                                   f"limit of {limits.wall_s:g} s (--time-limit)")
-            rss = _rss_gb(proc.pid) if proc.pid else None
-            if rss is not None and rss > limits.memory_gb:
-                _kill(proc)
-                return ModelReport(status="oom", reason=f"the cell's process used {rss:.1f} GB, "
-                                   f"past its limit of {limits.memory_gb:g} GB (--memory-limit)")
-    except BaseException:  # Ctrl-C: take the child down too; nothing has been written
-        _kill(proc)
-        raise
-    proc.join()
-    code = proc.exitcode or 0
-    if code < 0:
-        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
-        status = "oom" if name == "SIGKILL" else "failed"  # the kernel's OOM killer sends KILL
-        return ModelReport(status=status, reason=f"the cell's process was killed by {name}"
-                           + (" (out of memory?)" if status == "oom" else ""))
-    return ModelReport(status="failed", reason=f"the cell's process died (exit code {code})")
+def run_isolated(job: ModelJob, limits: Limits,
+                 results_dirs: list[Path] = ()) -> tuple[ModelReport, dict[str, Any]]:
+    """:func:`run_job` in a sandboxed, contained child (``bench.isolation``) held to ``limits``.
 
-
-def _kill(proc) -> None:
-    proc.kill()
-    proc.join()
-
+    Returns the report and the sandbox's record (for the result's provenance). The child's
+    files are left in ``job.scratch``; the caller moves them.
+    """
+    out = isolation.run("bench.model_process:child_main", job, job.scratch, limits,
+                        REPORT_SCHEMA, results_dirs)
+    sandbox = {**out.sandbox, "keeper": {k: out.verdict.get(k) for k in
+                                         ("peak_memory_gb", "leftover_processes")}}
+    if not out.returned:
+        status, reason = isolation.ended(out, limits)
+        return ModelReport(status=status, reason=reason), sandbox
+    problem = _problem(out.value, job)
+    if problem:
+        return ModelReport(status="failed", reason=f"the cell's process sent an unusable "
+                           f"report: {problem}"), sandbox
+    return ModelReport(**out.value), sandbox

@@ -13,7 +13,6 @@ difference of their gradients is in the record. Records are result files under
 
 from __future__ import annotations
 
-import multiprocessing
 import resource
 import time
 from dataclasses import asdict, dataclass
@@ -21,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from bench import impl
+from bench import impl, wire
+from bench.isolation import Limits
 from bench.registry import ModelSpec
 
 SIZES = {"cpu": [(100, 100, 100)],  # (B, T, N)
@@ -277,27 +277,28 @@ def measure(case: Case, spec: ModelSpec, device: str) -> dict[str, Any]:
     return {**asdict(case), **out}
 
 
-def _child(conn, case: Case, spec: ModelSpec, device: str) -> None:
+def case_main(job: tuple[Case, ModelSpec, str]) -> dict[str, Any]:
+    """The isolated child's target (``bench.isolation``): one case's record, as plain data."""
+    case, spec, device = job
     try:
-        conn.send(measure(case, spec, device))
+        return measure(case, spec, device)
     except Exception as e:  # recorded, and the other cases go on
-        conn.send({**asdict(case), "error": f"{type(e).__name__}: {e}"})
-    finally:
-        conn.close()
+        return {**asdict(case), "error": f"{type(e).__name__}: {e}"}
+
+
+PERF_LIMITS = Limits(3600, 64)  # one case: generous, it only stops a hung or runaway child
 
 
 def measure_isolated(case: Case, spec: ModelSpec, device: str) -> dict[str, Any]:
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, case, spec, device))
-    proc.start()
-    child.close()
-    try:
-        record = parent.recv()
-    except EOFError:
-        record = {**asdict(case), "error": f"the process died (exit code {proc.exitcode})"}
-    proc.join()
-    return record
+    """:func:`measure` in a sandboxed child of its own (its peak memory is its own)."""
+    from bench import isolation
+
+    with isolation.scratch_folder() as scratch:
+        out = isolation.run("bench.perf:case_main", (case, spec, device), scratch, PERF_LIMITS,
+                            wire.MapOf(wire.JSON))
+    if not out.returned:
+        return {**asdict(case), "error": isolation.ended(out, PERF_LIMITS)[1]}
+    return out.value
 
 
 def with_ratios(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

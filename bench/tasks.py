@@ -81,9 +81,10 @@ class Task:
                             f"{', '.join(self.profiles)}")
         return self.profiles[profile]
 
-    def load_split(self, split: str, profile: str = "paper",
-                   size: int | None = None) -> dict[str, np.ndarray]:
-        """The split's arrays: deterministic given the version and the split's seed.
+    def load_split(self, split: str, profile: str = "paper", size: int | None = None,
+                   seed: int | None = None) -> dict[str, np.ndarray]:
+        """The split's arrays: deterministic given the version and the split's seed (the task
+        file's, or ``seed``: an official run's secret draw for its test split).
 
         Small profiles take a prefix (``max_<split>``) of the full split, never other data.
         A capacity task needs ``size`` (K); its three splits are the same K targets.
@@ -99,7 +100,8 @@ class Task:
             spec = {**spec, "size": size}
         module = importlib.import_module(f"tasks.{self.generator}")
         try:
-            arrays = module.generate(self.data, int(spec["size"]), int(spec["seed"]), split)
+            arrays = module.generate(self.data, int(spec["size"]),
+                                     int(spec["seed"]) if seed is None else int(seed), split)
         except (KeyError, ValueError, TypeError, IndexError) as e:
             raise UserError(f"task {self.name}: tasks/{self.generator}.py rejects its data "
                             f"parameters ({type(e).__name__}: {e}); fix the task file") from None

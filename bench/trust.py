@@ -6,8 +6,10 @@ hand: it is listed but never ranked, and it never pools with verified runs.
 
 A result is *stale* when the code that produced it has changed since:
 
-- the SHA-256 of the model's code files and config (``code_sha256``: :func:`code_sha256`)
-  no longer matches;
+- the SHA-256 of the model's code files, the suite modules they import, and its config
+  (``code_sha256``: :func:`code_sha256`) no longer matches, or was never recorded
+  (``python -m bench restamp`` updates it where the present code provably reproduces the
+  result);
 - or the cell's fingerprint no longer matches: the model's module, or the task's definition
   at the same version.
 
@@ -27,21 +29,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import ledger
+from bench import imports, ledger
 from bench.errors import UserError
 from bench.registry import MODULE_FILE, ModelSpec
 
 
 def code_sha256(model: ModelSpec, framework: str, config: dict[str, Any]) -> str:
     """SHA-256 of the model's code files for ``framework`` (every ``.py`` in its folder but the
-    other framework's module) and of its resolved config."""
+    other framework's module), of every first-party module they import (``bench.imports``),
+    and of its resolved config."""
     other = {name for fw, name in MODULE_FILE.items() if fw != framework}
     h = hashlib.sha256()
-    for file in sorted(model.path.rglob("*.py")):
-        rel = file.relative_to(model.path).as_posix()
-        if rel in other or "__pycache__" in file.parts:
-            continue
-        h.update(rel.encode() + b"\0" + file.read_bytes() + b"\0")
+    own = [f for f in sorted(model.path.rglob("*.py"))
+           if f.relative_to(model.path).as_posix() not in other and "__pycache__" not in f.parts]
+    for file in own:
+        h.update(file.relative_to(model.path).as_posix().encode() + b"\0" + file.read_bytes()
+                 + b"\0")
+    for file in imports.first_party_closure(own):  # the suite code it shares (bench/ode_*.py)
+        h.update(file.relative_to(imports.ROOT).as_posix().encode() + b"\0"
+                 + file.read_bytes() + b"\0")
     h.update(json.dumps(config, sort_keys=True, default=str).encode())
     return h.hexdigest()
 
@@ -58,8 +64,10 @@ def stale_reason(doc: dict[str, Any], models: dict[str, ModelSpec], tasks: dict[
         return None  # its code is gone: nothing to compare with, nothing to rerun
     recorded = doc.get("code_sha256")
     config = (doc.get("config") or {}).get("model") or {}
-    if recorded and recorded != hashes(model, doc["framework"], config):
-        return "the model's code changed since it ran"
+    if not recorded:
+        return "it records no code hash (python -m bench restamp checks whether it is current)"
+    if recorded != hashes(model, doc["framework"], config):
+        return "the model's code, or suite code it imports, changed since it ran"
     if task is None or task.version != doc["task_version"]:
         return None  # an older task version: its own table, judged by its own files
     cell = harness.Cell(model, doc["framework"], task, doc["seed"], size=doc.get("K"))
@@ -82,7 +90,8 @@ def rank_blocker(doc: dict[str, Any]) -> str | None:
         sandbox = (doc.get("provenance") or {}).get("sandbox") or {}
         if not (isinstance(sandbox, dict) and sandbox.get("enforced") is True):
             return "a submission's result from an unsandboxed run"
-        if doc.get("test_data") != "secret":
+        # "training": a capacity task is scored on the targets it trains on, nothing to hide
+        if doc.get("test_data") not in ("secret", "training"):
             return "a submission's result from a run with public test data"
     return None
 

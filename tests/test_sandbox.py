@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -72,18 +74,23 @@ def test_an_honest_child_returns_plain_data_and_its_sandbox_record(tmp_path):
 
 @needs_landlock
 def test_writes_outside_the_scratch_folder_are_refused(tmp_path, results_dir):
-    code = Path(__file__).resolve().parent.parent / "bench" / "metrics.py"
+    # a new file in the code tree (never a real source file: a failed sandbox must not harm it)
+    code = Path(__file__).resolve().parent.parent / "bench" / f".probe-{uuid.uuid4().hex}.py"
     cache = tmp_path / "cache"
     cache.mkdir()
     (cache / "vowels.npz").write_bytes(b"data")
     targets = [results_dir / "task@v1" / "quick" / "cpu" / "gru-torch-seed0.json",
                results_dir / "task@v1" / "quick" / "cpu" / "lstm-torch-seed0.json",
                results_dir / ledger.NAME, code, cache / "vowels.npz", tmp_path / "new.txt"]
-    before, code_before = _tree(tmp_path), code.read_bytes()
-    out = _run("write_files", {"paths": [str(p) for p in targets]}, tmp_path)
+    before = _tree(tmp_path)
+    try:
+        out = _run("write_files", {"paths": [str(p) for p in targets]}, tmp_path)
+        assert not code.exists()
+    finally:
+        code.unlink(missing_ok=True)
     assert out.returned
     assert all(out.value[str(p)] == "PermissionError" for p in targets), out.value
-    assert _tree(tmp_path) == before and code.read_bytes() == code_before
+    assert _tree(tmp_path) == before
     assert all(ledger.verified(results_dir, p) for p in [targets[0]])
 
 
@@ -206,3 +213,28 @@ def test_wire_schema_refuses_what_does_not_fit(tmp_path):
     with pytest.raises(wire.WireError, match="unexpected field 'extra'"):
         wire.write(tmp_path, {"status": "ok", "x": np.zeros(2), "extra": 1})
         wire.read(tmp_path, {"status": str, "x": wire.Array()})
+
+
+def test_a_killed_harness_leaves_no_process_and_no_scratch_folder(tmp_path):
+    """SIGKILL the harness mid-cell: its keeper kills the tree and removes the scratch."""
+    driver = (
+        "import sys\n"
+        "from bench import isolation\n"
+        "with isolation.scratch_folder() as s:\n"
+        "    print(s, flush=True)\n"
+        f"    isolation.run('{ATTACKS}:hog_in_grandchild', {{'gb': 0.01}}, s,\n"
+        "                  isolation.Limits(300, 4))\n")
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen([sys.executable, "-c", driver], cwd=root, stdout=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(root)}, text=True)
+    scratch = proc.stdout.readline().strip()
+    deadline = time.monotonic() + 60
+    while len(_alive(scratch)) < 3 and time.monotonic() < deadline:  # keeper, worker, children
+        time.sleep(0.2)
+    assert len(_alive(scratch)) >= 2, "the child never started"
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 20
+    while (_alive(scratch) or Path(scratch).exists()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _alive(scratch) == [] and not Path(scratch).exists()

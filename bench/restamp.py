@@ -1,0 +1,205 @@
+"""``python -m bench restamp``: bring a result's ``code_sha256`` up to the present definition
+when, and only when, the present code provably computes what the recorded code computed.
+
+``code_sha256`` once hashed a model's own folder only; it now covers the suite modules that
+folder imports (``bench.imports``). A result whose own folder is unchanged but whose hash
+differs under the new definition is *stale* until one of two checks passes:
+
+1. **git**: every imported suite module is byte-identical at the commit the result records and
+   now;
+2. **outputs**: rebuilt from its checkpoint by the present code (in the sandbox, like any model
+   code), the model reproduces the outputs the result recorded on its example trial (held-out
+   tasks) or its first generated trajectories (capacity tasks), to the recorded rounding.
+
+A restamped result says so in ``provenance.restamped``: by which commit, which check, and the
+largest difference. Everything else stays stale, and ``make bench`` reruns it. Only results
+the suite wrote (ledger) are touched, through the ledger.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench import checkpoints, environment, imports, isolation, ledger, results, sequences, wire
+from bench.errors import UserError
+from bench.registry import MODULE_FILE, ModelSpec
+
+TOLERANCE = 2e-3  # outputs are recorded rounded to 3 or 4 decimals
+LIMITS = isolation.Limits(3600, 16)
+
+
+def folder_sha256(model: ModelSpec, framework: str, config: dict[str, Any]) -> str:
+    """The former ``code_sha256``: the model's own folder and its config only."""
+    other = {name for fw, name in MODULE_FILE.items() if fw != framework}
+    h = hashlib.sha256()
+    for file in sorted(model.path.rglob("*.py")):
+        rel = file.relative_to(model.path).as_posix()
+        if rel in other or "__pycache__" in file.parts:
+            continue
+        h.update(rel.encode() + b"\0" + file.read_bytes() + b"\0")
+    h.update(json.dumps(config, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def _suite_files(model: ModelSpec, framework: str) -> list[str]:
+    own = [f for f in sorted(model.path.rglob("*.py")) if "__pycache__" not in f.parts]
+    return [f.relative_to(imports.ROOT).as_posix() for f in imports.first_party_closure(own)]
+
+
+def _same_in_git(commit: str | None, files: list[str], cache: dict) -> bool:
+    if not commit or not files:
+        return bool(commit) and not files
+    key = (commit, tuple(files))
+    if key not in cache:
+        run = subprocess.run(["git", "diff", "--quiet", commit, "--", *files],
+                             cwd=imports.ROOT, capture_output=True)
+        cache[key] = run.returncode == 0
+    return cache[key]
+
+
+def _probe(doc: dict[str, Any], task: Any, model: ModelSpec) -> tuple[dict, np.ndarray] | None:
+    """(inputs and dt the model saw, the outputs it recorded), or None without a record."""
+    if task.capacity is not None:
+        recorded = (doc.get("trajectories") or {}).get("outputs")
+        if recorded is None or doc.get("K") is None:
+            return None
+        split = task.load_split("train", doc["profile"], int(doc["K"]))
+        n = len(recorded)
+        return {"inputs": split["inputs"][:n], "dt": split["dt"][:n]}, np.asarray(recorded)
+    recorded = (doc.get("example") or {}).get("outputs")
+    trial = sequences.example_trial(task, doc["profile"])
+    if recorded is None or trial is None:
+        return None
+    if sequences.gets_elapsed_time(task, model):
+        trial = sequences.with_elapsed_time(trial, float(task.data["dt"]))
+    return {"inputs": trial["inputs"], "dt": trial["dt"]}, np.asarray(recorded)[None]
+
+
+def predict_main(job: dict[str, Any]) -> list[Any]:
+    """The sandboxed child's target: each item's model, rebuilt from its checkpoint copy, on
+    its inputs (None where that fails)."""
+    from bench import analysis
+
+    out: list[Any] = []
+    for item in job["items"]:
+        try:
+            spec: ModelSpec = item["model"]
+            fw = item["framework"]
+            model = checkpoints.load(spec.load(fw), fw, item["config"], item["n_inputs"],
+                                     item["n_outputs"], Path(item["checkpoint"]), "cpu")
+            out.append(analysis.predict(model, fw, item["inputs"], item["dt"], "cpu"))
+        except Exception:  # a model that no longer loads is simply not reproduced
+            out.append(None)
+    return out
+
+
+def _reproduce(items: list[dict[str, Any]], results_dir: Path) -> list[np.ndarray | None]:
+    with isolation.scratch_folder() as scratch:
+        for i, item in enumerate(items):
+            copy = scratch / f"{i}-{Path(item['checkpoint']).name}"
+            copy.write_bytes(Path(item["checkpoint"]).read_bytes())
+            item["checkpoint"] = str(copy)
+        out = isolation.run("bench.restamp:predict_main", {"items": items}, scratch, LIMITS,
+                            wire.ListOf((wire.Array("f"), type(None))), [results_dir])
+    if not out.returned:
+        raise UserError(f"restamp: the prediction process failed: "
+                        f"{isolation.ended(out, LIMITS)[1]}")
+    return out.value
+
+
+def restamp(results_dir: Path, echo: Callable[[str], None] = print) -> dict[str, int]:
+    """Restamp every result that passes a check; return counts per outcome."""
+    from bench import trust
+    from bench.registry import discover
+    from bench.tasks import get_task
+
+    models, tasks, git_cache = discover(), {}, {}
+    counts = {"current": 0, "git": 0, "outputs": 0, "stale": 0, "skipped": 0}
+    table = ledger.entries(results_dir)
+    pending: dict[tuple[str, str], list[tuple[Path, dict, dict, np.ndarray]]] = {}
+    for path in results.result_files(results_dir):
+        try:
+            doc = results.read(path)
+        except UserError:
+            counts["skipped"] += 1
+            continue
+        model = models.get(doc.get("model"))
+        fw, config = doc.get("framework"), (doc.get("config") or {}).get("model") or {}
+        if (doc["status"] != "ok" or model is None or fw not in model.frameworks
+                or not ledger.verified(results_dir, path, table)):
+            counts["skipped"] += 1
+            continue
+        new = trust.code_sha256(model, fw, config)
+        if doc.get("code_sha256") == new:
+            counts["current"] += 1
+            continue
+        recorded = doc.get("code_sha256")
+        if recorded is not None and recorded != folder_sha256(model, fw, config):
+            counts["stale"] += 1  # its own folder changed: a real change
+            continue
+        commit = (doc.get("provenance") or {}).get("git_commit")
+        if _same_in_git(commit, _suite_files(model, fw), git_cache):
+            _write(results_dir, path, doc, new, {"check": "git", "since": commit})
+            counts["git"] += 1
+            continue
+        if doc["task"] not in tasks:
+            tasks[doc["task"]] = get_task(doc["task"])
+        task = tasks[doc["task"]]
+        ckpt = checkpoints.path_for(path, fw)
+        probe = _probe(doc, task, model) if task.version == doc["task_version"] else None
+        if probe is None or not ckpt.is_file() or doc.get("checkpoint") is None:
+            counts["stale"] += 1
+            continue
+        item = {"model": model, "framework": fw, "config": config,
+                "n_inputs": doc["checkpoint"]["n_inputs"],
+                "n_outputs": doc["checkpoint"]["n_outputs"], "checkpoint": str(ckpt),
+                "inputs": probe[0]["inputs"], "dt": probe[0]["dt"]}
+        pending.setdefault((model.name, fw), []).append((path, doc, item, probe[1]))
+    for (name, fw), group in sorted(pending.items()):
+        echo(f"restamp: {name}/{fw}: reproducing {len(group)} result(s) from checkpoints")
+        outputs = _reproduce([item for _, _, item, _ in group], results_dir)
+        for (path, doc, _, recorded), pred in zip(group, outputs, strict=True):
+            new = trust.code_sha256(models[name], fw, doc["config"]["model"])
+            diff = _difference(pred, recorded)
+            if diff is not None and diff <= TOLERANCE:
+                _write(results_dir, path, doc, new, {"check": "outputs", "max_abs_diff": diff})
+                counts["outputs"] += 1
+            else:
+                echo(f"restamp: {path}: not reproduced (max |diff| {diff}); stays stale")
+                counts["stale"] += 1
+    return counts
+
+
+def _difference(pred: np.ndarray | None, recorded: np.ndarray) -> float | None:
+    if pred is None:
+        return None
+    pred = np.asarray(pred)
+    if pred.shape != recorded.shape:
+        return None
+    return float(np.max(np.abs(pred - recorded)))
+
+
+_COMMIT: list[str | None] = []
+
+
+def _commit() -> str | None:
+    if not _COMMIT:
+        _COMMIT.append(environment.git_state().get("git_commit"))
+    return _COMMIT[0]
+
+
+def _write(results_dir: Path, path: Path, doc: dict[str, Any], new: str,
+           how: dict[str, Any]) -> None:
+    doc["code_sha256"] = new
+    doc["provenance"]["restamped"] = {
+        **how, "by": _commit(),
+        "at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
+    ledger.write_result(results_dir, path, doc)

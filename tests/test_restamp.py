@@ -1,0 +1,70 @@
+"""``bench.restamp``: a result's code hash is brought up to date only when the present code
+provably reproduces it; a result whose recorded outputs the checkpoint does not reproduce
+stays stale."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+
+from bench import ledger, restamp, results, trust
+from bench.registry import discover
+
+
+def _strip(results_dir, path, shift: float = 0.0) -> dict:
+    """Forget the result's code hash and commit (as results from before the hash existed);
+    ``shift`` moves its recorded outputs, as if other code had produced them."""
+    doc = results.read(path)
+    doc.pop("code_sha256")
+    doc["provenance"]["git_commit"] = None
+    outputs = np.asarray(doc["example"]["outputs"]) + shift
+    doc["example"]["outputs"] = outputs.round(4).tolist()
+    ledger.write_result(results_dir, path, doc)
+    return doc
+
+
+def test_restamp_reproduces_outputs_or_leaves_the_result_stale(smoke_run, tmp_path):
+    source, _, _ = smoke_run
+    out = tmp_path / "results"
+    shutil.copytree(source, out)
+    faithful, = out.rglob("gnode-torch-seed0.json")
+    shifted, = out.rglob("gru-torch-seed0.json")
+    _strip(out, faithful)
+    _strip(out, shifted, shift=0.05)
+    models = discover()
+    for path in (faithful, shifted):  # without a hash, a result is stale
+        doc = results.read(path)
+        assert "records no code hash" in trust.stale_reason(doc, models, {})
+    counts = restamp.restamp(out, echo=lambda s: None)
+    assert counts["outputs"] == 1 and counts["stale"] == 1
+    doc = results.read(faithful)
+    assert doc["code_sha256"] == trust.code_sha256(models["gnode"], "torch",
+                                                   doc["config"]["model"])
+    assert doc["provenance"]["restamped"]["check"] == "outputs"
+    assert doc["provenance"]["restamped"]["max_abs_diff"] < restamp.TOLERANCE
+    assert ledger.verified(out, faithful)
+    assert "code_sha256" not in results.read(shifted)
+    # run again: nothing left to do for the restamped one
+    assert restamp.restamp(out, echo=lambda s: None)["outputs"] == 0
+
+
+def test_a_result_is_stale_when_suite_code_it_imports_changes(smoke_run, monkeypatch):
+    """Editing bench/ode_torch.py changes the gnODE's code hash, not the GRU's."""
+    from bench import imports
+
+    models = discover()
+    doc = smoke_run[2][("gnode", "torch")]
+    config = doc["config"]["model"]
+    assert trust.stale_reason(doc, models, {}) is None
+    real = imports.first_party_closure
+    shared = [f for f in real([models["gnode"].code_file("torch")]) if f.name == "ode_torch.py"]
+    assert shared, "the gnODE imports bench/ode_torch.py"
+    edited = {shared[0]: shared[0].read_bytes() + b"\n# an edit\n"}
+    original = type(shared[0]).read_bytes
+    monkeypatch.setattr(type(shared[0]), "read_bytes",
+                        lambda self: edited.get(self) or original(self))
+    assert trust.code_sha256(models["gnode"], "torch", config) != doc["code_sha256"]
+    assert "suite code it imports" in trust.stale_reason(doc, models, {})
+    gru = smoke_run[2][("gru", "torch")]
+    assert trust.stale_reason(gru, models, {}) is None
