@@ -112,6 +112,9 @@ def run(searches: list[Search], profile: str, device: str, results_dir: Path,
         limits: model_process.Limits | None = None, executor=None) -> harness.RunReport:
     """Run every search; each K is a harness cell, skipped when its result is current. An
     ``executor`` (``bench.executors``) runs whole searches elsewhere or several at once."""
+    from bench import ledger
+
+    ledger.entries(results_dir)  # a bad ledger line stops the run now, not after a cell trained
     unit = functools.partial(run_search, profile=profile, device=device,
                              results_dir=results_dir, force=force, overrides=overrides or {},
                              isolate=isolate, limits=limits)

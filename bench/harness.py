@@ -505,6 +505,12 @@ def run(cells: list[Cell], profile: str, device: str, results_dir: Path, force: 
     if test_data is not None:  # the whole run's: secret (official) or public (open)
         cells = [dataclasses.replace(c, test_data=test_data) for c in cells]
     ledger.entries(results_dir)  # a bad ledger line stops the run now, not after a cell trained
+    root = Path(results_dir).resolve()
+    for model in {c.model.name: c.model for c in cells}.values():
+        if isolate and root in (model.path.resolve(), *model.path.resolve().parents):
+            raise UserError(f"results folder {results_dir} holds the code of model "
+                            f"{model.name} ({model.path}); the sandbox hides results folders "
+                            "from model code: use another --results-dir")
     if isolate and cells and sandbox.landlock_abi() < 1:
         echo("sandbox: this kernel has no Landlock (Linux >= 5.13 with landlock among its "
              "security modules): model code runs unconfined, and results record "

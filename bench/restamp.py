@@ -5,11 +5,14 @@ when, and only when, the present code provably computes what the recorded code c
 folder imports (``bench.imports``). A result whose own folder is unchanged but whose hash
 differs under the new definition is *stale* until one of two checks passes:
 
-1. **git**: every imported suite module is byte-identical at the commit the result records and
-   now;
+1. **git**: every imported suite module computes at the commit the result records what it
+   computes now: byte-identical, or differing only in docstrings, comments and functions
+   added under names the older module never used (which older code cannot call);
 2. **outputs**: rebuilt from its checkpoint by the present code (in the sandbox, like any model
    code), the model reproduces the outputs the result recorded on its example trial (held-out
-   tasks) or its first generated trajectories (capacity tasks), to the recorded rounding.
+   tasks) or its first generated trajectories (capacity tasks), to the recorded rounding; a
+   classifier, which records no outputs, reproduces its test metrics on the test split it was
+   scored on (the task file's, or the one its recorded seed gives).
 
 A restamped result says so in ``provenance.restamped``: by which commit, which check, and the
 largest difference. Everything else stays stale, and ``make bench`` reruns it. Only results
@@ -18,6 +21,7 @@ the suite wrote (ledger) are touched, through the ledger.
 
 from __future__ import annotations
 
+import ast
 import datetime
 import hashlib
 import json
@@ -28,7 +32,17 @@ from typing import Any
 
 import numpy as np
 
-from bench import checkpoints, environment, imports, isolation, ledger, results, sequences, wire
+from bench import (
+    checkpoints,
+    environment,
+    imports,
+    isolation,
+    ledger,
+    metrics,
+    results,
+    sequences,
+    wire,
+)
 from bench.errors import UserError
 from bench.registry import MODULE_FILE, ModelSpec
 
@@ -54,33 +68,92 @@ def _suite_files(model: ModelSpec, framework: str) -> list[str]:
     return [f.relative_to(imports.ROOT).as_posix() for f in imports.first_party_closure(own)]
 
 
-def _same_in_git(commit: str | None, files: list[str], cache: dict) -> bool:
-    if not commit or not files:
-        return bool(commit) and not files
-    key = (commit, tuple(files))
-    if key not in cache:
-        run = subprocess.run(["git", "diff", "--quiet", commit, "--", *files],
-                             cwd=imports.ROOT, capture_output=True)
-        cache[key] = run.returncode == 0
-    return cache[key]
+def _pruned(source: str, known: set[str]) -> str:
+    """The module's AST without docstrings and without functions whose names ``known`` (the
+    identifiers of the older source) never had: code the older code could not have called."""
+    tree = ast.parse(source)
+
+    def keep(node: ast.AST) -> bool:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return node.name in known or node.name.startswith("__")
+        return not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+                    and isinstance(node.value.value, str))  # a docstring
+
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            node.body = [n for n in node.body if keep(n)] or [ast.Pass()]
+    return ast.dump(tree, annotate_fields=False)
 
 
-def _probe(doc: dict[str, Any], task: Any, model: ModelSpec) -> tuple[dict, np.ndarray] | None:
-    """(inputs and dt the model saw, the outputs it recorded), or None without a record."""
-    if task.capacity is not None:
+def _same_code(commit: str | None, files: list[str], cache: dict) -> bool:
+    """Whether every file computes at ``commit`` what it computes now: byte-identical, or
+    differing only in docstrings, comments and newly added functions (names the older file
+    never used), which the older code cannot reach."""
+    if not commit:
+        return False
+    key = ("ast", commit, tuple(files))
+    if key in cache:
+        return cache[key]
+    same = True
+    for file in files:
+        old = subprocess.run(["git", "show", f"{commit}:{file}"], cwd=imports.ROOT,
+                             capture_output=True, text=True)
+        if old.returncode != 0:
+            same = False
+            break
+        new = (imports.ROOT / file).read_text()
+        if old.stdout == new:
+            continue
+        try:
+            known = {n.id for n in ast.walk(ast.parse(old.stdout)) if isinstance(n, ast.Name)}
+            known |= {n.attr for n in ast.walk(ast.parse(old.stdout))
+                      if isinstance(n, ast.Attribute)}
+            known |= {n.name for n in ast.walk(ast.parse(old.stdout))
+                      if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+            if _pruned(old.stdout, known) != _pruned(new, known):
+                same = False
+                break
+        except SyntaxError:
+            same = False
+            break
+    cache[key] = same
+    return same
+
+
+def _probe(doc: dict[str, Any], task: Any, model: ModelSpec
+           ) -> tuple[dict, Callable[[np.ndarray], float | None]] | None:
+    """(inputs and dt to predict on, a function of the predictions giving the largest
+    difference from what the result recorded), or None without a record to compare with."""
+    if task.capacity is not None:  # the first generated trajectories
         recorded = (doc.get("trajectories") or {}).get("outputs")
         if recorded is None or doc.get("K") is None:
             return None
         split = task.load_split("train", doc["profile"], int(doc["K"]))
         n = len(recorded)
-        return {"inputs": split["inputs"][:n], "dt": split["dt"][:n]}, np.asarray(recorded)
+        return ({"inputs": split["inputs"][:n], "dt": split["dt"][:n]},
+                lambda pred: _difference(pred, np.asarray(recorded)))
+    if sequences.is_classification(task):  # the recorded test metrics, recomputed
+        seed = (doc.get("data_seeds") or {}).get("test")  # None: the public split it used
+        test = task.load_split("test", doc["profile"], seed=seed)
+        seen = (sequences.with_elapsed_time(test, float(task.data["dt"]))
+                if sequences.gets_elapsed_time(task, model) else test)
+
+        def metric_difference(pred: np.ndarray) -> float | None:
+            now = metrics.compute(list(doc["metrics"]), pred, test["targets"],
+                                  test.get("lengths"))
+            if not now or set(now) != set(doc["metrics"]):
+                return None
+            return max(abs(now[k] - doc["metrics"][k]) for k in now)
+
+        return {"inputs": seen["inputs"], "dt": seen["dt"]}, metric_difference
     recorded = (doc.get("example") or {}).get("outputs")
     trial = sequences.example_trial(task, doc["profile"])
     if recorded is None or trial is None:
         return None
     if sequences.gets_elapsed_time(task, model):
         trial = sequences.with_elapsed_time(trial, float(task.data["dt"]))
-    return {"inputs": trial["inputs"], "dt": trial["dt"]}, np.asarray(recorded)[None]
+    return ({"inputs": trial["inputs"], "dt": trial["dt"]},
+            lambda pred: _difference(pred, np.asarray(recorded)[None]))
 
 
 def predict_main(job: dict[str, Any]) -> list[Any]:
@@ -146,7 +219,7 @@ def restamp(results_dir: Path, echo: Callable[[str], None] = print) -> dict[str,
             counts["stale"] += 1  # its own folder changed: a real change
             continue
         commit = (doc.get("provenance") or {}).get("git_commit")
-        if _same_in_git(commit, _suite_files(model, fw), git_cache):
+        if _same_code(commit, _suite_files(model, fw), git_cache):
             _write(results_dir, path, doc, new, {"check": "git", "since": commit})
             counts["git"] += 1
             continue
@@ -154,7 +227,11 @@ def restamp(results_dir: Path, echo: Callable[[str], None] = print) -> dict[str,
             tasks[doc["task"]] = get_task(doc["task"])
         task = tasks[doc["task"]]
         ckpt = checkpoints.path_for(path, fw)
-        probe = _probe(doc, task, model) if task.version == doc["task_version"] else None
+        try:
+            probe = _probe(doc, task, model) if task.version == doc["task_version"] else None
+        except UserError as e:  # e.g. a real data set not in this machine's data cache
+            echo(f"restamp: {path}: cannot regenerate its trial ({e}); stays stale")
+            probe = None
         if probe is None or not ckpt.is_file() or doc.get("checkpoint") is None:
             counts["stale"] += 1
             continue
@@ -166,9 +243,9 @@ def restamp(results_dir: Path, echo: Callable[[str], None] = print) -> dict[str,
     for (name, fw), group in sorted(pending.items()):
         echo(f"restamp: {name}/{fw}: reproducing {len(group)} result(s) from checkpoints")
         outputs = _reproduce([item for _, _, item, _ in group], results_dir)
-        for (path, doc, _, recorded), pred in zip(group, outputs, strict=True):
+        for (path, doc, _, compare), pred in zip(group, outputs, strict=True):
             new = trust.code_sha256(models[name], fw, doc["config"]["model"])
-            diff = _difference(pred, recorded)
+            diff = None if pred is None else compare(pred)
             if diff is not None and diff <= TOLERANCE:
                 _write(results_dir, path, doc, new, {"check": "outputs", "max_abs_diff": diff})
                 counts["outputs"] += 1

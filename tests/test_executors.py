@@ -51,9 +51,10 @@ def ray_session():
 
 def test_local_jobs_give_the_same_results_and_say_they_shared(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
-    harness.run(_cells(), "smoke", "cpu", one, echo=lambda s: None)
+    # public test data: an official run draws its own, so two runs would differ by design
+    harness.run(_cells(), "smoke", "cpu", one, echo=lambda s: None, test_data="public")
     report = harness.run(_cells(), "smoke", "cpu", two, echo=lambda s: None,
-                         executor=executors.Local(jobs=2))
+                         executor=executors.Local(jobs=2), test_data="public")
     assert len(report.done) == 4 and not report.problems
     assert _comparable(one) == _comparable(two)
     beside = [results.read(p)["timing"]["cells_beside"] for p in results.result_files(two)]
@@ -63,10 +64,10 @@ def test_local_jobs_give_the_same_results_and_say_they_shared(tmp_path):
 
 def test_ray_gives_the_same_results_as_the_local_executor(tmp_path, ray_session):
     local, ray_dir = tmp_path / "local", tmp_path / "ray"
-    harness.run(_cells(), "smoke", "cpu", local, echo=lambda s: None)
+    harness.run(_cells(), "smoke", "cpu", local, echo=lambda s: None, test_data="public")
     lines: list[str] = []
     report = harness.run(_cells(), "smoke", "cpu", ray_dir, echo=lines.append,
-                         executor=executors.Ray(share=True))
+                         executor=executors.Ray(share=True), test_data="public")
     assert len(report.done) == 4 and not report.problems, report.problems
     assert _comparable(local) == _comparable(ray_dir)
     assert all(ledger.verified(ray_dir, p) for p in results.result_files(ray_dir))

@@ -26,15 +26,15 @@ from bench.training import Outcome
 from tasks.flipflop import generate
 
 
-def smoke_test_split(name=SMOKE_TASK):
-    """The smoke test split as the task files define it, generated directly (not via the
-    harness or ``Task.load_split``)."""
+def smoke_test_split(name=SMOKE_TASK, seed=None):
+    """The smoke test split as the task files define it (or from ``seed``, a result's
+    recorded secret seed), generated directly (not via the harness or ``Task.load_split``)."""
     tmpl = yaml.safe_load((ROOT / "tasks" / "_flipflop.yaml").read_text())
     own = yaml.safe_load((ROOT / "tasks" / f"{name}.yaml").read_text())
     data = {**tmpl["data"], **own["data"]}
     spec = {**tmpl["splits"], **(own.get("splits") or {})}["test"]
     limit = tmpl["profiles"]["smoke"]["max_test"]
-    full = generate(data, spec["size"], spec["seed"])
+    full = generate(data, spec["size"], spec["seed"] if seed is None else seed)
     return {k: v[:limit] for k, v in full.items()}
 
 
@@ -96,7 +96,9 @@ def test_result_document_fields(smoke_run, cell):
 @pytest.mark.parametrize("cell", SMOKE_CELLS, ids=lambda c: f"{c[0]}-{c[1]}")
 def test_metrics_agree_with_the_test_targets(smoke_run, cell):
     doc = smoke_run[2][cell]
-    test = smoke_test_split()
+    assert doc["test_data"] == "secret"  # scored on a split drawn from a seed made at run time
+    assert doc["data_seeds"]["test"] != get_task(SMOKE_TASK).splits["test"]["seed"]
+    test = smoke_test_split(seed=doc["data_seeds"]["test"])
     y = test["targets"].astype(np.float64)
     var = np.mean(np.var(y.reshape(-1, y.shape[-1]), axis=0))  # per-channel, averaged
     mse, r2 = doc["metrics"]["mse"], doc["metrics"]["r2"]
@@ -107,8 +109,9 @@ def test_metrics_agree_with_the_test_targets(smoke_run, cell):
     assert set(doc["example"]) == {"trial", "trial_sha256", "outputs"}
     shared = json.loads((smoke_run[0] / f"{doc['task']}@v{doc['task_version']}"
                          / "example.json").read_text())
-    np.testing.assert_allclose(shared["targets"], y[0], atol=1e-4)
-    np.testing.assert_allclose(shared["inputs"], test["inputs"][0], atol=1e-4)
+    public = smoke_test_split()  # the example comes from the public split, whatever was scored
+    np.testing.assert_allclose(shared["targets"], public["targets"][0], atol=1e-4)
+    np.testing.assert_allclose(shared["inputs"], public["inputs"][0], atol=1e-4)
     assert np.asarray(doc["example"]["outputs"]).shape == y[0].shape
 
 
@@ -200,8 +203,18 @@ def test_resume_skips_done_cells_and_force_reruns(tmp_path, models):
     forced = harness.run(cells, "smoke", "cpu", tmp_path, force=True, echo=lambda s: None)
     assert len(forced.done) == 1 and forced.skipped == []
     assert path.stat().st_ino != stat.st_ino  # a new file was renamed over the old one
-    # same seed, same data, CPU: the rerun reproduces the metrics exactly
-    assert json.loads(path.read_text())["metrics"] == json.loads(text)["metrics"]
+    # an official rerun is scored on a new secret draw; its training is the same
+    old, new = json.loads(text), json.loads(path.read_text())
+    assert new["data_seeds"] != old["data_seeds"]
+    assert new["curve"]["train_loss"] == old["curve"]["train_loss"]
+    # an open run on the public seeds: same seed, same data, CPU reproduce the metrics exactly
+    one = harness.run(cells, "smoke", "cpu", tmp_path / "a", echo=lambda s: None,
+                      test_data="public")
+    two = harness.run(cells, "smoke", "cpu", tmp_path / "b", echo=lambda s: None,
+                      test_data="public")
+    assert len(one.done) == len(two.done) == 1
+    (a,), (b,) = results.result_files(tmp_path / "a"), results.result_files(tmp_path / "b")
+    assert results.read(a)["metrics"] == results.read(b)["metrics"]
 
 
 # -- divergence and failures -----------------------------------------------------------------
@@ -260,10 +273,10 @@ def build(config, n_inputs, n_outputs):
 
 
 @pytest.fixture
-def fake_submissions(tmp_path, monkeypatch):
-    """Make submission folders in a tmp dir that the registry scans beside the baselines."""
-    folder = tmp_path / "submissions"
-    folder.mkdir()
+def fake_submissions(tmp_path_factory, monkeypatch):
+    """Make submission folders in a tmp dir that the registry scans beside the baselines
+    (apart from the tests' results folders, which the sandbox hides)."""
+    folder = tmp_path_factory.mktemp("submissions")
     monkeypatch.setattr(registry, "SOURCES", {"baseline": ROOT / "baselines",
                                               "submission": folder})
 
@@ -358,11 +371,11 @@ def test_trainer_never_sees_test_targets_and_metrics_come_from_predictions(
     assert seen["sets"] == {"test", "long_delay", "drift", "hold", "example"}
     assert all(keys == {"inputs", "dt"} for keys in seen["probes"].values())
     assert {"inputs", "targets", "dt"} <= seen["train"] and "targets" in seen["validation"]
-    test = smoke_test_split()
+    doc = json.loads(results.result_files(tmp_path)[0].read_text())
+    test = smoke_test_split(seed=doc["data_seeds"]["test"])  # the secret draw, revealed
     np.testing.assert_array_equal(seen["test_x"], test["inputs"])
     assert (seen["spec"].seed, seen["spec"].n_inputs, seen["spec"].n_outputs) == (3, 2, 2)
     # all-zero predictions: mse is the mean square target, r2 = 1 - SS(y) / SS(y - mean)
-    doc = json.loads(results.result_files(tmp_path)[0].read_text())
     y = test["targets"].astype(np.float64)
     assert doc["metrics"]["mse"] == pytest.approx(np.mean(y**2), rel=1e-9)
     sst = np.sum((y - y.reshape(-1, 2).mean(axis=0)) ** 2)
@@ -446,8 +459,10 @@ def test_isolated_and_in_process_runs_agree(tmp_path, models):
     """The child process changes where a cell runs, not what it computes."""
     task = get_task(SMOKE_TASK)
     cells = [harness.Cell(models["gru"], "torch", task, 5)]
-    harness.run(cells, "smoke", "cpu", tmp_path / "a", echo=lambda s: None, isolate=True)
-    harness.run(cells, "smoke", "cpu", tmp_path / "b", echo=lambda s: None, isolate=False)
+    harness.run(cells, "smoke", "cpu", tmp_path / "a", echo=lambda s: None, isolate=True,
+                test_data="public")
+    harness.run(cells, "smoke", "cpu", tmp_path / "b", echo=lambda s: None, isolate=False,
+                test_data="public")
     (a,), (b,) = (results.result_files(tmp_path / d) for d in "ab")
     da, db = json.loads(a.read_text()), json.loads(b.read_text())
     assert da["metrics"] == db["metrics"] and da["curve"] == db["curve"]

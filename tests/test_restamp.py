@@ -68,3 +68,15 @@ def test_a_result_is_stale_when_suite_code_it_imports_changes(smoke_run, monkeyp
     assert "suite code it imports" in trust.stale_reason(doc, models, {})
     gru = smoke_run[2][("gru", "torch")]
     assert trust.stale_reason(gru, models, {}) is None
+
+
+def test_added_functions_and_docstrings_do_not_count_as_a_change():
+    old = 'def f(x):\n    """Old words."""\n    return x + 1\n'
+    added = ('def f(x):\n    """New words."""\n    # a comment\n    return x + 1\n\n\n'
+             'def g(x):\n    return f(x) * 2\n')
+    changed = 'def f(x):\n    return x + 2\n'
+    shadowing = old + '\n\ndef f(x):\n    return x\n'  # redefines a name the old code used
+    known = {"f", "x"}
+    assert restamp._pruned(old, known) == restamp._pruned(added, known)
+    assert restamp._pruned(old, known) != restamp._pruned(changed, known)
+    assert restamp._pruned(old, known) != restamp._pruned(shadowing, known)
