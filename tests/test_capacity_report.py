@@ -11,8 +11,19 @@ from conftest import CAPACITY_TASK, SMOKE_TASK
 from helpers import write_docs
 from test_leaderboard import heading, tables
 
-from bench import capacity, capacity_report, claims, harness, ledger, plotting, results, store
+from bench import (
+    capacity,
+    capacity_report,
+    claims,
+    harness,
+    ledger,
+    plotting,
+    results,
+    store,
+    trust,
+)
 from bench.leaderboard import build, flatten
+from bench.registry import discover
 
 TASK = CAPACITY_TASK["name"]
 SIZES = CAPACITY_TASK["capacity"]["sizes"]
@@ -44,7 +55,8 @@ def search(base, model, N, L, seed, scores, *, fw="jax", params=100, run_variant
                  variant=",".join(filter(None, (grid, run_variant))), run_variant=run_variant,
                  standard=not run_variant)
         d["config"]["model"] = {**d["config"]["model"], **setting}
-        d.pop("code_sha256")  # it hashed the cue-lookup's code: no hash, as before hashes were
+        # current for this model's code here, as the harness would have stamped it
+        d["code_sha256"] = trust.code_sha256(discover()[model], fw, d["config"]["model"])
         if not ok:
             del d["trajectories"]  # as the harness: kept for finite predictions only
         docs.append(d)
@@ -163,7 +175,8 @@ def flipflop(base, model, mse):
     which would triple this file's run time)."""
     d = copy.deepcopy(base)
     tr = d.pop("trajectories")
-    del d["K"], d["capacity"], d["code_sha256"]  # not the cue-lookup's code: no hash
+    del d["K"], d["capacity"]
+    d["code_sha256"] = trust.code_sha256(discover()[model], d["framework"], d["config"]["model"])
     d.update(task=SMOKE_TASK, model=model, model_kind="baseline", variant="", run_variant="",
              primary_metric="mse", higher_is_better={"mse": False, "r2": True},
              metrics={"mse": mse, "r2": 1 - mse},

@@ -76,6 +76,24 @@ def test_ray_gives_the_same_results_as_the_local_executor(tmp_path, ray_session)
     assert len(again.skipped) == 4 and not again.done  # a rerun finds them done
 
 
+def _parent(pid: int) -> int:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    return int(text[text.rfind(")") + 2:].split()[1])
+
+
+def _descends_from_us(pid: int) -> bool:
+    """Whether ``pid`` was started (through any chain) by this test process: a worker of our
+    own Ray instance, never another run's process on the same machine."""
+    while pid > 1:
+        pid = _parent(pid)
+        if pid == os.getpid():
+            return True
+    return False
+
+
 def _cell_hosts() -> set[int]:
     """Processes running a cell: the pid in the scratch folder of each model process."""
     hosts = set()
@@ -100,6 +118,8 @@ def _kill_workers(times: int | None, stop: threading.Event) -> list[int]:
     killed: list[int] = []
     while not stop.is_set() and (times is None or len(killed) < times):
         for pid in _cell_hosts() - set(killed):
+            if not _descends_from_us(pid):
+                continue
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
