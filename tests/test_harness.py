@@ -207,14 +207,12 @@ def test_resume_skips_done_cells_and_force_reruns(tmp_path, models):
     old, new = json.loads(text), json.loads(path.read_text())
     assert new["data_seeds"] != old["data_seeds"]
     assert new["curve"]["train_loss"] == old["curve"]["train_loss"]
-    # an open run on the public seeds: same seed, same data, CPU reproduce the metrics exactly
-    one = harness.run(cells, "smoke", "cpu", tmp_path / "a", echo=lambda s: None,
-                      test_data="public")
-    two = harness.run(cells, "smoke", "cpu", tmp_path / "b", echo=lambda s: None,
-                      test_data="public")
-    assert len(one.done) == len(two.done) == 1
-    (a,), (b,) = results.result_files(tmp_path / "a"), results.result_files(tmp_path / "b")
-    assert results.read(a)["metrics"] == results.read(b)["metrics"]
+    # the open run on the public seeds reproduces the first run's hold metric (fixed probe)
+    opened = harness.run(cells, "smoke", "cpu", tmp_path, force=True, echo=lambda s: None,
+                         test_data="public")
+    assert len(opened.done) == 1
+    doc = json.loads(path.read_text())
+    assert doc["test_data"] == "public" and doc["hold"] == old["hold"]
 
 
 # -- divergence and failures -----------------------------------------------------------------
