@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import ast
 import datetime
-import hashlib
-import json
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -44,27 +42,16 @@ from bench import (
     wire,
 )
 from bench.errors import UserError
-from bench.registry import MODULE_FILE, ModelSpec
+from bench.registry import ModelSpec
 
 TOLERANCE = 2e-3  # outputs are recorded rounded to 3 or 4 decimals
 LIMITS = isolation.Limits(3600, 16)
 
 
-def folder_sha256(model: ModelSpec, framework: str, config: dict[str, Any]) -> str:
-    """The former ``code_sha256``: the model's own folder and its config only."""
-    other = {name for fw, name in MODULE_FILE.items() if fw != framework}
-    h = hashlib.sha256()
-    for file in sorted(model.path.rglob("*.py")):
-        rel = file.relative_to(model.path).as_posix()
-        if rel in other or "__pycache__" in file.parts:
-            continue
-        h.update(rel.encode() + b"\0" + file.read_bytes() + b"\0")
-    h.update(json.dumps(config, sort_keys=True, default=str).encode())
-    return h.hexdigest()
-
-
 def _suite_files(model: ModelSpec, framework: str) -> list[str]:
-    own = [f for f in sorted(model.path.rglob("*.py")) if "__pycache__" not in f.parts]
+    from bench import trust
+
+    own = trust.own_files(model, framework)
     return [f.relative_to(imports.ROOT).as_posix() for f in imports.first_party_closure(own)]
 
 
@@ -215,7 +202,7 @@ def restamp(results_dir: Path, echo: Callable[[str], None] = print) -> dict[str,
             counts["current"] += 1
             continue
         recorded = doc.get("code_sha256")
-        if recorded is not None and recorded != folder_sha256(model, fw, config):
+        if recorded is not None and recorded != trust.code_sha256(model, fw, config, shared=False):
             counts["stale"] += 1  # its own folder changed: a real change
             continue
         commit = (doc.get("provenance") or {}).get("git_commit")

@@ -26,6 +26,7 @@ result.
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib.util
 import os
 import pwd
@@ -275,6 +276,7 @@ def _has_user(name: str) -> bool:
         return False
 
 
+@functools.cache  # asked for every child's scratch folders; the answer cannot change
 def _interpreter_readable_by_others() -> bool:
     """Whether another uid can run this interpreter and import its packages: every folder
     above them searchable, by the permission bits."""

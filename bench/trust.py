@@ -34,18 +34,25 @@ from bench.errors import UserError
 from bench.registry import MODULE_FILE, ModelSpec
 
 
-def code_sha256(model: ModelSpec, framework: str, config: dict[str, Any]) -> str:
-    """SHA-256 of the model's code files for ``framework`` (every ``.py`` in its folder but the
-    other framework's module), of every first-party module they import (``bench.imports``),
-    and of its resolved config."""
+def own_files(model: ModelSpec, framework: str) -> list[Path]:
+    """The model's code files for ``framework``: every ``.py`` in its folder but the other
+    framework's module."""
     other = {name for fw, name in MODULE_FILE.items() if fw != framework}
+    return [f for f in sorted(model.path.rglob("*.py"))
+            if f.relative_to(model.path).as_posix() not in other and "__pycache__" not in f.parts]
+
+
+def code_sha256(model: ModelSpec, framework: str, config: dict[str, Any],
+                shared: bool = True) -> str:
+    """SHA-256 of the model's code files (:func:`own_files`), of every first-party module they
+    import (``bench.imports``; ``shared=False``: the former hash, without them), and of its
+    resolved config."""
     h = hashlib.sha256()
-    own = [f for f in sorted(model.path.rglob("*.py"))
-           if f.relative_to(model.path).as_posix() not in other and "__pycache__" not in f.parts]
+    own = own_files(model, framework)
     for file in own:
         h.update(file.relative_to(model.path).as_posix().encode() + b"\0" + file.read_bytes()
                  + b"\0")
-    for file in imports.first_party_closure(own):  # the suite code it shares (bench/ode_*.py)
+    for file in imports.first_party_closure(own) if shared else []:  # bench/ode_*.py, ...
         h.update(file.relative_to(imports.ROOT).as_posix().encode() + b"\0"
                  + file.read_bytes() + b"\0")
     h.update(json.dumps(config, sort_keys=True, default=str).encode())
