@@ -274,7 +274,7 @@ def _analyse_isolated(spec: Any, doc: dict[str, Any], task: Task, path: Path, ck
                "probe": None if probe is None else
                {k: probe[k] for k in ("inputs", "dt", "start")}}
         out = isolation.run("bench.analysis:analyze_main", job, scratch, ANALYSIS_LIMITS,
-                            ANSWER_SCHEMA, [root])
+                            ANSWER_SCHEMA, [root], framework=doc["framework"])
         if not out.returned:
             why = isolation.ended(out, ANALYSIS_LIMITS)[1]
             raise UserError(f"{path}: the analysis could not finish: {why}")

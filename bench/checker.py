@@ -169,7 +169,7 @@ def contract(spec: ModelSpec, framework: str) -> list[Check]:
     limits = isolation.Limits(CHILD_TIMEOUT_S, 8)
     with isolation.scratch_folder() as scratch:
         out = isolation.run("bench.checker:contract_main", (spec, framework), scratch, limits,
-                            CHECKS_SCHEMA)
+                            CHECKS_SCHEMA, framework=framework)
     if not out.returned:
         return [Check("build", False, isolation.ended(out, limits)[1])]
     return [Check(**c) for c in out.value] or [Check("build", False, "no checks came back")]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import functools
 import importlib.metadata as md
+import importlib.util
 import os
 import platform
 import subprocess
@@ -39,17 +41,42 @@ def _version(name: str) -> str | None:
         return None
 
 
+def _torch_build_cuda() -> str | None:
+    """The CUDA version torch was built for, read from ``torch/version.py`` without importing
+    torch (seconds, in a process that may never need it); None for a CPU build."""
+    spec = importlib.util.find_spec("torch")
+    if spec is None or spec.origin is None:
+        return None
+    with contextlib.suppress(OSError, SyntaxError):
+        tree = ast.parse((Path(spec.origin).parent / "version.py").read_text())
+        for node in tree.body:
+            value: ast.expr | None
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target, value = node.targets[0], node.value
+            elif isinstance(node, ast.AnnAssign):
+                target, value = node.target, node.value
+            else:
+                continue
+            if isinstance(target, ast.Name) and target.id == "cuda":
+                found = value.value if isinstance(value, ast.Constant) else None
+                return found if isinstance(found, str) else None
+    return None
+
+
 @functools.cache
 def software() -> dict[str, Any]:
     info: dict[str, Any] = {"python": platform.python_version(),
-                            "packages": {p: _version(p) for p in PACKAGES}}
+                            "packages": {p: _version(p) for p in PACKAGES},
+                            "cuda": None, "cudnn": None}
+    if "torch" not in sys.modules and _torch_build_cuda() is None:
+        return info  # a CPU build (or none): nothing more to learn by importing it
     try:
         import torch
 
         info["cuda"] = torch.version.cuda
         info["cudnn"] = torch.backends.cudnn.version() if torch.cuda.is_available() else None
     except ImportError:
-        info["cuda"] = None
+        pass
     return info
 
 

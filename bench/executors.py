@@ -39,16 +39,29 @@ RUNNING = Path(tempfile.gettempdir()) / "ctrnn-bench-running"  # this node's run
 @contextmanager
 def running() -> Iterator[Callable[[], int]]:
     """Register this cell as running on this node while the block runs; yields a function
-    that counts the other cells running now."""
+    that counts the other cells running now.
+
+    Each registration holds its process's start time, so a file left by a killed run whose
+    pid has since been reused is not counted (and is removed)."""
     RUNNING.mkdir(parents=True, exist_ok=True)
     me = RUNNING / f"{os.getpid()}-{threading.get_ident()}"
-    me.touch()
+    with tempfile.NamedTemporaryFile("w", dir=RUNNING, prefix=".", delete=False) as f:
+        f.write(_started(os.getpid()) or "")
+    os.replace(f.name, me)
 
     def others() -> int:
         count = 0
         for f in RUNNING.iterdir():
-            pid = int(f.name.split("-")[0]) if f.name.split("-")[0].isdigit() else -1
-            if f == me or not _alive(pid):
+            pid = f.name.split("-")[0]
+            if f == me or not pid.isdigit():
+                continue
+            started = _started(int(pid))
+            try:
+                registered = f.read_text()
+            except OSError:
+                continue
+            if started is None or started != registered:  # its process is gone
+                f.unlink(missing_ok=True)
                 continue
             count += 1
         return count
@@ -59,12 +72,14 @@ def running() -> Iterator[Callable[[], int]]:
         me.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
+def _started(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot); None if there is none."""
     try:
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return False
-    return True
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    return text[text.rfind(")") + 2:].split()[19]
 
 
 def beside(others: Callable[[], int], before: int) -> int:

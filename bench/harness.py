@@ -293,6 +293,8 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
     if cell.test_data not in TEST_DATA:
         raise UserError(f"test data {cell.test_data!r}: use one of {', '.join(TEST_DATA)}")
     # a capacity task scores the fit to its training targets: there is nothing to hold back
+    if isolate:  # the child's libraries load while this process makes the data
+        isolation.warm([cell.framework])
     kind = "training" if task.capacity is not None else cell.test_data
     seeds = data_seeds(task, kind) if kind != "training" else {}
     train, validation, test = (task.load_split(s, profile, cell.size, seed=seeds.get(s))

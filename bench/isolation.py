@@ -5,9 +5,10 @@ contract checks (``bench.checker``), perf cases (``bench.perf``) and analyses
 
 ::
 
-    harness ── bench.keeper (trusted: subreaper, limits, verdict on stdout)
-                   └── bench.worker (sandboxed, then runs ``target(job)``)
-                          └── whatever model code starts (contained by the keeper)
+    harness ── bench.zygote (trusted, preloaded: torch or jax, matplotlib; one per framework)
+                   └── bench.keeper (forked per child: subreaper, limits, verdict on a pipe)
+                          └── bench.worker (forked; sandboxed, then runs ``target(job)``)
+                                 └── whatever model code starts (contained by the keeper)
 
 The harness writes the job (pickled: it flows to the child only) and a request into a fresh
 scratch folder, the only place the worker may write. When the keeper is done, every process
@@ -23,13 +24,15 @@ import contextlib
 import json
 import os
 import pickle
+import select
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,7 +96,7 @@ def scratch_folder() -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def hidden_paths(results_dirs: list[Path] = ()) -> list[str]:
+def hidden_paths(results_dirs: Sequence[Path] = ()) -> list[str]:
     """What no model's process may read: the results folders (and their ledgers), the data
     cache, the repository's history, the other children's scratch folders, shared memory, and
     package data that bundles test labels."""
@@ -105,24 +108,140 @@ def hidden_paths(results_dirs: list[Path] = ()) -> list[str]:
                   | set(sandbox.package_data_paths()))
 
 
+def _base_environment() -> dict[str, str]:
+    """The environment a zygote is started with: the harness's, filtered."""
+    env = {k: v for k, v in os.environ.items() if k in ENV_NAMES or k.startswith(ENV_PREFIXES)}
+    env.update(PYTHONPATH=str(ROOT), PYTHONDONTWRITEBYTECODE="1",
+               HOME=os.environ.get("HOME", "/"))
+    return env
+
+
 def _environment(scratch: Path) -> dict[str, str]:
+    """The environment a worker runs with: the zygote's, with a home, temporary and cache
+    folders inside its scratch folder."""
     from bench import impl
 
-    env = {k: v for k, v in os.environ.items() if k in ENV_NAMES or k.startswith(ENV_PREFIXES)}
+    env = _base_environment()
     for name in ("home", "tmp", "cache", "mpl"):
         (scratch / name).mkdir(exist_ok=True)
         sandbox.prepare_scratch(scratch / name)
     env.update(HOME=str(scratch / "home"), TMPDIR=str(scratch / "tmp"),
-               XDG_CACHE_HOME=str(scratch / "cache"), MPLCONFIGDIR=str(scratch / "mpl"),
-               PYTHONPATH=str(ROOT), PYTHONDONTWRITEBYTECODE="1")
+               XDG_CACHE_HOME=str(scratch / "cache"), MPLCONFIGDIR=str(scratch / "mpl"))
     env[impl.ENV] = impl.selected()
     return env
 
 
+class _Zygote:
+    """A running ``bench.zygote`` and the socket to it (requests are serialised)."""
+
+    READY_TIMEOUT_S = 600.0
+
+    def __init__(self, env: dict[str, str], frameworks: tuple[str, ...]) -> None:
+        ours, theirs = socket.socketpair()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.zygote", str(theirs.fileno()), ",".join(frameworks)],
+            cwd=ROOT, env=env, pass_fds=(theirs.fileno(),), start_new_session=True,
+            stdin=subprocess.DEVNULL)
+        theirs.close()
+        self.socket, self.lock, self.ready, self.in_flight = ours, threading.Lock(), False, 0
+
+    def _line(self, timeout: float | None) -> str:
+        self.socket.settimeout(timeout)
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = self.socket.recv(1)
+            if not chunk:
+                raise OSError(f"the zygote ended (exit code {self.process.poll()})")
+            data += chunk
+        return data.decode().strip()
+
+    def fork(self, request: dict[str, Any]) -> tuple[int, int]:
+        """Fork a keeper for ``request``: (its pid, the read end of its verdict pipe)."""
+        with self.lock:
+            if not self.ready:
+                if self._line(self.READY_TIMEOUT_S) != "ready":
+                    raise OSError("the zygote did not start")
+                self.ready = True
+            read_end, write_end = os.pipe()
+            try:
+                socket.send_fds(self.socket, [json.dumps(request).encode()], [write_end])
+            except OSError:
+                os.close(read_end)
+                raise
+            finally:
+                os.close(write_end)
+            return int(self._line(None)), read_end
+
+    def close(self) -> None:
+        self.socket.close()  # end of file: the zygote exits
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=10)
+
+
+_ZYGOTES: dict[tuple, _Zygote] = {}
+_ZYGOTES_LOCK = threading.Lock()
+MAX_ZYGOTES = 4
+
+
+def _zygote(frameworks: tuple[str, ...]) -> _Zygote:
+    """The zygote for this environment and these frameworks, started if need be (the oldest
+    idle one is closed past ``MAX_ZYGOTES``)."""
+    env = _base_environment()
+    key = (tuple(sorted(env.items())), frameworks)
+    with _ZYGOTES_LOCK:
+        zygote = _ZYGOTES.get(key)
+        if zygote is not None and zygote.process.poll() is not None:
+            del _ZYGOTES[key]
+            zygote = None
+        if zygote is None:
+            idle = [k for k, z in _ZYGOTES.items() if z.in_flight == 0]
+            while len(_ZYGOTES) >= MAX_ZYGOTES and idle:
+                _ZYGOTES.pop(idle.pop(0)).close()
+            zygote = _ZYGOTES[key] = _Zygote(env, frameworks)
+        zygote.in_flight += 1
+        return zygote
+
+
+def warm(frameworks: list[str]) -> None:
+    """Start the zygotes a run will need now, so that their imports overlap the harness's own
+    work."""
+    for framework in frameworks:
+        zygote = _zygote((framework,))
+        with _ZYGOTES_LOCK:
+            zygote.in_flight -= 1
+
+
+def _read_verdict(keeper: int, pipe: int, poll_s: float) -> bytes:
+    """Everything the keeper writes to its verdict pipe, until it closes it. On Ctrl-C or
+    STOP: SIGTERM to the keeper, which takes its tree down; then KeyboardInterrupt."""
+    data, stopping = b"", False
+    while True:
+        try:
+            if not stopping and STOP.is_set():
+                raise KeyboardInterrupt
+            if select.select([pipe], [], [], poll_s)[0]:
+                chunk = os.read(pipe, 65536)
+                if not chunk:
+                    break
+                data += chunk
+        except BaseException:  # the keeper holds the pipe open, so it is alive to be told
+            if stopping:
+                raise
+            stopping = True
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(keeper, signal.SIGTERM)
+            while os.read(pipe, 65536):
+                pass
+            raise
+    return data
+
+
 def run(target: str, job: Any, scratch: Path, limits: Limits, schema: Any = wire.JSON,
-        results_dirs: list[Path] = (), poll_s: float = 0.2) -> Outcome:
+        results_dirs: Sequence[Path] = (), poll_s: float = 0.2,
+        framework: str | None = None) -> Outcome:
     """Call ``target`` (``"module:function"``, suite code) on ``job`` in a sandboxed child that
-    writes only ``scratch``; wait for it within ``limits``.
+    writes only ``scratch``; wait for it within ``limits``. ``framework`` (``torch`` or
+    ``jax``): the one the child will use, preloaded for it.
 
     Raises KeyboardInterrupt (after stopping the child) if the run is interrupted.
     """
@@ -132,32 +251,28 @@ def run(target: str, job: Any, scratch: Path, limits: Limits, schema: Any = wire
     request_file.write_text(json.dumps({
         "scratch": str(scratch), "hidden": hidden, "job": str(job_file), "target": target,
         "uid": sandbox.sandbox_uid()}))
-    env = _environment(scratch)
-    keeper_request = {
-        "parent": os.getpid(), "cwd": str(scratch), "env": env,
-        "argv": [sys.executable, "-c", _WORKER_BOOT, str(request_file)],
-        "wall_s": limits.wall_s, "memory_gb": limits.memory_gb}
-    keeper = subprocess.Popen([sys.executable, "-m", "bench.keeper"], cwd=ROOT,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              start_new_session=True,
-                              env={**env, "HOME": os.environ.get("HOME", "/")})
+    keeper_request = {"cwd": str(scratch), "env": _environment(scratch),
+                      "request_file": str(request_file),
+                      "wall_s": limits.wall_s, "memory_gb": limits.memory_gb}
+    zygote = _zygote((framework,) if framework else ())
+    try:  # the zygote stays while its keeper runs: the keeper ends with it
+        try:
+            keeper, pipe = zygote.fork(keeper_request)
+        except (OSError, ValueError) as e:
+            return Outcome({"limit": None, "exit_code": None, "signal": None, "sandbox": None,
+                            "keeper_failed": f"no keeper: {e}"})
+        try:
+            raw = _read_verdict(keeper, pipe, poll_s)
+        finally:
+            os.close(pipe)
+    finally:
+        with _ZYGOTES_LOCK:
+            zygote.in_flight -= 1
     try:
-        keeper.stdin.write(json.dumps(keeper_request).encode())
-        keeper.stdin.close()
-        while keeper.poll() is None:
-            if STOP.is_set():
-                raise KeyboardInterrupt
-            time.sleep(poll_s)
-    except BaseException:  # Ctrl-C or STOP: the keeper takes the tree down, then we go
-        with contextlib.suppress(ProcessLookupError):
-            keeper.terminate()
-        keeper.wait()
-        raise
-    try:
-        verdict = json.loads(keeper.stdout.read().decode())
+        verdict = json.loads(raw.decode())
     except ValueError:
         verdict = {"limit": None, "exit_code": None, "signal": None, "sandbox": None,
-                   "keeper_failed": f"exit code {keeper.returncode}"}
+                   "keeper_failed": "it ended without a verdict"}
     out = Outcome(verdict, sandbox=verdict.get("sandbox") or {})
     if verdict.get("limit") is None and (scratch / "answer" / wire.ANSWER).exists():
         try:
@@ -193,7 +308,3 @@ def ended(out: Outcome, limits: Limits) -> tuple[str, str]:
     if v.get("keeper_failed"):
         return "failed", f"the cell's keeper process failed ({v['keeper_failed']})"
     return "failed", f"the cell's process died (exit code {v.get('exit_code')})"
-
-
-# The worker's first lines: enter the sandbox before anything else is imported.
-_WORKER_BOOT = "import sys; from bench import worker; sys.exit(worker.main(*sys.argv[1:3]))"

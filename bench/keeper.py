@@ -1,20 +1,20 @@
-"""``python -m bench.keeper``: the trusted process between the harness and a model's process.
+"""The trusted process between the harness and a model's process.
 
-The harness starts one keeper per child (a training cell, a contract check, a perf case, an
-analysis) and writes it a request on stdin. The keeper
+The zygote (``bench.zygote``) forks one keeper per child (a training cell, a contract check, a
+perf case, an analysis) with the harness's request. The keeper
 
 - makes itself the *subreaper* of everything below it (``PR_SET_CHILD_SUBREAPER``): a process
   model code starts, even in a new session or after a double fork, stays its descendant;
-- starts the worker (``python -m bench.worker``), which sandboxes itself (``bench.sandbox``)
-  and reports what it enforced on a pipe *before* any model code runs;
+- forks the worker (``bench.worker``), which sandboxes itself (``bench.sandbox``) and reports
+  what it enforced on a pipe *before* any model code runs;
 - holds the whole tree to the wall-clock limit and to the memory limit, counted over every
   descendant (proportional set size, so shared pages count once);
-- when the worker ends, or a limit is passed, or the harness dies or asks it to stop, kills
-  every descendant that is left and reaps them (and, when the harness died, removes the
+- when the worker ends, or a limit is passed, or the harness dies or asks it to stop (SIGTERM),
+  kills every descendant that is left and reaps them (and, when the harness died, removes the
   scratch folder that nobody else will);
 - tells apart the kernel's out-of-memory killer (``oom_kill`` in ``/proc/vmstat``) from a
   process that killed itself;
-- answers with one JSON verdict on stdout, and exits.
+- writes one JSON verdict to the harness's pipe, and exits.
 
 The sandbox scopes signals, so model code cannot kill its keeper.
 """
@@ -28,7 +28,6 @@ import os
 import select
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from typing import Any
@@ -123,15 +122,66 @@ def kill_tree(root: int, skip: int | None = None, rounds: int = 200) -> int:
     return len(killed)
 
 
-def main() -> None:
-    request = json.loads(sys.stdin.read())
+class _Forked:
+    """The worker, forked from this (preloaded) process: ``poll`` and ``wait`` as Popen's."""
+
+    def __init__(self, request: dict[str, Any], report_fd: int) -> None:
+        self.returncode: int | None = None
+        self.pid = os.fork()
+        if self.pid == 0:
+            code = 70
+            try:
+                code = _become_worker(request, report_fd)
+            finally:
+                os._exit(code)
+
+    def _status(self, flags: int) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, flags)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def poll(self) -> int | None:
+        return self._status(os.WNOHANG)
+
+    def wait(self) -> int:
+        code = self._status(0)
+        assert code is not None
+        return code
+
+
+def _become_worker(request: dict[str, Any], report_fd: int) -> int:
+    """In the forked child: a new session in the scratch folder, with the child's environment
+    and no descriptor but stdio and the report pipe; then ``bench.worker``."""
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_DFL)
+    os.setsid()
+    os.chdir(request["cwd"])
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(2, 1)  # model output goes where the harness's stderr goes
+    os.closerange(3, report_fd)
+    os.closerange(report_fd + 1, 1 << 16)
+    os.environ.clear()
+    os.environ.update(request["env"])
+    sys.argv = ["bench.worker", request["request_file"], str(report_fd)]
+    from bench import worker
+
+    return worker.main(request["request_file"], str(report_fd))
+
+
+def main(request: dict[str, Any], verdict_fd: int, zygote: int) -> None:
+    """Run one child (in a process the zygote ``zygote`` forked) and write the verdict, one
+    JSON object, to ``verdict_fd``."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append("stop"))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the harness decides what Ctrl-C means
-    if os.getppid() != request["parent"]:  # the harness died before we could watch it
+    if os.getppid() != zygote:  # the zygote (so the harness) ended before we could watch it
+        shutil.rmtree(request["cwd"], ignore_errors=True)
         return
 
     verdict: dict[str, Any] = {"exit_code": None, "signal": None, "limit": None,
@@ -139,9 +189,7 @@ def main() -> None:
                                "leftover_processes": 0}
     oom_before = _oom_kills()
     read_end, write_end = os.pipe()
-    worker = subprocess.Popen([*request["argv"], str(write_end)], cwd=request["cwd"],
-                              env=request["env"], pass_fds=(write_end,),
-                              start_new_session=True, stdin=subprocess.DEVNULL)
+    worker = _Forked(request, write_end)
     os.close(write_end)
     me, start, last_memory, report = os.getpid(), time.monotonic(), 0.0, b""
     reading = True
@@ -186,12 +234,8 @@ def main() -> None:
         verdict["sandbox"] = json.loads(first) if first else None
     except (ValueError, UnicodeDecodeError):
         verdict["sandbox"] = None
-    if os.getppid() != request["parent"]:  # the harness was killed: nobody will clean up
+    if os.getppid() != zygote:  # the harness is gone: nobody will read this or clean up
         shutil.rmtree(request["cwd"], ignore_errors=True)
         return
-    sys.stdout.write(json.dumps(verdict))
-    sys.stdout.flush()
-
-
-if __name__ == "__main__":
-    main()
+    with os.fdopen(verdict_fd, "w") as out:
+        out.write(json.dumps(verdict))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import traceback
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,14 +158,14 @@ def _problem(report: dict[str, Any], job: ModelJob) -> str | None:
 
 
 def run_isolated(job: ModelJob, limits: Limits,
-                 results_dirs: list[Path] = ()) -> tuple[ModelReport, dict[str, Any]]:
+                 results_dirs: Sequence[Path] = ()) -> tuple[ModelReport, dict[str, Any]]:
     """:func:`run_job` in a sandboxed, contained child (``bench.isolation``) held to ``limits``.
 
     Returns the report and the sandbox's record (for the result's provenance). The child's
     files are left in ``job.scratch``; the caller moves them.
     """
     out = isolation.run("bench.model_process:child_main", job, job.scratch, limits,
-                        REPORT_SCHEMA, results_dirs)
+                        REPORT_SCHEMA, results_dirs, framework=job.framework)
     sandbox = {**out.sandbox, "keeper": {k: out.verdict.get(k) for k in
                                          ("peak_memory_gb", "leftover_processes")}}
     if not out.returned:

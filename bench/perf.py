@@ -295,7 +295,7 @@ def measure_isolated(case: Case, spec: ModelSpec, device: str) -> dict[str, Any]
 
     with isolation.scratch_folder() as scratch:
         out = isolation.run("bench.perf:case_main", (case, spec, device), scratch, PERF_LIMITS,
-                            wire.MapOf(wire.JSON))
+                            wire.MapOf(wire.JSON), framework=case.framework)
     if not out.returned:
         return {**asdict(case), "error": isolation.ended(out, PERF_LIMITS)[1]}
     return out.value

@@ -181,17 +181,19 @@ def restamp(results_dir: Path, echo: Callable[[str], None] = print) -> dict[str,
     from bench.registry import discover
     from bench.tasks import get_task
 
-    models, tasks, git_cache = discover(), {}, {}
+    models, tasks = discover(), {}
+    git_cache: dict[str, Any] = {}
     counts = {"current": 0, "git": 0, "outputs": 0, "stale": 0, "skipped": 0}
     table = ledger.entries(results_dir)
-    pending: dict[tuple[str, str], list[tuple[Path, dict, dict, np.ndarray]]] = {}
+    Compare = Callable[[np.ndarray], float | None]  # predictions -> their difference
+    pending: dict[tuple[str, str], list[tuple[Path, dict, dict, Compare]]] = {}
     for path in results.result_files(results_dir):
         try:
             doc = results.read(path)
         except UserError:
             counts["skipped"] += 1
             continue
-        model = models.get(doc.get("model"))
+        model = models.get(str(doc.get("model")))
         fw, config = doc.get("framework"), (doc.get("config") or {}).get("model") or {}
         if (doc["status"] != "ok" or model is None or fw not in model.frameworks
                 or not ledger.verified(results_dir, path, table)):

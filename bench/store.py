@@ -160,8 +160,8 @@ def _canonical(docs: list[tuple[Path, dict[str, Any], bool]], name: str
     """The trial to store for a group of results: the commonest among verified results (all,
     if none is verified), of those with the fewest input channels (an example with the
     elapsed-time channel is never the shared one while another exists)."""
-    trials = [(_inline(d, name), ok) for _, d, ok in docs]
-    trials = [(t, ok) for t, ok in trials if t is not None]
+    trials = [(t, ok) for t, ok in ((_inline(d, name), ok) for _, d, ok in docs)
+              if t is not None]
     if any(ok for _, ok in trials):
         trials = [(t, ok) for t, ok in trials if ok]
     if not trials:

@@ -1,6 +1,7 @@
-"""``python -m bench.worker REQUEST REPORT_FD``: the process that runs model code.
+"""The process that runs model code.
 
-Started by the keeper (``bench.keeper``) in a scratch folder the harness prepared. In order:
+Forked by the keeper (``bench.keeper``), in a scratch folder the harness prepared, with the
+zygote's libraries already imported (``bench.zygote``). In order:
 
 1. enter the sandbox (``bench.sandbox``) that the request describes: from here on this process
    and everything it starts can write only its scratch folder and cannot read hidden paths;
@@ -19,17 +20,16 @@ import importlib
 import json
 import os
 import pickle
-import sys
 import traceback
 from pathlib import Path
 
 from bench import sandbox
 
 
-def main(request_file: str, report_fd: str) -> int:
+def main(request_file: str, report_pipe: str) -> int:
     request = json.loads(Path(request_file).read_text())
     policy = sandbox.Policy(request["scratch"], tuple(request["hidden"]), uid=request["uid"])
-    report_fd = int(report_fd)
+    report_fd = int(report_pipe)
     try:
         enforced = sandbox.enter(policy).record()
     except OSError as e:  # the sandbox could not be built: no model code runs
@@ -55,6 +55,3 @@ def main(request_file: str, report_fd: str) -> int:
     wire.write(answer, {"value": value})
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))

@@ -18,6 +18,18 @@ SMOKE_TASK = "flipflop-2bit-ring"
 SMOKE_CELLS = (("gnode", "torch"), ("gnode", "jax"), ("gru", "torch"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_running_registry(tmp_path_factory):
+    """Cells this test process runs count only each other as "beside" (timing.cells_beside),
+    never another run on the same machine."""
+    from bench import executors
+
+    saved = executors.RUNNING
+    executors.RUNNING = tmp_path_factory.mktemp("running")
+    yield
+    executors.RUNNING = saved
+
+
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT

@@ -50,3 +50,22 @@ def test_gpu_info_survives_odd_nvidia_smi_output(monkeypatch):
     assert environment._gpu()["gpu_memory_gb"] == 140.4
     monkeypatch.setattr(environment, "_run", lambda cmd: None)
     assert "driver" not in environment._gpu()
+
+
+def test_torch_build_cuda_is_read_without_importing_torch(tmp_path, monkeypatch):
+    """The CUDA version comes from torch's own version.py, and matches torch's answer."""
+    import importlib.machinery
+    import importlib.util
+
+    import torch
+
+    assert environment._torch_build_cuda() == torch.version.cuda
+    fake = tmp_path / "torch"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise ImportError('never imported')\n")
+    for text, expected in (("cuda: Optional[str] = '12.8'\n", "12.8"), ("cuda = None\n", None),
+                           ("hip = '6.0'\n", None)):
+        (fake / "version.py").write_text("from typing import Optional\n" + text)
+        spec = importlib.machinery.ModuleSpec("torch", None, origin=str(fake / "__init__.py"))
+        monkeypatch.setattr(importlib.util, "find_spec", lambda name, s=spec: s)
+        assert environment._torch_build_cuda() == expected

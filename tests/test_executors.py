@@ -97,20 +97,12 @@ def _descends_from_us(pid: int) -> bool:
 
 
 def _cell_hosts() -> set[int]:
-    """Processes running a cell: the pid in the scratch folder of each model process."""
+    """Processes running a cell: the harness pid that names each live scratch folder."""
     hosts = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        marker = f"{isolation.SCRATCH_ROOT_NAME}/"
-        if marker in cmdline:
-            pid = cmdline.split(marker, 1)[1].split("-", 1)[0]
-            if pid.isdigit() and int(pid) != os.getpid():
-                hosts.add(int(pid))
+    for folder in isolation.scratch_root().iterdir():
+        pid = folder.name.split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and Path(f"/proc/{pid}").exists():
+            hosts.add(int(pid))
     return hosts
 
 
@@ -212,3 +204,19 @@ def test_ctrl_c_stops_a_run_with_several_jobs_at_once(tmp_path):
     assert proc.pid not in _cell_hosts()  # no cell process outlives the run
     scratch = Path(tempfile.gettempdir()) / isolation.SCRATCH_ROOT_NAME
     assert not list(scratch.glob(f"{proc.pid}-*"))  # and no scratch folder
+
+
+def test_a_registration_left_by_a_dead_process_is_not_counted(tmp_path, monkeypatch):
+    """A killed run's file, or one whose pid now belongs to another process, is stale."""
+    monkeypatch.setattr(executors, "RUNNING", tmp_path)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / f"{live.pid}-1").write_text(executors._started(live.pid))  # a live cell
+        (tmp_path / f"{live.pid}-2").write_text("1")  # its pid, reused: another start time
+        (tmp_path / "999999999-3").write_text("1")  # no such process
+        with executors.running() as others:
+            assert others() == 1
+        assert sorted(p.name for p in tmp_path.iterdir()) == [f"{live.pid}-1"]
+    finally:
+        live.kill()
+        live.wait()
