@@ -159,26 +159,27 @@ def test_a_worker_that_keeps_dying_is_recorded_as_failed(tmp_path, ray_session):
 def test_an_interrupted_ray_driver_resumes_with_the_missing_cells_only(tmp_path):
     pytest.importorskip("ray")
     cmd = [sys.executable, "-m", "bench", "run", "--model", "gru,rnn", "--framework", "torch",
-           "--task", "flipflop-2bit-ring", "--profile", "smoke", "--seeds", "0-3",
+           "--task", "flipflop-2bit-ring", "--profile", "smoke", "--seeds", "0-1",
            "--results-dir", str(tmp_path), "--executor", "ray", "--share"]
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # a local instance
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     deadline = time.monotonic() + 300
-    while len(results.result_files(tmp_path)) < 2:
+    while len(results.result_files(tmp_path)) < 1:
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.2)
     os.kill(proc.pid, signal.SIGINT)  # Ctrl-C, to the driver
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "interrupted" in out
     done = results.result_files(tmp_path)
+    assert 1 <= len(done) < 4
     for p in done:
         json.loads(p.read_text())  # whole: written atomically
     rerun = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
                            timeout=600)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert f"{8 - len(done)} done, {len(done)} already done" in rerun.stdout
-    assert len(results.result_files(tmp_path)) == 8
+    assert f"{4 - len(done)} done, {len(done)} already done" in rerun.stdout
+    assert len(results.result_files(tmp_path)) == 4
 
 
 def test_ctrl_c_stops_a_run_with_several_jobs_at_once(tmp_path):
