@@ -1,6 +1,6 @@
 """The leaderboard's pages for capacity tasks (``expressivity-*``): a table of K* per model
 configuration, a heatmap of K* over (N, L), K* against the parameter count, and the generated
-trajectories. Inputs are the searches of :func:`bench.capacity.capacities` (one row per
+trajectories. Inputs are the searches of :func:`bench.capacity_scores.capacities` (one row per
 search) and, for the trajectories, the result documents.
 """
 
@@ -14,7 +14,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from bench import plotting
-from bench.capacity import over_seeds, search_key
+from bench.capacity_scores import over_seeds, search_key
 
 HEATMAP_MODELS = ("gnode", "node")  # side by side: the same F, with and without the gate
 CONFIG = ["entry", "model_name", "framework", "N", "L"]
@@ -25,7 +25,7 @@ def _int(value: Any) -> str:
 
 
 def _k_star(values: pd.Series) -> str:
-    """K* over seeds (:func:`bench.capacity.over_seeds`), with every seed's value when there
+    """K* over seeds (:func:`bench.capacity_scores.over_seeds`), with every seed's value when there
     are several."""
     v = values.dropna()
     if v.empty:

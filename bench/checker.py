@@ -26,6 +26,7 @@ import numpy as np
 import yaml
 
 from bench import wire
+from bench.cells import Cell
 from bench.errors import UserError
 from bench.registry import ModelSpec, validate_metadata
 
@@ -181,7 +182,7 @@ def smoke_run(spec: ModelSpec, framework: str) -> Check:
     from bench.tasks import get_task
 
     with tempfile.TemporaryDirectory(prefix="ctrnn-bench-check-") as tmp:
-        cell = harness.Cell(spec, framework, get_task(SMOKE_TASK), seed=0)
+        cell = Cell(spec, framework, get_task(SMOKE_TASK), seed=0)
         report = harness.run([cell], "smoke", "cpu", Path(tmp), echo=lambda s: None)
     if report.problems:
         return Check("smoke run", False, report.problems[0])

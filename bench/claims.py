@@ -213,7 +213,7 @@ def claim_2(df: pd.DataFrame) -> list[Row]:
 
 def _k_stars(df: pd.DataFrame) -> pd.DataFrame:
     """Finished capacity searches of the standard gnODE and nODE (one row per search)."""
-    from bench.capacity import capacities
+    from bench.capacity_scores import capacities
 
     s = capacities(df)
     return s[s.K_star.notna() & s.standard & s.model_name.isin(DEPTH_MODELS)]

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from bench import impl
+from bench.cells import Cell, device_class
 from bench.errors import UserError, unknown
 from bench.registry import FRAMEWORKS
 from bench.tasks import PROFILES
@@ -107,7 +108,7 @@ def _run(args: argparse.Namespace, models: list, tasks: list) -> int:
                     continue
                 for setting in _sweep(model, task, args):
                     if task.capacity is None:
-                        cells += [harness.Cell(model, fw, task, s, setting) for s in seeds]
+                        cells += [Cell(model, fw, task, s, setting) for s in seeds]
                     else:
                         searches += [capacity.Search(model, fw, task, s, setting) for s in seeds]
     if not cells and not searches:
@@ -267,7 +268,7 @@ def cmd_perf(args: argparse.Namespace) -> int:
 
     frameworks = _frameworks(args.framework)
     device = harness.resolve_device(args.device, frameworks)
-    dclass = harness.device_class(device)
+    dclass = device_class(device)
     models = {m.name: m for m in select_models(args.model)}
     todo = perf.cases(models, frameworks, perf.SIZES[dclass], device)
     if not args.no_sweeps:

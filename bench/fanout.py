@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import executors, ledger, model_process
+from bench.cells import Cell
 from bench.harness import (
-    Cell,
     RunReport,
     locate,
     process,

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from bench import capacity, capacity_report, claims, memory_report, plotting, store, trust
+from bench import capacity_report, capacity_scores, claims, memory_report, plotting, store, trust
 from bench.claims import mean_std
 from bench.environment import ROOT, hardware_label
 from bench.results import load_each
@@ -85,8 +85,8 @@ def flatten(doc: dict[str, Any], path: Path | None = None) -> dict[str, Any]:
         "model_kind": doc.get("model_kind"),
         "framework": doc["framework"], "seed": doc["seed"], "status": doc["status"],
         "reason": doc.get("reason"), "primary_metric": doc["primary_metric"],
-        "N": cfg.get("N"), "L": capacity.depth(cfg), "K": doc.get("K"),
-        "entry": capacity.entry(doc),
+        "N": cfg.get("N"), "L": capacity_scores.depth(cfg), "K": doc.get("K"),
+        "entry": capacity_scores.entry(doc),
         "ruleset": doc.get("ruleset") or "default", "role": doc.get("role") or "standard",
         "unranked": trust.rank_blocker(doc) or "",  # why it may not be ranked; "" if it may
     }
@@ -475,7 +475,7 @@ def build(results_dir: Path, out_dir: Path, problems: list[str] | None = None) -
                 rankable = group[group["unranked"] == ""]
                 if len(rankable):
                     section, pngs = capacity_report.section(
-                        capacity.capacities(rankable),
+                        capacity_scores.capacities(rankable),
                         [d for d in group_docs if trust.rank_blocker(d) is None],
                         title, stem, plots)
                     lines += section

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import imports, ledger
+from bench.cells import Cell, fingerprint_of
 from bench.errors import UserError
 from bench.registry import MODULE_FILE, ModelSpec
 
@@ -64,7 +65,6 @@ def stale_reason(doc: dict[str, Any], models: dict[str, ModelSpec], tasks: dict[
                  ) -> str | None:
     """Why ``doc`` no longer describes the current code (None: it does). ``hashes`` computes
     :func:`code_sha256` (the leaderboard passes a cached one)."""
-    from bench import harness
 
     model, task = models.get(doc["model"]), tasks.get(doc["task"])
     if model is None or doc["framework"] not in model.frameworks:
@@ -77,9 +77,9 @@ def stale_reason(doc: dict[str, Any], models: dict[str, ModelSpec], tasks: dict[
         return "the model's code, or suite code it imports, changed since it ran"
     if task is None or task.version != doc["task_version"]:
         return None  # an older task version: its own table, judged by its own files
-    cell = harness.Cell(model, doc["framework"], task, doc["seed"], size=doc.get("K"))
+    cell = Cell(model, doc["framework"], task, doc["seed"], size=doc.get("K"))
     training = (doc.get("config") or {}).get("training") or {}
-    if harness.fingerprint_of(cell, doc["profile"], config, training) != doc.get("fingerprint"):
+    if fingerprint_of(cell, doc["profile"], config, training) != doc.get("fingerprint"):
         return "the model's module or the task changed since it ran"
     return None
 

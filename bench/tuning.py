@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from bench import harness, results
+from bench.cells import Cell
 from bench.errors import UserError
 from bench.registry import ModelSpec
 from bench.tasks import TUNABLE, Task
@@ -60,8 +61,8 @@ def settings(task: Task, grid: str) -> list[dict[str, Any]]:
                                                                        for k in axes))]
 
 
-def tuning_cells(study: Study, grid: str, seeds: list[int]) -> list[harness.Cell]:
-    return [harness.Cell(study.model, study.framework, study.task, seed, dict(study.sweep),
+def tuning_cells(study: Study, grid: str, seeds: list[int]) -> list[Cell]:
+    return [Cell(study.model, study.framework, study.task, seed, dict(study.sweep),
                          role="tuning", training=setting)
             for setting in settings(study.task, grid) for seed in seeds]
 
@@ -83,7 +84,7 @@ def select(study: Study, grid: str, seeds: list[int], profile: str, device: str,
     for setting in settings(study.task, grid):
         losses, statuses = [], []
         for seed in seeds:
-            cell = harness.Cell(study.model, study.framework, study.task, seed,
+            cell = Cell(study.model, study.framework, study.task, seed,
                                 dict(study.sweep), role="tuning", training=setting)
             _, path, name = harness.locate(cell, profile, device, results_dir, overrides)
             if not path.is_file():
@@ -107,7 +108,7 @@ def select(study: Study, grid: str, seeds: list[int], profile: str, device: str,
             "selected": {k: best[k] for k in ORDER if k in best}, "settings": rows}
 
 
-def tuned_cells(study: Study, record: dict[str, Any], seeds: list[int]) -> list[harness.Cell]:
-    return [harness.Cell(study.model, study.framework, study.task, seed, dict(study.sweep),
+def tuned_cells(study: Study, record: dict[str, Any], seeds: list[int]) -> list[Cell]:
+    return [Cell(study.model, study.framework, study.task, seed, dict(study.sweep),
                          role="tuned", training=dict(record["selected"]), tuning=record)
             for seed in seeds]

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.cells import Cell, fingerprint_of
+
 ROOT = Path(__file__).resolve().parents[1]
 BASELINES = ("gnode", "gru", "lstm", "mgru", "node", "rnn")
 SMOKE_TASK = "flipflop-2bit-ring"
@@ -53,7 +55,7 @@ def smoke_run(tmp_path_factory, models):
 
     task = get_task(SMOKE_TASK)
     out = tmp_path_factory.mktemp("smoke-results")
-    cells = [harness.Cell(models[m], fw, task, 0) for m, fw in SMOKE_CELLS]
+    cells = [Cell(models[m], fw, task, 0) for m, fw in SMOKE_CELLS]
     lines: list[str] = []
     report = harness.run(cells, "smoke", "cpu", out, echo=lines.append)
     docs = {}
@@ -109,7 +111,7 @@ def make_doc(result_template):
 def _current(doc: dict) -> None:
     """Give a synthetic document the fingerprint and code hash of the code it names, as if
     it had just been run (``bench.trust`` would otherwise call it stale)."""
-    from bench import harness, trust
+    from bench import trust
     from bench.registry import discover
     from bench.tasks import get_task, task_files
 
@@ -119,9 +121,9 @@ def _current(doc: dict) -> None:
     doc["code_sha256"] = trust.code_sha256(model, doc["framework"], doc["config"]["model"])
     if doc["task"] not in task_files() or get_task(doc["task"]).version != doc["task_version"]:
         return
-    cell = harness.Cell(model, doc["framework"], get_task(doc["task"]), doc["seed"],
+    cell = Cell(model, doc["framework"], get_task(doc["task"]), doc["seed"],
                         size=doc.get("K"))
-    doc["fingerprint"] = harness.fingerprint_of(cell, doc["profile"], doc["config"]["model"],
+    doc["fingerprint"] = fingerprint_of(cell, doc["profile"], doc["config"]["model"],
                                                 doc["config"]["training"])
 
 

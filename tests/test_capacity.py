@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from conftest import CAPACITY_TASK
 
-from bench import capacity, results, store
+from bench import capacity, capacity_scores, results, store
 from bench.errors import UserError
 from bench.leaderboard import flatten
 from bench.tasks import get_task
@@ -31,7 +31,7 @@ def test_search_stops_at_the_first_failure_and_records_every_k_tried(capacity_ru
     for K, d in docs.items():
         assert d["K"] == K and d["status"] == "ok"
         assert d["capacity"] == CAPACITY_TASK["capacity"]
-        assert capacity.passes(d, d["capacity"]) == (K <= CUE_DIM)
+        assert capacity_scores.passes(d, d["capacity"]) == (K <= CUE_DIM)
     assert lines[-1].endswith(f"K* = {CUE_DIM}")
 
 
@@ -59,7 +59,7 @@ def test_the_targets_and_their_generation_are_kept(capacity_run):
 
 def test_capacities_recomputes_k_star_from_the_files(capacity_run):
     df = pd.DataFrame([flatten(d) for d in results.load_all(capacity_run[0])])
-    s = capacity.capacities(df)
+    s = capacity_scores.capacities(df)
     assert len(s) == 1
     row = s.iloc[0]
     assert row.K_star == CUE_DIM and row.complete and row.largest == 16
@@ -105,14 +105,14 @@ def _row(K, score, status="ok", seed=0, **kw):
 ])
 def test_k_star_rules(rows, k_star, complete):
     df = pd.DataFrame([_row(*r) for r in rows])
-    s = capacity.capacities(df).iloc[0]
+    s = capacity_scores.capacities(df).iloc[0]
     assert s.complete == complete
     assert (np.isnan(s.K_star) if k_star is None else s.K_star == k_star)
 
 
 def test_capacities_of_results_without_capacity_tasks_is_empty():
     df = pd.DataFrame([{"task": "flipflop", "K": None, "status": "ok"}])
-    assert capacity.capacities(df).empty
+    assert capacity_scores.capacities(df).empty
 
 
 def test_grid_varies_depth_only_for_models_with_widths(models):
@@ -133,22 +133,22 @@ def test_grid_needs_a_model_with_n(capacity_setup):
 
 def test_passes_needs_an_ok_result_at_the_threshold():
     cap = {"metric": "trajectory_r2", "threshold": 0.9}
-    assert capacity.passes({"status": "ok", "metrics": {"trajectory_r2": 0.9}}, cap)
-    assert not capacity.passes({"status": "ok", "metrics": {"trajectory_r2": 0.89}}, cap)
-    assert not capacity.passes({"status": "diverged", "metrics": {}}, cap)
+    assert capacity_scores.passes({"status": "ok", "metrics": {"trajectory_r2": 0.9}}, cap)
+    assert not capacity_scores.passes({"status": "ok", "metrics": {"trajectory_r2": 0.89}}, cap)
+    assert not capacity_scores.passes({"status": "diverged", "metrics": {}}, cap)
 
 
 def test_entry_keeps_the_command_line_variant_but_not_the_grid():
     doc = {"model": "gnode", "variant": "N=8,lr=0.01,widths=[32]", "run_variant": "lr=0.01"}
-    assert capacity.entry(doc) == "gnode [lr=0.01]"
-    assert capacity.entry({**doc, "run_variant": ""}) == "gnode"
+    assert capacity_scores.entry(doc) == "gnode [lr=0.01]"
+    assert capacity_scores.entry({**doc, "run_variant": ""}) == "gnode"
     old = {"model": "gnode", "variant": "N=8,widths=[32]", "standard": True}
-    assert capacity.entry(old) == "gnode"
+    assert capacity_scores.entry(old) == "gnode"
 
 
 @pytest.mark.parametrize("values, expected", [
     ([4], 4), ([0, 4, 4], 4), ([2, 4], 2), ([1, 2, 8, 16], 2), ([np.float64(8.0), 8.0], 8)])
 def test_k_star_over_seeds_is_the_lower_median_a_k_that_was_tried(values, expected):
-    assert capacity.over_seeds(values) == expected
+    assert capacity_scores.over_seeds(values) == expected
     with pytest.raises(ValueError):
-        capacity.over_seeds([])
+        capacity_scores.over_seeds([])

@@ -12,16 +12,16 @@ from helpers import write_docs
 from test_leaderboard import heading, tables
 
 from bench import (
-    capacity,
     capacity_report,
+    capacity_scores,
     claims,
-    harness,
     ledger,
     plotting,
     results,
     store,
     trust,
 )
+from bench.cells import variant
 from bench.leaderboard import build, flatten
 from bench.registry import discover
 
@@ -43,7 +43,7 @@ def base(capacity_run):
 def search(base, model, N, L, seed, scores, *, fw="jax", params=100, run_variant=""):
     """The result documents of one search; ``scores``: [(K, trajectory R² or a status)]."""
     setting = {"N": N} if L is None else {"N": N, "widths": [4] * L}
-    grid = harness.variant({"config": setting})
+    grid = variant({"config": setting})
     docs = []
     for K, score in scores:
         d = copy.deepcopy(base)
@@ -88,7 +88,7 @@ def frame(docs):
 
 
 def searches(docs):
-    return capacity.capacities(frame(docs))
+    return capacity_scores.capacities(frame(docs))
 
 
 def board_docs(base):

@@ -183,7 +183,7 @@ def test_unknown_config_key_names_the_known_ones(tmp_path, capsys):
 
 
 def test_variant_names_are_safe_file_names():
-    from bench.harness import variant
+    from bench.cells import variant
 
     name = variant({"lr": 0.01, "config": {"solver": "dopri5", "note": "a/b c"}})
     assert name == "lr=0.01,note=a_bc,solver=dopri5"

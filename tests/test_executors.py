@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from bench import executors, harness, isolation, ledger, results
+from bench.cells import Cell
 from bench.registry import discover
 from bench.tasks import get_task
 
@@ -26,9 +27,9 @@ FIXTURE = Path(__file__).parent / "fixtures" / "hostile"
 TIMING = ("timing", "provenance", "memory", "curve", "attractor", "checkpoint")
 
 
-def _cells(models=("gru", "rnn"), seeds=(0, 1)) -> list[harness.Cell]:
+def _cells(models=("gru", "rnn"), seeds=(0, 1)) -> list[Cell]:
     known, task = discover(), get_task("flipflop-2bit-ring")
-    return [harness.Cell(known[m], "torch", task, s) for m in models for s in seeds]
+    return [Cell(known[m], "torch", task, s) for m in models for s in seeds]
 
 
 def _comparable(results_dir: Path) -> dict[str, dict]:
@@ -124,7 +125,7 @@ def _kill_workers(times: int | None, stop: threading.Event) -> list[int]:
 def _run_while_killing(tmp_path: Path, times: int | None, retries: int):
     from bench.checker import load_folder
 
-    cell = harness.Cell(load_folder(FIXTURE), "torch", get_task("flipflop-2bit-ring"), 0)
+    cell = Cell(load_folder(FIXTURE), "torch", get_task("flipflop-2bit-ring"), 0)
     stop, killed = threading.Event(), []
     killer = threading.Thread(target=lambda: killed.extend(_kill_workers(times, stop)))
     killer.start()

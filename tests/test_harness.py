@@ -20,6 +20,7 @@ import yaml
 from conftest import ROOT, SMOKE_CELLS, SMOKE_TASK
 
 from bench import harness, ledger, registry, results
+from bench.cells import Cell, device_class, fingerprint, resolve_training, variant
 from bench.errors import UserError
 from bench.tasks import get_task
 from bench.training import Outcome
@@ -186,7 +187,7 @@ def test_provenance(smoke_run):
 
 def test_resume_skips_done_cells_and_force_reruns(tmp_path, models):
     task = get_task(SMOKE_TASK)
-    cells = [harness.Cell(models["gru"], "torch", task, 0)]
+    cells = [Cell(models["gru"], "torch", task, 0)]
     first = harness.run(cells, "smoke", "cpu", tmp_path, echo=lambda s: None)
     assert len(first.done) == 1
     (path,) = results.result_files(tmp_path)
@@ -294,8 +295,8 @@ def test_nan_model_is_diverged_and_other_cells_still_run(tmp_path, fake_submissi
     name = fake_submissions(NAN_MODEL)
     models = registry.discover()
     task = get_task(SMOKE_TASK)
-    cells = [harness.Cell(models[name], "torch", task, 0),
-             harness.Cell(models["gru"], "torch", task, 0)]
+    cells = [Cell(models[name], "torch", task, 0),
+             Cell(models["gru"], "torch", task, 0)]
     report = harness.run(cells, "smoke", "cpu", tmp_path / "res", echo=lambda s: None)
     assert len(report.done) == 1 and "gru" in report.done[0]
     assert len(report.problems) == 1 and name in report.problems[0]
@@ -309,7 +310,7 @@ def test_nan_model_is_diverged_and_other_cells_still_run(tmp_path, fake_submissi
 
 def test_huge_learning_rate_diverges_as_a_variant(tmp_path, models):
     task = get_task(SMOKE_TASK)
-    cells = [harness.Cell(models["gru"], "torch", task, 0)]
+    cells = [Cell(models["gru"], "torch", task, 0)]
     report = harness.run(cells, "smoke", "cpu", tmp_path, overrides={"lr": 1e30},
                          echo=lambda s: None)
     assert report.done == [] and len(report.problems) == 1
@@ -325,8 +326,8 @@ def test_raising_and_misshaped_models_are_failed_cells(tmp_path, fake_submission
     raising, misshaped = fake_submissions(RAISING_MODEL), fake_submissions(WRONG_SHAPE_MODEL)
     models = registry.discover()
     task = get_task(SMOKE_TASK)
-    cells = [harness.Cell(models[raising], "torch", task, 0),
-             harness.Cell(models[misshaped], "torch", task, 0)]
+    cells = [Cell(models[raising], "torch", task, 0),
+             Cell(models[misshaped], "torch", task, 0)]
     report = harness.run(cells, "smoke", "cpu", tmp_path, echo=lambda s: None)
     assert report.done == [] and len(report.problems) == 2
     docs = {d["model"]: d for d in map(json.loads, (p.read_text()
@@ -360,7 +361,7 @@ def test_trainer_never_sees_test_targets_and_metrics_come_from_predictions(
 
     monkeypatch.setattr(bench.train_torch, "fit_predict", spy)
     task = get_task(SMOKE_TASK)
-    harness.run([harness.Cell(models["gnode"], "torch", task, 3)], "smoke", "cpu", tmp_path,
+    harness.run([Cell(models["gnode"], "torch", task, 3)], "smoke", "cpu", tmp_path,
                 isolate=False,
                 echo=lambda s: None)
     assert "targets" not in seen["test"]
@@ -394,20 +395,20 @@ def test_resolve_device(monkeypatch):
     assert "but jax sees no CUDA GPU" in str(e.value)
     monkeypatch.setattr(harness, "cuda_available", lambda fw: True)
     assert harness.resolve_device("cuda", ["torch", "jax"]) == "cuda"
-    assert harness.device_class("cuda") == "gpu" and harness.device_class("cpu") == "cpu"
+    assert device_class("cuda") == "gpu" and device_class("cpu") == "cpu"
 
 
 def test_variant_names():
-    assert harness.variant({}) == ""
-    assert harness.variant({"lr": None, "epochs": None, "config": {}}) == ""
-    assert harness.variant({"lr": 0.01, "epochs": None,
+    assert variant({}) == ""
+    assert variant({"lr": None, "epochs": None, "config": {}}) == ""
+    assert variant({"lr": 0.01, "epochs": None,
                             "config": {"solver": "dopri5", "N": 16}}) == \
         "N=16,lr=0.01,solver=dopri5"
 
 
 def test_resolve_training_precedence(models):
     task = get_task("flipflop-3bit")
-    config, training = harness.resolve_training(
+    config, training = resolve_training(
         task, models["gru"], "quick", {"lr": 0.5, "epochs": None, "config": {"N": 3}})
     assert config["N"] == 3
     assert training["lr"] == 0.5
@@ -421,7 +422,7 @@ def test_unsupported_optimizer_is_a_user_error(models):
     task = dataclasses.replace(get_task("flipflop-3bit"),
                                training={**get_task("flipflop-3bit").training, "optimizer": "sgd"})
     with pytest.raises(UserError, match="adamw"):
-        harness.resolve_training(task, models["gru"], "smoke", {})
+        resolve_training(task, models["gru"], "smoke", {})
 
 
 # -- isolation and fingerprints ------------------------------------------------------------
@@ -456,7 +457,7 @@ def build(config, n_inputs, n_outputs):
 def test_isolated_and_in_process_runs_agree(tmp_path, models):
     """The child process changes where a cell runs, not what it computes."""
     task = get_task(SMOKE_TASK)
-    cells = [harness.Cell(models["gru"], "torch", task, 5)]
+    cells = [Cell(models["gru"], "torch", task, 5)]
     harness.run(cells, "smoke", "cpu", tmp_path / "a", echo=lambda s: None, isolate=True,
                 test_data="public")
     harness.run(cells, "smoke", "cpu", tmp_path / "b", echo=lambda s: None, isolate=False,
@@ -471,8 +472,8 @@ def test_a_dying_cell_is_failed_and_the_rest_go_on(tmp_path, fake_submissions):
     name = fake_submissions(CRASHING_MODEL)
     models = registry.discover()
     task = get_task(SMOKE_TASK)
-    cells = [harness.Cell(models[name], "torch", task, 0),
-             harness.Cell(models["gru"], "torch", task, 0)]
+    cells = [Cell(models[name], "torch", task, 0),
+             Cell(models["gru"], "torch", task, 0)]
     report = harness.run(cells, "smoke", "cpu", tmp_path, echo=lambda s: None)
     assert len(report.done) == 1 and "gru" in report.done[0]
     doc = json.loads(next(tmp_path.rglob(f"{name}-torch-seed0.json")).read_text())
@@ -486,7 +487,7 @@ def test_changed_config_or_failed_cell_runs_again(tmp_path, fake_submissions):
 
     def run():
         lines: list[str] = []
-        cell = harness.Cell(registry.discover()[name], "torch", task, 0)
+        cell = Cell(registry.discover()[name], "torch", task, 0)
         report = harness.run([cell], "smoke", "cpu", tmp_path, echo=lines.append)
         return report, lines
 
@@ -513,7 +514,7 @@ def test_fingerprint_ignores_prose_but_not_config(tmp_path, fake_submissions):
     task = get_task(SMOKE_TASK)
 
     def fp():
-        return harness.fingerprint(harness.Cell(registry.discover()[name], "torch", task, 0),
+        return fingerprint(Cell(registry.discover()[name], "torch", task, 0),
                                    "smoke", {})
 
     meta = next(registry.SOURCES["submission"].glob(f"{name}/metadata.yaml"))

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench import harness, leaderboard, ledger, results
+from bench.cells import Cell
 from bench.checker import load_folder
 from bench.model_process import Limits
 from bench.tasks import get_task
@@ -21,7 +22,7 @@ TASK = "flipflop-2bit-ring"
 def _run(tmp_path: Path, behaviour: str, limits: Limits | None = None,
          test_data: str | None = None, **config) -> dict:
     spec = load_folder(FIXTURE)
-    cells = [harness.Cell(spec, "torch", get_task(TASK), seed=0)]
+    cells = [Cell(spec, "torch", get_task(TASK), seed=0)]
     out = tmp_path / "results"
     harness.run(cells, "smoke", "cpu", out, echo=lambda s: None, limits=limits or Limits(120, 8),
                 overrides={"config": {"behaviour": behaviour, **config}}, test_data=test_data)

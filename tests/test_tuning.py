@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from bench import harness, results, tuning
+from bench.cells import Cell, fingerprint
 from bench.cli import main
 from bench.errors import UserError
 from bench.leaderboard import build
@@ -87,7 +88,7 @@ def test_tuned_cells_record_the_study_and_equal_a_plain_run_of_the_setting(study
         assert d["config"]["training"]["lr"] == record["selected"]["lr"]
         assert d["hold"]["memory_auc"] is not None  # evaluated like any cell
     # the same setting run as an ordinary cell with command-line overrides: the same model
-    plain = harness.run_cell(harness.Cell(models["gnode"], "torch", task, 0), "smoke", "cpu",
+    plain = harness.run_cell(Cell(models["gnode"], "torch", task, 0), "smoke", "cpu",
                              {**record["selected"], "config": {}}, isolate=False)
     # trained alike; scored alike where the data are fixed (each draws its own secret test split)
     assert plain["curve"] == docs[0]["curve"]
@@ -129,16 +130,16 @@ def test_the_leaderboard_ranks_tuned_entries_apart_and_never_shows_tuning_cells(
 
 def test_fingerprints_ignore_grids_hold_settings_and_other_profiles(models, task):
     t = get_task("flipflop-2bit-square")
-    cell = harness.Cell(models["gnode"], "jax", t, 0)
-    fp = harness.fingerprint(cell, "quick", {})
+    cell = Cell(models["gnode"], "jax", t, 0)
+    fp = fingerprint(cell, "quick", {})
     mem = {**t.extra["memory"], "hold": {**t.extra["memory"]["hold"], "epsilon": 0.3}}
     changed = dataclasses.replace(
         t, profiles={**t.profiles, "paper": {"epochs": 999}},
         extra={**t.extra, "memory": mem, "tuning": {"x": {"lr": [1.0]}}})
-    assert harness.fingerprint(harness.Cell(models["gnode"], "jax", changed, 0), "quick",
+    assert fingerprint(Cell(models["gnode"], "jax", changed, 0), "quick",
                                {}) == fp
     quick = dataclasses.replace(t, profiles={**t.profiles, "quick": {"epochs": 7}})
-    assert harness.fingerprint(harness.Cell(models["gnode"], "jax", quick, 0), "quick",
+    assert fingerprint(Cell(models["gnode"], "jax", quick, 0), "quick",
                                {}) != fp
 
 
