@@ -26,7 +26,7 @@ TUNING_SEEDS ?= 0
 # Set by the user (command line or environment), not by the defaults above.
 given = $(filter command line environment environment override,$(origin $(1)))
 
-.PHONY: setup data perf bench expressivity tune check-submission test leaderboard analyze list lint clean
+.PHONY: setup data perf bench expressivity tune check-submission test test-fast leaderboard analyze list lint clean
 
 $(PY):
 	$(PYTHON) -m venv --system-site-packages $(VENV) || $(PYTHON) -m venv --system-site-packages --without-pip $(VENV)
@@ -111,10 +111,19 @@ test: setup
 	@$(PY) -m bench.install --extra ray --optional
 	$(PY) -m pytest -q
 
+# The tests that start no process and train nothing (not marked slow): a couple of minutes.
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+# Pinned, so that a new release of a checker never turns CI red by itself.
+LINTERS = ruff==0.17.6 mypy==2.4.1 import-linter==2.17 types-PyYAML==6.0.12.20261122 \
+	types-tabulate==0.10.0.20261006 pandas-stubs==3.1.0.261029
+
 lint: setup
-	@$(PY) -m pip install -q ruff mypy types-PyYAML types-tabulate pandas-stubs >/dev/null
+	@$(PY) -m pip install -q $(LINTERS) >/dev/null
 	$(PY) -m ruff check bench tasks baselines submissions tests
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

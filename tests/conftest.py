@@ -20,6 +20,17 @@ SMOKE_TASK = "flipflop-2bit-ring"
 SMOKE_CELLS = (("gnode", "torch"), ("gnode", "jax"), ("gru", "torch"))
 
 
+# Fixtures that train models: a test that uses one is slow (`make test-fast` leaves it out).
+TRAINING_FIXTURES = {"smoke_run", "result_template", "make_doc", "capacity_setup",
+                     "capacity_run", "ray_session"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def own_running_registry(tmp_path_factory):
     """Cells this test process runs count only each other as "beside" (timing.cells_beside),

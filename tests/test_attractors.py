@@ -121,6 +121,7 @@ def line_analysis():
                               FAST)
 
 
+@pytest.mark.slow
 def test_line_attractor_slow_points_lie_on_the_line():
     report, arrays = line_analysis()
     assert report["kind"] == "flow" and report["state_dim"] == 2
@@ -434,6 +435,7 @@ def parity_inputs(seed=0):
     return x, np.full((3, 12), 0.01, np.float32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CASES)
 def test_systems_agree_on_states_field_observe_jacobians(name):
     ts, js = system_pair(name)
@@ -479,6 +481,7 @@ def test_jacobians_match_finite_differences(name):
         np.testing.assert_allclose(J[:, :, i], fd, atol=2e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CASES)
 def test_systems_agree_on_the_slow_point_search(name):
     ts, js = system_pair(name)

@@ -13,6 +13,8 @@ from bench.errors import UserError
 from bench.leaderboard import flatten
 from bench.tasks import get_task
 
+pytestmark = pytest.mark.slow  # trains capacity searches
+
 CUE_DIM = CAPACITY_TASK["data"]["cue_dim"]
 
 

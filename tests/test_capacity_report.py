@@ -25,6 +25,8 @@ from bench.cells import variant
 from bench.leaderboard import build, flatten
 from bench.registry import discover
 
+pytestmark = pytest.mark.slow  # trains capacity searches
+
 TASK = CAPACITY_TASK["name"]
 SIZES = CAPACITY_TASK["capacity"]["sizes"]
 LARGEST = max(SIZES)

@@ -13,6 +13,8 @@ import yaml
 
 from bench import checker
 
+pytestmark = pytest.mark.slow  # real processes: the harness, its children, Ray
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).parent / "fixtures" / "hostile"
 

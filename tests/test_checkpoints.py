@@ -57,6 +57,7 @@ def leftovers(folder):
                   or p.suffix == ".tmp")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("framework", ["torch", "jax"])
 def test_round_trip_gives_identical_outputs(gnode, framework, tmp_path):
     mod, model = trained_like(gnode, framework)
@@ -166,6 +167,7 @@ def test_missing_checkpoint_is_a_user_error(gnode, framework, tmp_path):
                          tmp_path / f"none{checkpoints.SUFFIX[framework]}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("framework", ["torch", "jax"])
 def test_checkpoint_of_another_size_is_a_user_error(gnode, framework, tmp_path):
     mod, model = trained_like(gnode, framework)

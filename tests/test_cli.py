@@ -15,6 +15,8 @@ from bench import cli, results
 from bench import tasks as bench_tasks
 from bench.errors import UserError
 
+pytestmark = pytest.mark.slow  # real processes: the harness, its children, Ray
+
 SMOKE = ["--task", "flipflop-2bit-ring", "--profile", "smoke"]
 
 

@@ -22,6 +22,8 @@ from bench.cells import Cell
 from bench.registry import discover
 from bench.tasks import get_task
 
+pytestmark = pytest.mark.slow  # real processes: the harness, its children, Ray
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).parent / "fixtures" / "hostile"
 TIMING = ("timing", "provenance", "memory", "curve", "attractor", "checkpoint")

@@ -11,7 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from bench import ledger, results
+
+pytestmark = pytest.mark.slow  # real processes: the harness, its children, Ray
 
 ROOT = Path(__file__).resolve().parent.parent
 # Two quick models, two seeds: four cells of a few seconds each.

@@ -26,6 +26,8 @@ from bench.tasks import get_task
 from bench.training import Outcome
 from tasks.flipflop import generate
 
+pytestmark = pytest.mark.slow  # trains and runs cells
+
 
 def smoke_test_split(name=SMOKE_TASK, seed=None):
     """The smoke test split as the task files define it (or from ``seed``, a result's

@@ -72,6 +72,7 @@ def test_exact_ring_attractor_holds_everything():
     assert m["memory_auc"] == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_nine_isolated_fixed_points_cover_the_discs_around_them():
     """Snapping at once to the nearest of 9 points keeps a value only within epsilon of one:
     coverage is the area of those discs, pi eps^2 of the square, at every horizon."""
@@ -94,6 +95,7 @@ def _gate_scores() -> list[dict]:
     return [_score(task, lambda h, g=g: h + g * (np.round(h) - h))[0] for g in GATES]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("horizon", [10, 100, 1000])
 def test_a_gate_closing_to_strength_g_loses_coverage_smoothly_as_g_grows(horizon):
     """At rest h <- h + g (round(h) - h): the gnODE update with its gate at g, flowing to 9
@@ -175,6 +177,7 @@ def test_coverage_cannot_rise_with_the_horizon():
     assert np.all(np.diff(curve) <= 0) and 0.0 < curve[-1] < curve[0] <= 1.0
 
 
+@pytest.mark.slow
 def test_both_frameworks_give_the_same_memory_metric():
     """The gnODE baseline in PyTorch and in JAX with the same weights (copied across):
     predictions on the probe, and so every number, agree."""

@@ -15,6 +15,8 @@ from bench.checker import load_folder
 from bench.model_process import Limits
 from bench.tasks import get_task
 
+pytestmark = pytest.mark.slow  # real processes: the harness, its children, Ray
+
 FIXTURE = Path(__file__).parent / "fixtures" / "hostile"
 TASK = "flipflop-2bit-ring"
 

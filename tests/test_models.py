@@ -87,6 +87,7 @@ def test_torch_output_shape_and_param_count(models, name):
     assert n == expected_torch_params(name, config)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", BASELINES)
 def test_jax_output_shape_per_sequence_and_vmapped(models, name):
     config = smoke_config(models, name)
@@ -117,6 +118,7 @@ def test_torch_gradients_reach_every_trainable_parameter(models, name):
         assert p.grad.abs().max() > 0, f"{pname} has an all-zero gradient"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", BASELINES)
 def test_jax_gradients_finite_and_nonzero(models, name):
     config = smoke_config(models, name)

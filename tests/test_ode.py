@@ -86,6 +86,7 @@ def test_fixed_step_parity_with_random_dt(gated, solver, kw):
     assert np.abs(run_torch(tm, x, np.full_like(dt, 0.01)) - yt).max() > 1e-3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("gated", [True, False], ids=["gnode", "node"])
 @pytest.mark.parametrize("solver", ADAPTIVE)
 def test_adaptive_parity_and_fine_rk4_reference(gated, solver):
@@ -218,6 +219,7 @@ def test_known_solution_torch(gated):
                                    rtol=0, err_msg=solver)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("gated", [True, False], ids=["gnode", "node"])
 def test_known_solution_jax(gated):
     x, dt = random_inputs(T=6, I=2, seed=4, lo=0.002, hi=0.01)
@@ -295,6 +297,7 @@ def test_activations_agree_across_frameworks(activation):
     np.testing.assert_allclose(run_jax(jm, x, dt), run_torch(tm, x, dt), atol=1e-5, rtol=0)
 
 
+@pytest.mark.slow
 def test_fixed_h0_gets_no_gradient():
     x, dt = random_inputs(seed=8)
     torch.manual_seed(0)
@@ -345,6 +348,7 @@ def test_load_state_rejects_shape_mismatch():
         ode_jax.load_state(jm, {k: v.detach().numpy() for k, v in tm.state_dict().items()})
 
 
+@pytest.mark.slow
 def test_glorot_initialisation_statistics():
     """Weights ~ U(+-sqrt(6/(fan_in+fan_out))), biases ~ N(0, 1e-3^2), h0 = 0."""
     torch.manual_seed(0)

@@ -13,6 +13,8 @@ from helpers import FAST_PATH_CONFIGS
 from bench import impl
 from bench.ode_jax import ODERNN
 
+pytestmark = pytest.mark.slow  # compiles every solver and memory mode
+
 B, T, I, O = 4, 13, 3, 2
 
 

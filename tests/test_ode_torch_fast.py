@@ -10,6 +10,8 @@ from helpers import FAST_PATH_CONFIGS
 from bench import impl
 from bench.ode_torch import ODERNN
 
+pytestmark = pytest.mark.slow  # every solver and memory mode, forward and backward
+
 B, T, I, O = 4, 13, 3, 2
 
 

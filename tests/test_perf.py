@@ -6,6 +6,8 @@ import pytest
 
 from bench import perf, perf_report
 
+pytestmark = pytest.mark.slow  # times training steps
+
 
 def test_cases_cover_every_baseline_and_both_implementations(models):
     baselines = {n: m for n, m in models.items() if m.kind == "baseline"}

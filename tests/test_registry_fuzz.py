@@ -18,6 +18,7 @@ _GOOD = {"name": "fuzzed", "authors": ["a"], "framework": "torch", "description"
          "profiles": {"smoke": {"config": {"N": 2}}}}
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
           HealthCheck.function_scoped_fixture])
 @given(raw=_values | st.dictionaries(st.sampled_from(list(_GOOD)), _values)

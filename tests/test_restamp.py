@@ -7,9 +7,12 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pytest
 
 from bench import ledger, restamp, results, trust
 from bench.registry import discover
+
+pytestmark = pytest.mark.slow  # real processes: the harness, its children, Ray
 
 
 def _strip(results_dir, path, shift: float = 0.0) -> dict:

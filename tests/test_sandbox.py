@@ -18,6 +18,8 @@ import pytest
 
 from bench import isolation, keeper, ledger, sandbox, wire
 
+pytestmark = pytest.mark.slow  # real processes: the harness, its children, Ray
+
 ATTACKS = "tests.fixtures.attacks"
 LIMITS = isolation.Limits(60, 4)
 

@@ -70,6 +70,7 @@ def jax_losses(batch: dict[str, np.ndarray]) -> tuple[float, float]:
     return float(mse), float(ce)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("losses", [torch_losses, jax_losses], ids=["torch", "jax"])
 def test_the_same_series_padded_two_ways_gives_the_same_loss(losses):
     a = losses(padded(9, np.random.default_rng(1), 0.0))

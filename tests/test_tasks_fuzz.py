@@ -53,6 +53,7 @@ def _task_files(draw):
     return raw
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
           HealthCheck.function_scoped_fixture])
 @given(raw=_task_files() | _values)

@@ -16,6 +16,8 @@ from bench.errors import UserError
 from bench.leaderboard import build
 from bench.tasks import get_task
 
+pytestmark = pytest.mark.slow  # trains tuning grids
+
 TASK = "flipflop-2bit-ring"
 # lr 10 diverges at once: a setting that fails must never be selected
 GRID = {"lr": [1e-3, 3e-2, 10.0], "batch_size": [50]}
