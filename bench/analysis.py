@@ -37,9 +37,9 @@ from bench import (
     wire,
 )
 from bench.errors import UserError
+from bench.spec import missing_analysis_members
 from bench.tasks import Task, get_task
 
-INTERFACE = ("states", "field", "observe", "discrete")
 SETTINGS = {"smoke": attractors.Settings(initial=64, steps=200)}
 PROBE_TRIALS = 64  # test trials whose states seed the search
 TRAJECTORIES = 8  # hold probes drawn as trajectories
@@ -58,10 +58,6 @@ def gate_statistics(gates: np.ndarray) -> dict[str, Any]:
                                                    "50": float(q[2]), "75": float(q[3]),
                                                    "95": float(q[4])},
             "histogram": counts.tolist(), "n_values": int(g.size)}
-
-
-def missing_interface(model: Any) -> list[str]:
-    return [name for name in INTERFACE if not hasattr(model, name)]
 
 
 def _system(model: Any, framework: str, dt: float, device: str) -> Any:
@@ -86,7 +82,7 @@ def analyse_model(model: Any, framework: str, task: Task, profile: str, device: 
     Never raises for a model's fault: an unsupported or failing analysis is reported in the
     summary's ``status`` and ``reason``, and the cell's metrics stand.
     """
-    lacking = missing_interface(model)
+    lacking = missing_analysis_members(model)
     if lacking:
         return {"status": "unsupported",
                 "reason": f"the model has no {', '.join(lacking)} (analysis interface; see "

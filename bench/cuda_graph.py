@@ -18,9 +18,10 @@ import torch
 def wants_graphs(model: torch.nn.Module, device: torch.device | str) -> bool:
     """Whether the training step of ``model`` should be captured: the fast path on a GPU."""
     from bench import impl
+    from bench.spec import is_graph_safe
 
     return (torch.device(device).type == "cuda" and impl.selected() == "fast"
-            and bool(getattr(model, "graph_safe", False)))
+            and is_graph_safe(model))
 
 
 class GraphedStep:

@@ -23,6 +23,7 @@ import numpy as np
 from bench import impl, wire
 from bench.isolation import Limits
 from bench.registry import ModelSpec
+from bench.spec import has_nfe_counts
 
 SIZES = {"cpu": [(100, 100, 100)],  # (B, T, N)
          "gpu": [(100, 100, 100), (256, 500, 256), (32, 5000, 64)]}
@@ -171,7 +172,7 @@ def _torch(case: Case, spec: ModelSpec, device: str) -> dict[str, Any]:
                                    [p.grad.cpu().numpy() for p in twin.parameters()])
             if i >= case.warmup:
                 times.append(time.perf_counter() - t0)
-    nfe = getattr(model, "nfe_forward", None) if getattr(model, "reports_nfe", False) else None
+    nfe = getattr(model, "nfe_forward", None) if has_nfe_counts(model) else None
     return {**_stats(times), "compile_s": graph.capture_s if graphed else None,
             "cuda_graph": graphed, "nfe_forward": nfe, "parity_grad_rel": parity,
             "activations_mb": saved,
@@ -258,7 +259,7 @@ def _jax(case: Case, spec: ModelSpec, device: str) -> dict[str, Any]:
         peak = (dev.memory_stats() or {}).get("peak_bytes_in_use") if device != "cpu" else None
         nfe = None
         trained = eqx.combine(params, static)
-        if getattr(trained, "reports_nfe", False):  # mean over the batch: own grid per sequence
+        if has_nfe_counts(trained):  # mean over the batch: own grid per sequence
             _, stats = eqx.filter_jit(jax.vmap(lambda a, b: trained(a, b, return_stats=True)))(
                 x, dt)
             nfe = float(jnp.mean(stats["nfe_forward"]))

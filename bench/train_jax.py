@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from bench.spec import has_nfe_counts
 from bench.timing import StepTimer
 from bench.training import EVAL_BATCH, Outcome, TrainSpec, batches, fit_epochs, median_time
 
@@ -139,7 +140,7 @@ def _fit_predict(module, spec, train, validation, evaluate, dev) -> Outcome:
                for name, inputs in evaluate.items() if name != "test"}
     nfe = None
     model = eqx.combine(best_params, static)
-    if getattr(model, "reports_nfe", False):
+    if has_nfe_counts(model):
         x, dt, n = test_batches[0]
         _, stats = eqx.filter_jit(jax.vmap(lambda a, b: model(a, b, return_stats=True)))(x, dt)
         nfe = {"eval_forward": float(jnp.mean(stats["nfe_forward"][:n]))}  # per sequence

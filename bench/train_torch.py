@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from bench.cuda_graph import GraphedStep, wants_graphs
+from bench.spec import has_nfe_counts
 from bench.timing import StepTimer
 from bench.training import EVAL_BATCH, Outcome, TrainSpec, batches, fit_epochs, median_time
 
@@ -94,7 +95,7 @@ def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: di
                 opt.step()
             timer.stop()
             losses.append(loss.detach())
-            if nfe is None and getattr(model, "reports_nfe", False):
+            if nfe is None and has_nfe_counts(model):
                 nfe = {"train_forward": model.nfe_forward, "train_backward": model.nfe_backward}
         return float(torch.stack(losses).mean())
 
