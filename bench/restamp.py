@@ -14,6 +14,9 @@ differs under the new definition is *stale* until one of two checks passes:
    classifier, which records no outputs, reproduces its test metrics on the test split it was
    scored on (the task file's, or the one its recorded seed gives).
 
+A result that diverged, timed out or ran out of memory has no outputs to reproduce: only the
+git check can restamp it (the same code trains the same way).
+
 A restamped result says so in ``provenance.restamped``: by which commit, which check, and the
 largest difference. Everything else stays stale, and ``make bench`` reruns it. Only results
 the suite wrote (ledger) are touched, through the ledger.
@@ -195,7 +198,8 @@ def restamp(results_dir: Path, echo: Callable[[str], None] = print) -> dict[str,
             continue
         model = models.get(str(doc.get("model")))
         fw, config = doc.get("framework"), (doc.get("config") or {}).get("model") or {}
-        if (doc["status"] != "ok" or model is None or fw not in model.frameworks
+        # a failed cell is rerun anyway; diverged, timeout and oom results are outcomes too
+        if (doc["status"] == "failed" or model is None or fw not in model.frameworks
                 or not ledger.verified(results_dir, path, table)):
             counts["skipped"] += 1
             continue
@@ -211,6 +215,9 @@ def restamp(results_dir: Path, echo: Callable[[str], None] = print) -> dict[str,
         if _same_code(commit, _suite_files(model, fw), git_cache):
             _write(results_dir, path, doc, new, {"check": "git", "since": commit})
             counts["git"] += 1
+            continue
+        if doc["status"] != "ok":  # no trained model, no outputs to reproduce
+            counts["stale"] += 1
             continue
         if doc["task"] not in tasks:
             tasks[doc["task"]] = get_task(doc["task"])

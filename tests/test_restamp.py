@@ -83,3 +83,26 @@ def test_added_functions_and_docstrings_do_not_count_as_a_change():
     assert restamp._pruned(old, known) == restamp._pruned(added, known)
     assert restamp._pruned(old, known) != restamp._pruned(changed, known)
     assert restamp._pruned(old, known) != restamp._pruned(shadowing, known)
+
+
+def test_a_diverged_result_is_restamped_by_the_git_check_only(smoke_run, tmp_path,
+                                                              monkeypatch):
+    """No outputs to reproduce: unchanged code restamps it, changed code leaves it stale."""
+    source, _, _ = smoke_run
+    out = tmp_path / "results"
+    shutil.copytree(source, out)
+    path, = out.rglob("gnode-torch-seed0.json")
+    models = discover()
+    doc = results.read(path)
+    doc.update(status="diverged", reason="training loss is nan in epoch 3", metrics={})
+    # the former definition: the model's own folder only
+    doc["code_sha256"] = trust.code_sha256(models["gnode"], "torch", doc["config"]["model"],
+                                           shared=False)
+    ledger.write_result(out, path, doc)
+    for same, check in ((False, "stale"), (True, "git")):
+        monkeypatch.setattr(restamp, "_same_code", lambda *a, s=same: s)
+        counts = restamp.restamp(out, echo=lambda s: None)
+        assert counts[check] == 1 and counts["outputs"] == 0
+    doc = results.read(path)
+    assert doc["status"] == "diverged" and doc["provenance"]["restamped"]["check"] == "git"
+    assert trust.stale_reason(doc, models, {}) is None and ledger.verified(out, path)
