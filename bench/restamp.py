@@ -3,11 +3,14 @@ when, and only when, the present code provably computes what the recorded code c
 
 ``code_sha256`` once hashed a model's own folder only; it now covers the suite modules that
 folder imports (``bench.imports``). A result whose own folder is unchanged but whose hash
-differs under the new definition is *stale* until one of two checks passes:
+differs under the new definition is *stale* until one of two checks passes (a model's own
+files must be unchanged too: the same hash, or the same code by the git check):
 
 1. **git**: every imported suite module computes at the commit the result records what it
-   computes now: byte-identical, or differing only in docstrings, comments and functions
-   added under names the older module never used (which older code cannot call);
+   computes now: byte-identical, or differing only in docstrings, comments, functions
+   added under names the older module never used (which older code cannot call), and the
+   place of modules git sees moved (``bench/x.py`` -> ``bench/models/x.py``, imported from
+   there; a new package marker must be empty);
 2. **outputs**: rebuilt from its checkpoint by the present code (in the sandbox, like any model
    code), the model reproduces the outputs the result recorded on its example trial (held-out
    tasks) or its first generated trajectories (capacity tasks), to the recorded rounding; a
@@ -58,10 +61,92 @@ def _suite_files(model: ModelSpec, framework: str) -> list[str]:
     return [f.relative_to(imports.ROOT).as_posix() for f in imports.first_party_closure(own)]
 
 
-def _pruned(source: str, known: set[str]) -> str:
+def _own_files(model: ModelSpec, framework: str) -> list[str]:
+    from bench import trust
+
+    try:
+        return [f.relative_to(imports.ROOT).as_posix() for f in trust.own_files(model, framework)]
+    except ValueError:  # a model folder outside the repository: git knows nothing of it
+        return ["<outside the repository>"]
+
+
+def _empty(source: str) -> bool:
+    """Whether a module holds nothing but a docstring and ``from __future__`` imports."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return False
+    return all((isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))
+               or (isinstance(n, ast.ImportFrom) and n.module == "__future__") for n in body)
+
+
+def _module(path: str) -> str:
+    """``bench/models/ode.py`` -> ``bench.models.ode`` (a package's ``__init__.py``: itself)."""
+    parts = path.removesuffix(".py").split("/")
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _moved_modules(commit: str, cache: dict) -> dict[str, str]:
+    """Modules that git sees moved since ``commit``: {present name: name at ``commit``}."""
+    key = ("moved", commit)
+    if key not in cache:
+        out = subprocess.run(["git", "diff", "-M", "--name-status", commit, "--", "."],
+                             cwd=imports.ROOT, capture_output=True, text=True)
+        moved = {}
+        for line in out.stdout.splitlines() if out.returncode == 0 else []:
+            status, *paths = line.split("\t")
+            if status.startswith("R") and len(paths) == 2 and paths[1].endswith(".py"):
+                moved[paths[1]] = paths[0]
+        cache[key] = moved
+    return cache[key]
+
+
+class _FormerNames(ast.NodeTransformer):
+    """``bench.models.x`` spelled out in code (after ``import bench.models.x``) -> ``bench.x``."""
+
+    def __init__(self, modules: dict[str, str]) -> None:
+        self.modules = modules
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        parts, inner = [node.attr], node.value
+        while isinstance(inner, ast.Attribute):
+            parts.append(inner.attr)
+            inner = inner.value
+        if isinstance(inner, ast.Name):
+            dotted = ".".join([inner.id, *reversed(parts)])
+            if dotted in self.modules:
+                return ast.parse(self.modules[dotted], mode="eval").body
+        self.generic_visit(node)
+        return node
+
+
+def _as_before(tree: ast.AST, modules: dict[str, str]) -> None:
+    """Rewrite imports of moved modules to their former names, in place. Only moves that keep
+    a module's own name are undone (``bench.x`` -> ``bench.models.x``); a renamed module stays
+    a difference."""
+    _FormerNames(modules).visit(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                alias.name = modules.get(alias.name, alias.name)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module in modules:
+                node.module = modules[node.module]
+                continue
+            parents = {modules[f"{node.module}.{a.name}"].rpartition(".")[0]
+                       for a in node.names if f"{node.module}.{a.name}" in modules
+                       and modules[f"{node.module}.{a.name}"].endswith("." + a.name)}
+            if len(parents) == 1:  # `from bench.models import ode` was `from bench import ode`
+                node.module = parents.pop()
+
+
+def _pruned(source: str, known: set[str], moved: dict[str, str] | None = None) -> str:
     """The module's AST without docstrings and without functions whose names ``known`` (the
-    identifiers of the older source) never had: code the older code could not have called."""
+    identifiers of the older source) never had: code the older code could not have called.
+    ``moved`` ({present module: former module}): imports written as they were before."""
     tree = ast.parse(source)
+    if moved:
+        _as_before(tree, moved)
 
     def keep(node: ast.AST) -> bool:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -77,21 +162,26 @@ def _pruned(source: str, known: set[str]) -> str:
 
 def _same_code(commit: str | None, files: list[str], cache: dict) -> bool:
     """Whether every file computes at ``commit`` what it computes now: byte-identical, or
-    differing only in docstrings, comments and newly added functions (names the older file
-    never used), which the older code cannot reach."""
+    differing only in docstrings, comments, newly added functions (names the older file never
+    used), which the older code cannot reach, and the names of modules git sees moved (a file
+    moved into a package, imported from there)."""
     if not commit:
         return False
     key = ("ast", commit, tuple(files))
     if key in cache:
         return cache[key]
+    renamed = _moved_modules(commit, cache)
+    moved = {_module(new): _module(old) for new, old in renamed.items()}
     same = True
     for file in files:
-        old = subprocess.run(["git", "show", f"{commit}:{file}"], cwd=imports.ROOT,
-                             capture_output=True, text=True)
-        if old.returncode != 0:
-            same = False
-            break
+        old = subprocess.run(["git", "show", f"{commit}:{renamed.get(file, file)}"],
+                             cwd=imports.ROOT, capture_output=True, text=True)
         new = (imports.ROOT / file).read_text()
+        if old.returncode != 0:  # new since: only an empty package marker changes nothing
+            same = file.endswith("__init__.py") and _empty(new)
+            if not same:
+                break
+            continue
         if old.stdout == new:
             continue
         try:
@@ -100,7 +190,7 @@ def _same_code(commit: str | None, files: list[str], cache: dict) -> bool:
                       if isinstance(n, ast.Attribute)}
             known |= {n.name for n in ast.walk(ast.parse(old.stdout))
                       if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
-            if _pruned(old.stdout, known) != _pruned(new, known):
+            if _pruned(old.stdout, known) != _pruned(new, known, moved):
                 same = False
                 break
         except SyntaxError:
@@ -208,10 +298,12 @@ def restamp(results_dir: Path, echo: Callable[[str], None] = print) -> dict[str,
             counts["current"] += 1
             continue
         recorded = doc.get("code_sha256")
-        if recorded is not None and recorded != trust.code_sha256(model, fw, config, shared=False):
+        commit = (doc.get("provenance") or {}).get("git_commit")
+        if (recorded is not None
+                and recorded != trust.code_sha256(model, fw, config, shared=False)
+                and not _same_code(commit, _own_files(model, fw), git_cache)):
             counts["stale"] += 1  # its own folder changed: a real change
             continue
-        commit = (doc.get("provenance") or {}).get("git_commit")
         if _same_code(commit, _suite_files(model, fw), git_cache):
             _write(results_dir, path, doc, new, {"check": "git", "since": commit})
             counts["git"] += 1

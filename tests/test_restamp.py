@@ -4,7 +4,10 @@ stays stale."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -106,3 +109,51 @@ def test_a_diverged_result_is_restamped_by_the_git_check_only(smoke_run, tmp_pat
     doc = results.read(path)
     assert doc["status"] == "diverged" and doc["provenance"]["restamped"]["check"] == "git"
     assert trust.stale_reason(doc, models, {}) is None and ledger.verified(out, path)
+
+
+def _git(repo: Path, *args: str) -> str:
+    out = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True,
+                         env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+                              "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"})
+    return out.stdout.strip()
+
+
+def test_a_module_moved_into_a_package_is_the_same_code(tmp_path, monkeypatch):
+    """A pure move (git mv, imports and dotted names rewritten to the new place) leaves the
+    code the same; a change inside the moved module, or a package marker that runs code, does
+    not."""
+    from bench import imports
+
+    repo = tmp_path / "repo"
+    (repo / "bench").mkdir(parents=True)
+    (repo / "model").mkdir()
+    (repo / "bench" / "__init__.py").write_text('"""The suite."""\n')
+    (repo / "bench" / "ode.py").write_text("def f(x):\n    return x + 1\n")
+    (repo / "model" / "torch_model.py").write_text(
+        "from bench import ode\nimport bench.ode\n\n\ndef build():\n"
+        "    return ode.f, bench.ode.f\n")
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "before")
+    before = _git(repo, "rev-parse", "HEAD")
+    (repo / "bench" / "models").mkdir()
+    (repo / "bench" / "models" / "__init__.py").write_text('"""The models."""\n')
+    _git(repo, "mv", "bench/ode.py", "bench/models/ode.py")
+    model = repo / "model" / "torch_model.py"
+    model.write_text(model.read_text()
+                     .replace("from bench import ode", "from bench.models import ode")
+                     .replace("import bench.ode\n", "import bench.models.ode\n")
+                     .replace("bench.ode.f", "bench.models.ode.f"))
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "moved")
+    monkeypatch.setattr(imports, "ROOT", repo)
+    files = ["model/torch_model.py", "bench/models/ode.py", "bench/models/__init__.py"]
+    assert restamp._same_code(before, files, {})
+    # but not when the moved module computes something else ...
+    ode = repo / "bench" / "models" / "ode.py"
+    ode.write_text("def f(x):\n    return x + 2\n")
+    assert not restamp._same_code(before, files, {})
+    ode.write_text("def f(x):\n    return x + 1\n")
+    # ... or the package marker does something
+    (repo / "bench" / "models" / "__init__.py").write_text("import os\n")
+    assert not restamp._same_code(before, files, {})
