@@ -74,12 +74,10 @@ def running() -> Iterator[Callable[[], int]]:
 
 def _started(pid: int) -> str | None:
     """When process ``pid`` started (clock ticks since boot); None if there is none."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            text = f.read().decode(errors="replace")
-    except OSError:
-        return None
-    return text[text.rfind(")") + 2:].split()[19]
+    from bench.keeper import stat_fields
+
+    fields = stat_fields(pid)
+    return None if fields is None else fields[19]
 
 
 def beside(others: Callable[[], int], before: int) -> int:

@@ -37,15 +37,21 @@ POLL_S = 0.1
 MEMORY_EVERY_S = 0.5
 
 
-def _stat(pid: int) -> tuple[int, str] | None:
-    """(parent pid, state) of a process, from /proc/<pid>/stat."""
+def stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the name (state, parent pid, ...; ``proc(5)``
+    numbers them from 3); None if there is no such process."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             text = f.read().decode(errors="replace")
     except OSError:
         return None
-    rest = text[text.rfind(")") + 2:].split()  # the name may hold spaces and parentheses
-    return int(rest[1]), rest[0]
+    return text[text.rfind(")") + 2:].split()  # the name may hold spaces and parentheses
+
+
+def _stat(pid: int) -> tuple[int, str] | None:
+    """(parent pid, state) of a process."""
+    fields = stat_fields(pid)
+    return None if fields is None else (int(fields[1]), fields[0])
 
 
 def descendants(root: int) -> list[int]:

@@ -185,10 +185,10 @@ def _same_code(commit: str | None, files: list[str], cache: dict) -> bool:
         if old.stdout == new:
             continue
         try:
-            known = {n.id for n in ast.walk(ast.parse(old.stdout)) if isinstance(n, ast.Name)}
-            known |= {n.attr for n in ast.walk(ast.parse(old.stdout))
-                      if isinstance(n, ast.Attribute)}
-            known |= {n.name for n in ast.walk(ast.parse(old.stdout))
+            nodes = list(ast.walk(ast.parse(old.stdout)))
+            known = {n.id for n in nodes if isinstance(n, ast.Name)}
+            known |= {n.attr for n in nodes if isinstance(n, ast.Attribute)}
+            known |= {n.name for n in nodes
                       if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
             if _pruned(old.stdout, known) != _pruned(new, known, moved):
                 same = False

@@ -33,18 +33,18 @@ PRELOAD = {
     "jax": ("jax", "jax.numpy", "equinox", "diffrax", "optax", "bench.train_jax",
             "bench.ode_jax", "bench.rnn_jax", "bench.system_jax"),
 }
-COMMON = ("numpy", "matplotlib", "bench.worker", "bench.model_process", "bench.analysis",
-          "bench.portraits", "bench.attractors", "bench.registry")
+COMMON = ("bench.worker", "bench.model_process", "bench.analysis", "bench.portraits",
+          "bench.attractors", "bench.registry")
 MAX_REQUEST = 1 << 20
 
 
 def preload(frameworks: list[str]) -> None:
     """Import what children of ``frameworks`` need. A module that fails to import is left for
     the child to fail on, with its own error, where it matters."""
-    import matplotlib
+    import matplotlib  # numpy with it
 
     matplotlib.use("Agg")
-    for name in COMMON[2:] + tuple(m for f in frameworks for m in PRELOAD.get(f, ())):
+    for name in COMMON + tuple(m for f in frameworks for m in PRELOAD.get(f, ())):
         with contextlib.suppress(Exception):
             importlib.import_module(name)
     with contextlib.suppress(Exception):
