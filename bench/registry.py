@@ -137,7 +137,8 @@ def validate_metadata(meta: Any, folder: Path) -> dict[str, Any]:
         if meta.get(key) is not None and not isinstance(meta[key], dict):
             raise bad(f"{key} must be a mapping")
     for prof, layer in (meta.get("profiles") or {}).items():
-        _check_layer(layer, f"profiles.{prof}", bad, sweep=False)
+        name = prof if str(prof).isprintable() else repr(prof)  # the error stays one line
+        _check_layer(layer, f"profiles.{name}", bad, sweep=False)
     meta["_task_configs"] = _task_configs(folder)
     return meta
 
