@@ -32,12 +32,12 @@ $(PY):
 	$(PYTHON) -m venv --system-site-packages $(VENV) || $(PYTHON) -m venv --system-site-packages --without-pip $(VENV)
 
 setup: $(PY)
-	@$(PY) -m bench.install
+	@$(PY) -m bench.tools.install
 
 # The real data sets, into the data cache (.cache/data): installs the data extra if missing.
 # `make bench` prepares what the tasks it runs lack by itself.
 data: setup
-	@$(PY) -m bench.install --extra data
+	@$(PY) -m bench.tools.install --extra data
 	@$(PY) -m bench data $(if $(filter 1 yes true,$(FORCE)),--force)
 
 # The leaderboard is regenerated even when some cells diverged; the run's status is kept.
@@ -106,9 +106,9 @@ list: setup
 
 # The data extra too, where it can be installed (its tests skip where it cannot).
 test: setup
-	@$(PY) -m bench.install --extra data --optional
-	@$(PY) -m bench.install --extra test --optional
-	@$(PY) -m bench.install --extra ray --optional
+	@$(PY) -m bench.tools.install --extra data --optional
+	@$(PY) -m bench.tools.install --extra test --optional
+	@$(PY) -m bench.tools.install --extra ray --optional
 	$(PY) -m pytest -q
 
 # The tests that start no process and train nothing (not marked slow): a couple of minutes.

@@ -4,7 +4,7 @@ Data flows one way: task definition (``tasks/``) -> data -> model (``baselines/`
 ``submissions/``) -> harness (train, evaluate, time) -> result file (``results/``) ->
 leaderboard (``leaderboard/``).
 
-This package must stay importable without its heavy dependencies: ``bench.install`` runs
+This package must stay importable without its heavy dependencies: ``bench.tools.install`` runs
 before they exist.
 """
 

@@ -12,11 +12,12 @@ import re
 import sys
 from pathlib import Path
 
-from bench import impl
-from bench.cells import Cell, device_class
+from bench import atomic
 from bench.errors import UserError, unknown
-from bench.registry import FRAMEWORKS
-from bench.tasks import PROFILES
+from bench.models import impl
+from bench.spec.cells import Cell, device_class
+from bench.spec.registry import FRAMEWORKS
+from bench.spec.tasks import PROFILES
 
 STUDIES = {"expressivity": "expressivity-*"}  # study -> the tasks it sweeps
 
@@ -66,7 +67,7 @@ def _frameworks(text: str) -> list[str]:
 def _sweep(model, task, args: argparse.Namespace) -> list[dict]:
     """The config settings to run: the model's declared sweep on a held-out task, or the
     capacity grid on a capacity task; less the keys the command line sets itself."""
-    from bench import capacity
+    from bench.run import capacity
 
     fixed = set(_settings(args.set))
     settings = (capacity.grid(model, task, args.profile, getattr(args, "N", None),
@@ -81,7 +82,7 @@ def _sweep(model, task, args: argparse.Namespace) -> list[dict]:
 
 def _limits(args: argparse.Namespace):
     """The profile's limits on one cell, with the command line's changes."""
-    from bench.model_process import LIMITS, Limits
+    from bench.run.model_process import LIMITS, Limits
 
     base = LIMITS[args.profile]
     for flag, value in (("--time-limit", args.time_limit), ("--memory-limit", args.memory_limit)):
@@ -92,7 +93,8 @@ def _limits(args: argparse.Namespace):
 
 def _run(args: argparse.Namespace, models: list, tasks: list) -> int:
     """Run ``models`` on ``tasks``: cells on held-out tasks, capacity searches on the others."""
-    from bench import capacity, datasets, executors, harness
+    from bench.data import datasets
+    from bench.run import capacity, executors, harness
 
     datasets.prepare(tasks, echo=lambda s: print(s, flush=True) if "preparing" in s else None,
                      repair=False)  # only what the cache lacks; a corrupted file is an error
@@ -150,8 +152,8 @@ def _run(args: argparse.Namespace, models: list, tasks: list) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench.registry import select_models
-    from bench.tasks import select_tasks
+    from bench.spec.registry import select_models
+    from bench.spec.tasks import select_tasks
 
     if args.profile not in PROFILES:
         raise unknown("profile", args.profile, PROFILES, "")
@@ -162,9 +164,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     """External tuning (``make tune``): search a declared grid on the tuning seeds, then train
     the selected setting on the evaluation seeds, one study (model, framework, task) at a time,
     so that each study's results are complete as early as possible."""
-    from bench import executors, harness, tuning
-    from bench.registry import select_models
-    from bench.tasks import select_tasks
+    from bench.run import executors, harness, scheduler, tuning
+    from bench.spec.registry import select_models
+    from bench.spec.tasks import select_tasks
 
     if args.profile not in PROFILES:
         raise unknown("profile", args.profile, PROFILES, "")
@@ -196,7 +198,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     print(f"tune: {len(studies)} stud(ies), grid {args.grid} ({n_grid} settings) on tuning "
           f"seeds {tune_seeds}, then seeds {seeds}; profile {args.profile}, device {device}, "
           f"results in {results_dir}", flush=True)
-    report, unselected = harness.RunReport(), []
+    report, unselected = scheduler.RunReport(), []
     for i, study in enumerate(studies, 1):
         echo(f"tune: study {i}/{len(studies)}: {study.label}: searching")
         report.extend(harness.run(tuning.tuning_cells(study, args.grid, tune_seeds),
@@ -240,8 +242,8 @@ def _sizes(flag: str, text: str | None) -> list[int] | None:
 
 def cmd_data(args: argparse.Namespace) -> int:
     """Prepare the real data sets into the cache (``make data``)."""
-    from bench import datasets
-    from bench.tasks import select_tasks
+    from bench.data import datasets
+    from bench.spec.tasks import select_tasks
 
     tasks = select_tasks(args.task)
     if not datasets.needed(tasks):
@@ -254,7 +256,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Check a submission folder against the contract (``make check-submission``)."""
-    from bench import checker
+    from bench.tools import checker
 
     ok = checker.check(Path(args.folder), echo=lambda s: print(s, flush=True))
     print(f"check: {'all checks passed' if ok else 'some checks failed'}")
@@ -263,14 +265,17 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_perf(args: argparse.Namespace) -> int:
     """Time one training step of every baseline (``make perf``); write records and perf.md."""
-    from bench import environment, harness, perf, perf_report, perf_sweeps, results
-    from bench.registry import select_models
+    from bench.perf import perf_sweeps, step_time
+    from bench.report import perf_report
+    from bench.results import environment
+    from bench.run import harness
+    from bench.spec.registry import select_models
 
     frameworks = _frameworks(args.framework)
     device = harness.resolve_device(args.device, frameworks)
     dclass = device_class(device)
     models = {m.name: m for m in select_models(args.model)}
-    todo = perf.cases(models, frameworks, perf.SIZES[dclass], device)
+    todo = step_time.cases(models, frameworks, step_time.SIZES[dclass], device)
     if not args.no_sweeps:
         todo += [c for c in perf_sweeps.cases(dclass)
                  if c.model in models and c.framework in frameworks]
@@ -278,15 +283,15 @@ def cmd_perf(args: argparse.Namespace) -> int:
         print("perf: CPU sizes only; the GPU rows need a GPU (make perf DEVICE=cuda)")
     records = []
     for i, case in enumerate(todo, 1):
-        record = perf.measure_isolated(case, models[case.model], device)
+        record = step_time.measure_isolated(case, models[case.model], device)
         records.append(record)
         what = record.get("error") or f"{record['step_median_ms']:.2f} ms"
         print(f"[{i}/{len(todo)}] {case.label}: {what}", flush=True)
     prov = {**environment.git_state(), **environment.software(),
             "hardware": environment.hardware(dclass), "command": environment.command_line()}
     out = Path(args.results_dir) / "perf" / dclass
-    for r in perf.with_ratios(records):
-        results.write_bytes_atomic(out / f"{perf.record_name(r)}.json", (json.dumps(
+    for r in step_time.with_ratios(records):
+        atomic.write_bytes_atomic(out / f"{step_time.record_name(r)}.json", (json.dumps(
             {**r, "device": device, "device_class": dclass, **prov}, indent=1,
             sort_keys=True) + "\n").encode())
     page = perf_report.build(Path(args.results_dir) / "perf", Path(args.out) / "perf.md")
@@ -296,8 +301,8 @@ def cmd_perf(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """``sweep expressivity``: the capacity searches over (model, N, L) on expressivity-*."""
-    from bench.registry import select_models
-    from bench.tasks import select_tasks
+    from bench.spec.registry import select_models
+    from bench.spec.tasks import select_tasks
 
     if args.study not in STUDIES:
         raise unknown("study", args.study, STUDIES, "")
@@ -314,8 +319,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from bench import analysis, checkpoints, harness, results
-    from bench.tasks import select_tasks
+    from bench import results
+    from bench.run import analyze, harness
+    from bench.spec.tasks import select_tasks
+    from bench.train import checkpoints
 
     if args.result:
         paths = [Path(p) for p in args.result]
@@ -332,7 +339,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         paths = [p for p in paths if docs[p]["status"] == "ok" and docs[p]["task"] in tasks
                  and docs[p].get("role") != "tuning"]  # tuning cells keep no parameters
         done = [p for p in paths if tasks[docs[p]["task"]].version == docs[p]["task_version"]
-                and analysis.current(docs[p], tasks[docs[p]["task"]])]
+                and analyze.current(docs[p], tasks[docs[p]["task"]])]
         if done and not args.force:
             print(f"analyze: {len(done)} result(s) analysed by this version already; "
                   "--force redoes them", flush=True)
@@ -354,7 +361,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     skipped = []
     for i, path in enumerate(paths, 1):
         try:
-            a = analysis.analyze_result(path, device)
+            a = analyze.analyze_result(path, device)
         except UserError as e:  # over a folder: this result cannot be analysed, others can
             if args.result:
                 raise
@@ -376,7 +383,7 @@ def _first_sentence(text: str) -> str:
 
 
 def cmd_restamp(args: argparse.Namespace) -> int:
-    from bench import restamp
+    from bench.tools import restamp
 
     counts = restamp.restamp(Path(args.results_dir), echo=lambda s: print(s, flush=True))
     print("restamp: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
@@ -384,7 +391,7 @@ def cmd_restamp(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate_store(args: argparse.Namespace) -> int:
-    from bench import store
+    from bench.results import store
 
     if not Path(args.results_dir).is_dir():
         raise UserError(f"no results folder {args.results_dir!r}")
@@ -403,8 +410,8 @@ def cmd_migrate_store(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from bench.registry import orphan_configs, scan
-    from bench.tasks import get_task, task_files
+    from bench.spec.registry import orphan_configs, scan
+    from bench.spec.tasks import get_task, task_files
 
     rows, broken_tasks = [], []
     for name in task_files():
@@ -433,7 +440,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from bench.leaderboard import build
+    from bench.report.leaderboard import build
 
     if not Path(args.results_dir).is_dir():
         raise UserError(f"no results folder {args.results_dir!r}; run `make bench` first")
@@ -470,7 +477,7 @@ def _common(r: argparse.ArgumentParser) -> None:
                    help="wall-clock limit of one cell (default: the profile's)")
     r.add_argument("--memory-limit", type=float, metavar="GB",
                    help="host memory limit of one cell's process (default: the profile's)")
-    x = r.add_argument_group("where the cells run (bench/executors.py)")
+    x = r.add_argument_group("where the cells run (bench/run/executors.py)")
     x.add_argument("--executor", default="local", help="local (the default) or ray")
     x.add_argument("--jobs", type=int, default=1,
                    help="local: cells at once (default 1; more share the machine, and their "
@@ -514,7 +521,7 @@ def parser() -> argparse.ArgumentParser:
     _common(w)
     w.set_defaults(func=cmd_sweep)
     t = sub.add_parser("tune", help="external tuning: a declared grid on tuning seeds, then "
-                       "the selected setting on the evaluation seeds (bench/tuning.py)")
+                       "the selected setting on the evaluation seeds (bench/run/tuning.py)")
     t.add_argument("--model", default="gnode,node", help="names, comma-separated")
     t.add_argument("--task", default="flipflop-2bit-square,flipflop-2bit-ring",
                    help="names or globs, comma-separated")
@@ -551,7 +558,7 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--device", default="cpu", help="cpu or cuda")
     a.set_defaults(func=cmd_analyze)
     ms = sub.add_parser("migrate-store", help="move the trials results share to one file per "
-                        "task (bench/store.py) and shrink the portraits; safe to rerun")
+                        "task (bench/results/store.py) and shrink the portraits; safe to rerun")
     ms.add_argument("--results-dir", default="results")
     ms.set_defaults(func=cmd_migrate_store)
     rs = sub.add_parser("restamp", help="update code hashes of results the present code "

@@ -19,19 +19,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import impl, perf
-from bench.registry import select_models
+from bench.models import impl
+from bench.perf import step_time
+from bench.spec.registry import select_models
 
 
-def torch_profile(case: perf.Case, device: str, steps: int) -> None:
+def torch_profile(case: step_time.Case, device: str, steps: int) -> None:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from bench.cuda_graph import GraphedStep, wants_graphs
+    from bench.train.cuda_graph import GraphedStep, wants_graphs
 
     spec = select_models(case.model)[0]
-    model = spec.load("torch").build(case.config(spec), perf.IO, perf.IO).to(device)
-    x, dt, y = (torch.as_tensor(a, device=device) for a in perf._data(case))
+    model = spec.load("torch").build(case.config(spec), step_time.IO, step_time.IO).to(device)
+    x, dt, y = (torch.as_tensor(a, device=device) for a in step_time._data(case))
     batch = {"inputs": x, "dt": dt, "targets": y}
     graphed = wants_graphs(model, device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, capturable=graphed)
@@ -60,17 +61,18 @@ def torch_profile(case: perf.Case, device: str, steps: int) -> None:
           f"{ops / steps:.0f} operator calls, {kernels / steps:.0f} GPU kernels")
 
 
-def jax_profile(case: perf.Case, device: str, steps: int) -> None:
+def jax_profile(case: step_time.Case, device: str, steps: int) -> None:
     import equinox as eqx
     import jax
     import jax.numpy as jnp
     import optax
 
     spec = select_models(case.model)[0]
-    model = spec.load("jax").build(case.config(spec), perf.IO, perf.IO, key=jax.random.PRNGKey(0))
+    model = spec.load("jax").build(case.config(spec), step_time.IO, step_time.IO,
+                                   key=jax.random.PRNGKey(0))
     params, static = eqx.partition(model, eqx.is_inexact_array)
     optim = optax.adamw(1e-3)
-    x, dt, y = perf._data(case)
+    x, dt, y = step_time._data(case)
 
     def step(p, s):
         g = jax.grad(lambda p: jnp.mean((jax.vmap(eqx.combine(p, static))(x, dt) - y) ** 2))(p)
@@ -105,8 +107,8 @@ def main() -> None:
         p.add_argument(f"--{dim}", type=int, default=default)
     p.add_argument("--steps", type=int, default=5)
     a = p.parse_args()
-    solver = a.solver if a.model in perf.SOLVERS else None
-    case = perf.Case(a.model, a.framework, a.B, a.T, a.N, solver, a.impl)
+    solver = a.solver if a.model in step_time.SOLVERS else None
+    case = step_time.Case(a.model, a.framework, a.B, a.T, a.N, solver, a.impl)
     with impl.using(a.impl):
         (torch_profile if a.framework == "torch" else jax_profile)(case, a.device, a.steps)
 

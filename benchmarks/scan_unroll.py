@@ -4,7 +4,7 @@
 
 Times one training step (forward + backward + AdamW, Euler, fast path) for several unroll
 factors, in this one process, and prints the medians and their ratio to unroll 1. The
-suite's choice per platform is ``bench.ode_jax_fast.UNROLL``.
+suite's choice per platform is ``bench.models.ode_jax_fast.UNROLL``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import ode_jax_fast, perf
-from bench.registry import select_models
+from bench.models import ode_jax_fast
+from bench.perf import step_time
+from bench.spec.registry import select_models
 
 
 def main() -> None:
@@ -31,8 +32,8 @@ def main() -> None:
     times = {}
     for u in map(int, args.unrolls.split(",")):
         ode_jax_fast.UNROLL = {k: u for k in ode_jax_fast.UNROLL}
-        case = perf.Case("gnode", "jax", args.B, args.T, args.N, "euler")
-        times[u] = perf.measure(case, spec, args.device)["step_median_ms"]
+        case = step_time.Case("gnode", "jax", args.B, args.T, args.N, "euler")
+        times[u] = step_time.measure(case, spec, args.device)["step_median_ms"]
     first = times[min(times)]
     print(f"gnODE/JAX Euler step, B={args.B} T={args.T} N={args.N} on {args.device}")
     for u, t in times.items():

@@ -6,7 +6,7 @@ indices for a classification task, and ``dt`` (size, T), and is a pure function 
 arguments (``split`` names the split; generated data need only its seed). Variable-length
 data add ``lengths`` (size,): the steps past a sequence's length are padding. A generator
 that reads real data also defines ``SOURCE``, ``PACKAGES``, ``PIP``, ``cache_params(data)``
-and ``prepare(params)``, the arrays it stores in the data cache (``bench.datasets``).
+and ``prepare(params)``, the arrays it stores in the data cache (``bench.data.datasets``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """UCR/UEA classification archives (aeon's bundled copies), regularly or irregularly sampled.
 
 ``prepare`` (``make data``) reads the archive's own train and test splits from aeon into the
-data cache (``bench.datasets``); ``generate`` reads only the cache. Train and validation are a
+data cache (``bench.data.datasets``); ``generate`` reads only the cache. Train and validation are a
 seeded partition of the archive's train split, test is the archive's test split. Values are
 standardised per channel with the training part's statistics. With ``drop`` > 0 each series
 keeps a random (1 - drop) fraction of its time points, drawn from the split's seed, and ``dt``
@@ -78,7 +78,7 @@ def keep_points(length: int, drop: float, rng: np.random.Generator) -> np.ndarra
 
 
 def generate(data: dict, size: int, seed: int, split: str | None = None) -> dict[str, np.ndarray]:
-    from bench import datasets
+    from bench.data import datasets
 
     raw = datasets.load(datasets.key(SOURCE, cache_params(data)))
     part = _partition(len(raw["train_labels"]), data)

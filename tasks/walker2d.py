@@ -59,7 +59,7 @@ def rollout_split(n: int, seed: int) -> dict[str, np.ndarray]:
 
 
 def generate(data: dict, size: int, seed: int, split: str | None = None) -> dict[str, np.ndarray]:
-    from bench import datasets
+    from bench.data import datasets
 
     raw = datasets.load(datasets.key(SOURCE, cache_params(data)))
     obs, actions = raw["observations"], raw["actions"]

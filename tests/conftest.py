@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.cells import Cell, fingerprint_of
+from bench.spec.cells import Cell, fingerprint_of
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINES = ("gnode", "gru", "lstm", "mgru", "node", "rnn")
@@ -35,7 +35,7 @@ def pytest_collection_modifyitems(items):
 def own_running_registry(tmp_path_factory):
     """Cells this test process runs count only each other as "beside" (timing.cells_beside),
     never another run on the same machine."""
-    from bench import executors
+    from bench.run import executors
 
     saved = executors.RUNNING
     executors.RUNNING = tmp_path_factory.mktemp("running")
@@ -50,19 +50,19 @@ def root() -> Path:
 
 @pytest.fixture(scope="session")
 def models():
-    from bench.registry import discover
+    from bench.spec.registry import discover
 
     return discover()
 
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory, models):
-    """Run SMOKE_CELLS through ``bench.harness.run`` once; return (results_dir, report, docs).
+    """Run SMOKE_CELLS through ``bench.run.harness.run`` once; return (results_dir, report, docs).
 
     ``docs`` maps (model, framework) to the parsed JSON result file.
     """
-    from bench import harness
-    from bench.tasks import get_task
+    from bench.run import harness
+    from bench.spec.tasks import get_task
 
     task = get_task(SMOKE_TASK)
     out = tmp_path_factory.mktemp("smoke-results")
@@ -79,8 +79,8 @@ def smoke_run(tmp_path_factory, models):
 @pytest.fixture(scope="session")
 def result_template(smoke_run) -> dict:
     """A real, valid result document (gnode/torch) to derive synthetic ones from, its example
-    trial inline (the folders built from it have no shared file; bench.store)."""
-    from bench import store
+    trial inline (the folders built from it have no shared file; bench.results.store)."""
+    from bench.results import store
 
     doc = copy.deepcopy(smoke_run[2][("gnode", "torch")])
     store.hydrate(smoke_run[0], [doc])
@@ -121,10 +121,10 @@ def make_doc(result_template):
 
 def _current(doc: dict) -> None:
     """Give a synthetic document the fingerprint and code hash of the code it names, as if
-    it had just been run (``bench.trust`` would otherwise call it stale)."""
-    from bench import trust
-    from bench.registry import discover
-    from bench.tasks import get_task, task_files
+    it had just been run (``bench.results.trust`` would otherwise call it stale)."""
+    from bench.results import trust
+    from bench.spec.registry import discover
+    from bench.spec.tasks import get_task, task_files
 
     model = discover().get(doc["model"])
     if model is None or doc["framework"] not in model.frameworks:
@@ -180,8 +180,8 @@ def capacity_setup(tmp_path_factory):
     """(task, model): the small capacity task and the cue-lookup model (K* = cue_dim = 4)."""
     import yaml
 
-    from bench.registry import ModelSpec, validate_metadata
-    from bench.tasks import load_task_file
+    from bench.spec.registry import ModelSpec, validate_metadata
+    from bench.spec.tasks import load_task_file
 
     folder = tmp_path_factory.mktemp("capacity")
     task_file = folder / "capacity-test.yaml"
@@ -200,7 +200,7 @@ def capacity_setup(tmp_path_factory):
 def capacity_run(tmp_path_factory, capacity_setup):
     """One capacity search of the cue-lookup model, in this process:
     (results_dir, report, echoed lines)."""
-    from bench import capacity
+    from bench.run import capacity
 
     task, model = capacity_setup
     out = tmp_path_factory.mktemp("capacity-results")

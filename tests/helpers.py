@@ -10,7 +10,8 @@ import numpy as np
 def write_docs(results_dir: Path, docs) -> None:
     """Write result documents as the harness would: where it puts them (a variant joins the
     name), and entered in the ledger."""
-    from bench import ledger, results
+    from bench import results
+    from bench.results import ledger
 
     for d in docs:
         label = d["model"] + (f"+{d['variant']}" if d.get("variant") else "")

@@ -1,4 +1,4 @@
-"""Slow-point analysis (``bench.attractors``) and the two system adaptors.
+"""Slow-point analysis (``bench.analysis.attractors``) and the two system adaptors.
 
 - known answers: small hand-built PyTorch modules with the analysis interface (``discrete``,
   ``states``, ``field``, ``observe``) whose slow points, Jacobian eigenvalues, stability and
@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 import torch
 
-from bench import attractors, memory
-from bench.system_jax import JaxSystem
-from bench.system_torch import TorchSystem
-from bench.tasks import get_task
+from bench.analysis import attractors, memory
+from bench.analysis.system_jax import JaxSystem
+from bench.analysis.system_torch import TorchSystem
+from bench.spec.tasks import get_task
 
 FAST = attractors.Settings(initial=256, steps=400)
 
@@ -411,7 +411,7 @@ SMOOTH = [c for c in CASES if c != "gnode-relu"]
 
 @functools.cache
 def system_pair(case):
-    from bench.registry import discover
+    from bench.spec.registry import discover
 
     name, config = CASES[case]
     spec = discover()[name]
@@ -571,7 +571,7 @@ def test_without_a_criterion_the_method_is_unchanged():
 
 
 def test_gate_statistics_of_a_known_distribution():
-    from bench.analysis import gate_statistics
+    from bench.run.analyze import gate_statistics
 
     g = np.linspace(0, 1, 10001)[:, None] * np.ones((1, 2))  # uniform on [0, 1], 2 units
     s = gate_statistics(g)
@@ -585,7 +585,7 @@ def test_gate_statistics_of_a_known_distribution():
 @pytest.mark.parametrize("framework", ["torch", "jax"])
 def test_gate_values_are_the_gate_at_zero_input(framework):
     """G(h) = sigmoid(W h + b) at zero input, for the gnODE; none for the nODE."""
-    from bench.registry import discover
+    from bench.spec.registry import discover
 
     spec = discover()
     ts, js = system_pair("gnode")

@@ -1,4 +1,4 @@
-"""The capacity search (``bench.capacity``): the grid, the stopping rule, resuming, and K*
+"""The capacity search (``bench.run.capacity``): the grid, the stopping rule, resuming, and K*
 recomputed from result files; against a model whose capacity is known (conftest)."""
 
 from __future__ import annotations
@@ -8,10 +8,12 @@ import pandas as pd
 import pytest
 from conftest import CAPACITY_TASK
 
-from bench import capacity, capacity_scores, results, store
+from bench import results
 from bench.errors import UserError
-from bench.leaderboard import flatten
-from bench.tasks import get_task
+from bench.report.leaderboard import flatten
+from bench.results import capacity_scores, store
+from bench.run import capacity
+from bench.spec.tasks import get_task
 
 pytestmark = pytest.mark.slow  # trains capacity searches
 

@@ -1,5 +1,6 @@
-"""The leaderboard's capacity pages (``bench.capacity_report``, ``bench.leaderboard.build``) and
-claims 4 and 5, on synthetic capacity searches derived from a real capacity result."""
+"""The leaderboard's capacity pages (``bench.report.capacity_report``,
+``bench.report.leaderboard.build``) and claims 4 and 5, on synthetic capacity searches derived from
+a real capacity result."""
 
 from __future__ import annotations
 
@@ -11,19 +12,12 @@ from conftest import CAPACITY_TASK, SMOKE_TASK
 from helpers import write_docs
 from test_leaderboard import heading, tables
 
-from bench import (
-    capacity_report,
-    capacity_scores,
-    claims,
-    ledger,
-    plotting,
-    results,
-    store,
-    trust,
-)
-from bench.cells import variant
-from bench.leaderboard import build, flatten
-from bench.registry import discover
+from bench import results
+from bench.report import capacity_report, claims, plotting
+from bench.report.leaderboard import build, flatten
+from bench.results import capacity_scores, ledger, store, trust
+from bench.spec.cells import variant
+from bench.spec.registry import discover
 
 pytestmark = pytest.mark.slow  # trains capacity searches
 

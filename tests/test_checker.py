@@ -1,4 +1,4 @@
-"""``bench.checker`` (``python -m bench check``): a good submission passes every check, and a
+"""``bench.tools.checker`` (``python -m bench check``): a good submission passes every check, and a
 broken one fails the right check, with its reason, in a non-zero exit."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench import checker
+from bench.tools import checker
 
 pytestmark = pytest.mark.slow  # real processes: the harness, its children, Ray
 

@@ -1,4 +1,5 @@
-"""Checkpoints (``bench.checkpoints``): round trips in both frameworks, errors, atomic writes."""
+"""Checkpoints (``bench.train.checkpoints``): round trips in both frameworks, errors, atomic
+writes."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from bench import checkpoints
 from bench.errors import UserError
+from bench.train import checkpoints
 
 CONFIG = {"N": 4, "widths": [8], "tau": 0.01, "solver": "euler"}
 I_IN, O_OUT = 2, 3

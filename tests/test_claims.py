@@ -1,5 +1,5 @@
-"""The paper's claims (``bench.claims``): the statistics against known answers, and each claim
-judged on small synthetic result tables."""
+"""The paper's claims (``bench.report.claims``): the statistics against known answers, and each
+claim judged on small synthetic result tables."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import claims
+from bench.report import claims
 
 SQUARE, RING, FIXED, THREE = ("flipflop-2bit-square", "flipflop-2bit-ring",
                               "flipflop-3bit-fixed", "flipflop-3bit")

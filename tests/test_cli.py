@@ -12,8 +12,8 @@ import yaml
 from conftest import BASELINES, ROOT
 
 from bench import cli, results
-from bench import tasks as bench_tasks
 from bench.errors import UserError
+from bench.spec import tasks as bench_tasks
 
 pytestmark = pytest.mark.slow  # real processes: the harness, its children, Ray
 
@@ -185,7 +185,7 @@ def test_unknown_config_key_names_the_known_ones(tmp_path, capsys):
 
 
 def test_variant_names_are_safe_file_names():
-    from bench.cells import variant
+    from bench.spec.cells import variant
 
     name = variant({"lr": 0.01, "config": {"solver": "dopri5", "note": "a/b c"}})
     assert name == "lr=0.01,note=a_bc,solver=dopri5"

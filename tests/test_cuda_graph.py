@@ -1,4 +1,4 @@
-"""``bench.cuda_graph``: which training steps are captured, and (on a GPU) that a replayed
+"""``bench.train.cuda_graph``: which training steps are captured, and (on a GPU) that a replayed
 step trains exactly like the eager one."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import copy
 import pytest
 import torch
 
-from bench import impl
-from bench.cuda_graph import GraphedStep, wants_graphs
-from bench.ode_torch import ODERNN
-from bench.rnn_torch import StandardRNN
+from bench.models import impl
+from bench.models.ode_torch import ODERNN
+from bench.models.rnn_torch import StandardRNN
+from bench.train.cuda_graph import GraphedStep, wants_graphs
 
 
 def _ode(**kw) -> ODERNN:

@@ -1,4 +1,4 @@
-"""The data cache (``bench.datasets``): atomic files with checksums, one-line errors for a
+"""The data cache (``bench.data.datasets``): atomic files with checksums, one-line errors for a
 missing or corrupted file, preparation offline and only where missing."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import socket
 import numpy as np
 import pytest
 
-from bench import datasets
+from bench.data import datasets
 from bench.errors import UserError
-from bench.tasks import get_task
+from bench.spec.tasks import get_task
 
 
 @pytest.fixture

@@ -1,10 +1,10 @@
-"""Provenance helpers (``bench.environment``)."""
+"""Provenance helpers (``bench.results.environment``)."""
 
 from __future__ import annotations
 
 import platform
 
-from bench import environment
+from bench.results import environment
 
 
 def test_hardware_label():

@@ -1,4 +1,4 @@
-"""``bench.executors``: the local executor with several jobs, and Ray, against a real local Ray
+"""``bench.run.executors``: the local executor with several jobs, and Ray, against a real local Ray
 instance (``ray.init(num_cpus=2)``): the same results as one after another, a worker killed
 mid-cell retried, an interrupted driver resumed."""
 
@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from bench import executors, harness, isolation, ledger, results
-from bench.cells import Cell
-from bench.registry import discover
-from bench.tasks import get_task
+from bench import results
+from bench.results import ledger
+from bench.run import executors, harness, isolation
+from bench.spec.cells import Cell
+from bench.spec.registry import discover
+from bench.spec.tasks import get_task
 
 pytestmark = pytest.mark.slow  # real processes: the harness, its children, Ray
 
@@ -125,7 +127,7 @@ def _kill_workers(times: int | None, stop: threading.Event) -> list[int]:
 
 
 def _run_while_killing(tmp_path: Path, times: int | None, retries: int):
-    from bench.checker import load_folder
+    from bench.tools.checker import load_folder
 
     cell = Cell(load_folder(FIXTURE), "torch", get_task("flipflop-2bit-ring"), 0)
     stop, killed = threading.Event(), []

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import ledger, results
+from bench import results
+from bench.results import ledger
 
 pytestmark = pytest.mark.slow  # real processes: the harness, its children, Ray
 

@@ -12,7 +12,7 @@ import yaml
 from conftest import ROOT
 from helpers import runs_of
 
-from bench.tasks import get_task
+from bench.spec.tasks import get_task
 from tasks.flipflop import generate
 
 TASKS = ("flipflop-2bit-ring", "flipflop-2bit-square", "flipflop-3bit")

@@ -1,4 +1,4 @@
-"""The harness (``bench.harness``) on the smoke profile: result files, resume, divergence,
+"""The harness (``bench.run.harness``) on the smoke profile: result files, resume, divergence,
 failures, and what the trainer is (not) given."""
 
 from __future__ import annotations
@@ -19,11 +19,14 @@ import pytest
 import yaml
 from conftest import ROOT, SMOKE_CELLS, SMOKE_TASK
 
-from bench import harness, ledger, registry, results
-from bench.cells import Cell, device_class, fingerprint, resolve_training, variant
+from bench import results
 from bench.errors import UserError
-from bench.tasks import get_task
-from bench.training import Outcome
+from bench.results import ledger
+from bench.run import harness
+from bench.spec import registry
+from bench.spec.cells import Cell, device_class, fingerprint, resolve_training, variant
+from bench.spec.tasks import get_task
+from bench.train.training import Outcome
 from tasks.flipflop import generate
 
 pytestmark = pytest.mark.slow  # trains and runs cells
@@ -68,7 +71,7 @@ def test_smoke_run_report_and_files(smoke_run):
     # per cell: the result, the checkpoint, the slow points and the phase portrait
     suffix = {"torch": ".pt", "jax": ".eqx"}
     # and the folder's ledger of the results the suite wrote, and its lock; the example trial
-    # the results share, once for the task (bench.store)
+    # the results share, once for the task (bench.results.store)
     shared = f"{SMOKE_TASK}@v{version}/example.json"
     assert found == sorted([".lock", "LEDGER.sha256", shared] + [
         f"{SMOKE_TASK}@v{version}/smoke/cpu/{m}-{fw}-seed0{ext}" for m, fw in SMOKE_CELLS
@@ -346,7 +349,7 @@ def test_raising_and_misshaped_models_are_failed_cells(tmp_path, fake_submission
 
 def test_trainer_never_sees_test_targets_and_metrics_come_from_predictions(
         tmp_path, models, monkeypatch):
-    import bench.train_torch
+    import bench.train.train_torch
 
     seen = {}
 
@@ -361,7 +364,7 @@ def test_trainer_never_sees_test_targets_and_metrics_come_from_predictions(
                        timing={"train_total_s": 1.0, "step_median_s": 0.1}, memory={},
                        nfe=None)
 
-    monkeypatch.setattr(bench.train_torch, "fit_predict", spy)
+    monkeypatch.setattr(bench.train.train_torch, "fit_predict", spy)
     task = get_task(SMOKE_TASK)
     harness.run([Cell(models["gnode"], "torch", task, 3)], "smoke", "cpu", tmp_path,
                 isolate=False,
@@ -532,7 +535,7 @@ def test_fingerprint_ignores_prose_but_not_config(tmp_path, fake_submissions):
 
 
 def test_thinned_curve_keeps_every_kth_epoch_and_the_last():
-    from bench.harness import thinned
+    from bench.run.cell import thinned
 
     curve = {"train_loss": list(range(1000)), "val_loss": [2.0 * i for i in range(1000)],
              "best_epoch": 777}

@@ -1,4 +1,4 @@
-"""The memory metric (bench/hold.py) against hand-built systems whose answers are known.
+"""The memory metric (bench/analysis/hold.py) against hand-built systems whose answers are known.
 
 Each system maps the probe's inputs to readouts in numpy, one bin at a time, so nothing of the
 suite's models is involved: the expected numbers come from geometry (areas of discs on the
@@ -14,8 +14,8 @@ import itertools
 import numpy as np
 import pytest
 
-from bench import hold
-from bench.tasks import get_task
+from bench.analysis import hold
+from bench.spec.tasks import get_task
 
 
 def _task(name: str, **changes):
@@ -183,8 +183,8 @@ def test_both_frameworks_give_the_same_memory_metric():
     predictions on the probe, and so every number, agree."""
     import torch
 
-    from bench.analysis import predict
-    from bench.registry import discover
+    from bench.run.analyze import predict
+    from bench.spec.registry import discover
 
     spec = discover()["gnode"]
     task = get_task("flipflop-2bit-square")

@@ -1,10 +1,10 @@
-"""``bench.impl``: which implementation runs, and the memory modes offered."""
+"""``bench.models.impl``: which implementation runs, and the memory modes offered."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench import impl
+from bench.models import impl
 
 
 def test_fast_is_the_default_and_using_restores(monkeypatch):

@@ -1,4 +1,4 @@
-"""Set-up (``bench.install``): only what is absent or below its floor is listed."""
+"""Set-up (``bench.tools.install``): only what is absent or below its floor is listed."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import importlib.util
 
 import pytest
 
-from bench import install
+from bench.tools import install
 
 
 def pyproject(tmp_path, deps):

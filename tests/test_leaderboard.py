@@ -1,4 +1,4 @@
-"""The leaderboard (``bench.leaderboard``): reproducible bytes, separate tables per hardware
+"""The leaderboard (``bench.report.leaderboard``): reproducible bytes, separate tables per hardware
 class / task version / profile, ranking by the primary metric, diverged seeds shown."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import pytest
 from conftest import SMOKE_TASK
 from helpers import write_docs
 
-from bench import trust
-from bench.leaderboard import build
-from bench.registry import discover
+from bench.report.leaderboard import build
+from bench.results import trust
+from bench.spec.registry import discover
 
 
 def tables(readme: str) -> dict[str, list[dict[str, str]]]:
@@ -44,7 +44,7 @@ def lb(tmp_path, docs, name="out"):
 
 def heading(task=SMOKE_TASK, version=1, profile="smoke", hw="CPU", old=False):
     """A table's heading; ``hw`` "CPU" is this machine, "GPU" the test docs' GPU."""
-    from bench.environment import hardware, hardware_label
+    from bench.results.environment import hardware, hardware_label
 
     machine = {"CPU": f"CPU: {hardware_label(hardware('cpu'))}", "GPU": "GPU: Test GPU 80GB"}
     return (f"{task} v{version}{' (superseded version)' if old else ''} · {profile} profile · "
@@ -236,7 +236,7 @@ def test_memory_and_attractor_columns_and_portrait_links(tmp_path, smoke_run):
 def test_times_taken_beside_other_cells_are_marked(tmp_path, make_doc):
     from helpers import write_docs
 
-    from bench import leaderboard
+    from bench.report import leaderboard
 
     alone, shared = make_doc(model="gnode", mse=0.1), make_doc(model="gru", mse=0.2)
     shared["timing"]["cells_beside"] = 1
@@ -333,7 +333,7 @@ def bench_cli(*args: str, tasks_dir=None):
 
     from conftest import ROOT
 
-    code = ("import sys; from pathlib import Path; import bench.tasks as t; "
+    code = ("import sys; from pathlib import Path; import bench.spec.tasks as t; "
             "t.TASKS_DIR = Path(sys.argv[1]) if sys.argv[1] else t.TASKS_DIR; "
             "from bench.cli import main; sys.exit(main(sys.argv[2:]))")
     return subprocess.run([sys.executable, "-c", code, str(tasks_dir or ""), *args], cwd=ROOT,

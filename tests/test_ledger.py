@@ -1,4 +1,4 @@
-"""``bench.ledger``: the results the suite wrote, and what changed behind it. Concurrent
+"""``bench.results.ledger``: the results the suite wrote, and what changed behind it. Concurrent
 writers are real processes."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ import hashlib
 import multiprocessing
 from pathlib import Path
 
-from bench import ledger, results
+from bench import results
+from bench.results import ledger
 
 
 def _doc(i: int) -> dict:
@@ -65,8 +66,8 @@ def test_the_harness_reads_the_ledger_before_it_trains_anything(tmp_path, monkey
     """A bad ledger line is one UserError before the first cell, not after it trained."""
     import pytest
 
-    from bench import harness
     from bench.errors import UserError
+    from bench.run import harness
 
     (tmp_path / ledger.NAME).write_text("not a ledger line\n")
     ran: list = []

@@ -1,4 +1,5 @@
-"""Continuous-memory probes (``bench.memory``) built from the real flip-flop task definitions.
+"""Continuous-memory probes (``bench.analysis.memory``) built from the real flip-flop task
+definitions.
 
 The reference is an ideal flip-flop written here from the task's description: each output
 channel holds the most recent non-zero input on that channel (the task's ``initial`` before
@@ -13,8 +14,8 @@ import functools
 import numpy as np
 import pytest
 
-from bench import memory
-from bench.tasks import get_task
+from bench.analysis import memory
+from bench.spec.tasks import get_task
 
 TASKS = ("flipflop-2bit-ring", "flipflop-3bit", "flipflop-3bit-fixed", "flipflop-2bit-disk")
 

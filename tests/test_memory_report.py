@@ -1,10 +1,10 @@
-"""The memory picture of a flip-flop table (bench/memory_report.py)."""
+"""The memory picture of a flip-flop table (bench/report/memory_report.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from bench import memory_report, plotting
+from bench.report import memory_report, plotting
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -1,4 +1,4 @@
-"""Ideal memory sets (``bench.memory_sets``): sampling statistics, grids, coverage, outlines.
+"""Ideal memory sets (``bench.spec.memory_sets``): sampling statistics, grids, coverage, outlines.
 
 Expectations are geometric facts about the sets (areas, lattice points, distances), not the
 formulas the module uses.
@@ -11,7 +11,7 @@ import itertools
 import numpy as np
 import pytest
 
-from bench import memory_sets as ms
+from bench.spec import memory_sets as ms
 
 CORNERS3 = {"kind": "corners", "low": [-1, -1, -1], "high": [1, 1, 1]}
 SQUARE = {"kind": "box", "low": [-1, -1], "high": [1, 1]}

@@ -1,11 +1,11 @@
-"""Metrics (``bench.metrics``) on small arrays with hand-computed values."""
+"""Metrics (``bench.spec.metrics``) on small arrays with hand-computed values."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from bench import metrics
+from bench.spec import metrics
 
 
 def test_mse_by_hand():

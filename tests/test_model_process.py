@@ -1,4 +1,4 @@
-"""``bench.model_process`` through the harness: a model's every way of failing becomes a
+"""``bench.run.model_process`` through the harness: a model's every way of failing becomes a
 recorded status and reason, the other cells go on, and a model cannot reach the test targets or
 write results behind the harness. Real child processes throughout."""
 
@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from bench import harness, leaderboard, ledger, results
-from bench.cells import Cell
-from bench.checker import load_folder
-from bench.model_process import Limits
-from bench.tasks import get_task
+from bench import results
+from bench.report import leaderboard
+from bench.results import ledger
+from bench.run import harness
+from bench.run.model_process import Limits
+from bench.spec.cells import Cell
+from bench.spec.tasks import get_task
+from bench.tools.checker import load_folder
 
 pytestmark = pytest.mark.slow  # real processes: the harness, its children, Ray
 

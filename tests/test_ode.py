@@ -1,4 +1,4 @@
-"""The (gated) neural ODE building blocks, ``bench.ode_torch`` and ``bench.ode_jax``.
+"""The (gated) neural ODE building blocks, ``bench.models.ode_torch`` and ``bench.models.ode_jax``.
 
 - known solutions: with F's output layer zeroed and its bias b, F == b and the nODE is
   tau dh/dt = b - h, so h(t) = b + (h0 - b) exp(-t / tau); with the gate's weights zeroed,
@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench import ode_jax, ode_torch
+from bench.models import ode_jax, ode_torch
 
 ADAPTIVE = ("dopri5", "bosh3", "tsit5")
 TIGHT = {"rtol": 1e-7, "atol": 1e-7}
@@ -37,7 +37,7 @@ def random_inputs(B=3, T=6, I=2, seed=0, lo=0.005, hi=0.02):
 
 @functools.cache
 def spec(gated):
-    from bench.registry import discover
+    from bench.spec.registry import discover
 
     return discover()["gnode" if gated else "node"]
 

@@ -1,4 +1,4 @@
-"""``bench.ode_jax_fast``: the fast path computes the reference path's function, and its
+"""``bench.models.ode_jax_fast``: the fast path computes the reference path's function, and its
 memory modes keep (checkpoint) or approximate (adjoint) the reference gradients."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from helpers import FAST_PATH_CONFIGS
 
-from bench import impl
-from bench.ode_jax import ODERNN
+from bench.models import impl
+from bench.models.ode_jax import ODERNN
 
 pytestmark = pytest.mark.slow  # compiles every solver and memory mode
 

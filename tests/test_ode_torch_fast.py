@@ -1,4 +1,4 @@
-"""``bench.ode_torch_fast``: the fast path computes the reference path's function, and its
+"""``bench.models.ode_torch_fast``: the fast path computes the reference path's function, and its
 memory modes keep (checkpoint) or approximate (adjoint) the reference gradients."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import pytest
 import torch
 from helpers import FAST_PATH_CONFIGS
 
-from bench import impl
-from bench.ode_torch import ODERNN
+from bench.models import impl
+from bench.models.ode_torch import ODERNN
 
 pytestmark = pytest.mark.slow  # every solver and memory mode, forward and backward
 

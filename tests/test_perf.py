@@ -1,17 +1,19 @@
-"""``bench.perf`` (the training-step timer) and ``bench.perf_report`` on tiny sizes."""
+"""``bench.perf.step_time`` (the training-step timer) and ``bench.report.perf_report`` on tiny
+sizes."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench import perf, perf_report
+from bench.perf import step_time
+from bench.report import perf_report
 
 pytestmark = pytest.mark.slow  # times training steps
 
 
 def test_cases_cover_every_baseline_and_both_implementations(models):
     baselines = {n: m for n, m in models.items() if m.kind == "baseline"}
-    cases = perf.cases(baselines, ["torch", "jax"], [(4, 5, 6)])
+    cases = step_time.cases(baselines, ["torch", "jax"], [(4, 5, 6)])
     names = {(c.model, c.framework, c.solver, c.impl) for c in cases}
     assert ("gnode", "torch", "dopri5", "fast") in names
     assert ("node", "jax", "euler", "reference") in names
@@ -19,17 +21,17 @@ def test_cases_cover_every_baseline_and_both_implementations(models):
     # On a CPU the implementations differ for the fixed-step ODE models only: gnode and node
     # (Euler twice, dopri5 once), mgru and rnn twice; gru and lstm once.
     assert len(cases) == 2 * (3 + 3 + 2 + 2 + 1 + 1)
-    gpu = perf.cases(baselines, ["torch"], [(4, 5, 6)], device="cuda")
+    gpu = step_time.cases(baselines, ["torch"], [(4, 5, 6)], device="cuda")
     assert {c.impl for c in gpu if c.model == "gru"} == {"fast", "reference"}  # graph, eager
 
 
 def test_ode_cases_use_one_tanh_layer_of_width_n(models):
-    config = perf.Case("gnode", "torch", 4, 5, 6, "euler").config(models["gnode"])
+    config = step_time.Case("gnode", "torch", 4, 5, 6, "euler").config(models["gnode"])
     assert config["N"] == 6 and config["widths"] == [6] and config["activation"] == "tanh"
     assert config["solver"] == "euler" and config["steps_per_interval"] == 1
-    dopri = perf.Case("node", "jax", 4, 5, 6, "dopri5").config(models["node"])
+    dopri = step_time.Case("node", "jax", 4, 5, 6, "dopri5").config(models["node"])
     assert (dopri["rtol"], dopri["atol"]) == (1e-3, 1e-4)
-    assert perf.Case("gru", "torch", 4, 5, 6).config(models["gru"])["N"] == 6
+    assert step_time.Case("gru", "torch", 4, 5, 6).config(models["gru"])["N"] == 6
 
 
 @pytest.mark.parametrize("model, framework, solver, memory", [
@@ -38,8 +40,8 @@ def test_ode_cases_use_one_tanh_layer_of_width_n(models):
     ("gru", "torch", None, "full"), ("node", "torch", "dopri5", "full"),
     ("node", "jax", "dopri5", "full")])
 def test_measure_times_a_training_step(models, model, framework, solver, memory):
-    case = perf.Case(model, framework, 3, 6, 5, solver, memory=memory, repeats=4)
-    r = perf.measure(case, models[model], "cpu")
+    case = step_time.Case(model, framework, 3, 6, 5, solver, memory=memory, repeats=4)
+    r = step_time.measure(case, models[model], "cpu")
     assert r["step_median_ms"] > 0 and r["step_iqr_ms"] >= 0 and r["repeats"] == 4
     assert (r["compile_s"] is not None) == (framework == "jax")
     assert r["peak_host_rss_mb"] > 0 and r["peak_gpu_mb"] is None and r["cuda_graph"] is False
@@ -58,14 +60,14 @@ def test_ratios_are_to_torch_gru_at_the_same_size(tmp_path):
              "cuda_graph": True},  # not the reference: eager torch.nn.GRU is
             {"model": "gnode", "framework": "jax", "B": 1, "T": 2, "N": 3, "step_median_ms": 5.0},
             {"model": "gnode", "framework": "jax", "B": 9, "T": 2, "N": 3, "step_median_ms": 1.0}]
-    out = perf.with_ratios(recs)
+    out = step_time.with_ratios(recs)
     assert [r["ratio_to_torch_gru"] for r in out] == [1.0, 0.5, 2.5, None]
 
 
 def test_report_without_gpu_rows_says_they_need_a_gpu(tmp_path):
     import json
 
-    from bench import environment
+    from bench.results import environment
 
     folder = tmp_path / "perf" / "cpu"
     folder.mkdir(parents=True)
@@ -91,7 +93,7 @@ def test_perf_records_are_not_result_files(tmp_path):
 
 
 def _record(**kw):
-    from bench import environment
+    from bench.results import environment
 
     base = {"model": "gnode", "framework": "torch", "solver": "euler", "impl": "fast",
             "memory": "full", "sweep": None, "B": 100, "T": 100, "N": 100, "repeats": 20,
@@ -131,7 +133,7 @@ def test_report_judges_the_targets_and_plots_the_sweeps(tmp_path):
 
 
 def test_sweeps_cover_t_and_n_and_every_memory_mode():
-    from bench import perf_sweeps
+    from bench.perf import perf_sweeps
 
     cpu = perf_sweeps.cases("cpu")
     t_points = {(c.model, c.framework, c.memory, c.T) for c in cpu if c.sweep == "T"}
@@ -151,9 +153,9 @@ def test_memory_modes_cut_what_backward_keeps(models, framework):
     """Checkpointing keeps a chunk's inputs and states, the adjoint the states: both hold less
     for backward than the full mode, which keeps every intermediate of every step."""
     def activations(memory: str) -> float:
-        case = perf.Case("gnode", framework, 4, 400, 16, "euler", memory=memory, repeats=1,
+        case = step_time.Case("gnode", framework, 4, 400, 16, "euler", memory=memory, repeats=1,
                          warmup=0)
-        return perf.measure(case, models["gnode"], "cpu")["activations_mb"]
+        return step_time.measure(case, models["gnode"], "cpu")["activations_mb"]
 
     full, ckpt, adjoint = (activations(m) for m in ("full", "checkpoint", "adjoint"))
     assert ckpt < full / 2 and adjoint < full * 0.8, (full, ckpt, adjoint)

@@ -1,12 +1,12 @@
-"""Phase portraits (``bench.portraits``): every state dimension and readout size draws a valid
-PNG, atomically, from a real analysis of a system with a known ring attractor."""
+"""Phase portraits (``bench.analysis.portraits``): every state dimension and readout size draws a
+valid PNG, atomically, from a real analysis of a system with a known ring attractor."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from bench import attractors, portraits
+from bench.analysis import attractors, portraits
 
 
 class RingSystem:

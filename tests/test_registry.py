@@ -1,4 +1,4 @@
-"""The model registry (``bench.registry``): discovery, metadata validation, selection."""
+"""The model registry (``bench.spec.registry``): discovery, metadata validation, selection."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import yaml
 from conftest import BASELINES, ROOT
 
-from bench import registry
 from bench.errors import UserError
+from bench.spec import registry
 
 TORCH_MODEL = '''
 import torch

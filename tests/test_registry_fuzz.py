@@ -25,7 +25,7 @@ _GOOD = {"name": "fuzzed", "authors": ["a"], "framework": "torch", "description"
        | st.builds(lambda k, v: {**_GOOD, k: v}, st.sampled_from(list(_GOOD)), _values))
 def test_fuzzed_metadata_is_accepted_or_refused_in_one_line(tmp_path, raw):
     from bench.errors import UserError
-    from bench.registry import validate_metadata
+    from bench.spec.registry import validate_metadata
 
     folder = tmp_path / "fuzzed"
     folder.mkdir(exist_ok=True)

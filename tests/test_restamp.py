@@ -1,4 +1,4 @@
-"""``bench.restamp``: a result's code hash is brought up to date only when the present code
+"""``bench.tools.restamp``: a result's code hash is brought up to date only when the present code
 provably reproduces it; a result whose recorded outputs the checkpoint does not reproduce
 stays stale."""
 
@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import ledger, restamp, results, trust
-from bench.registry import discover
+from bench import results
+from bench.results import ledger, trust
+from bench.spec.registry import discover
+from bench.tools import restamp
 
 pytestmark = pytest.mark.slow  # real processes: the harness, its children, Ray
 
@@ -56,8 +58,8 @@ def test_restamp_reproduces_outputs_or_leaves_the_result_stale(smoke_run, tmp_pa
 
 
 def test_a_result_is_stale_when_suite_code_it_imports_changes(smoke_run, monkeypatch):
-    """Editing bench/ode_torch.py changes the gnODE's code hash, not the GRU's."""
-    from bench import imports
+    """Editing bench/models/ode_torch.py changes the gnODE's code hash, not the GRU's."""
+    from bench.spec import imports
 
     models = discover()
     doc = smoke_run[2][("gnode", "torch")]
@@ -65,7 +67,7 @@ def test_a_result_is_stale_when_suite_code_it_imports_changes(smoke_run, monkeyp
     assert trust.stale_reason(doc, models, {}) is None
     real = imports.first_party_closure
     shared = [f for f in real([models["gnode"].code_file("torch")]) if f.name == "ode_torch.py"]
-    assert shared, "the gnODE imports bench/ode_torch.py"
+    assert shared, "the gnODE imports bench/models/ode_torch.py"
     edited = {shared[0]: shared[0].read_bytes() + b"\n# an edit\n"}
     original = type(shared[0]).read_bytes
     monkeypatch.setattr(type(shared[0]), "read_bytes",
@@ -122,7 +124,7 @@ def test_a_module_moved_into_a_package_is_the_same_code(tmp_path, monkeypatch):
     """A pure move (git mv, imports and dotted names rewritten to the new place) leaves the
     code the same; a change inside the moved module, or a package marker that runs code, does
     not."""
-    from bench import imports
+    from bench.spec import imports
 
     repo = tmp_path / "repo"
     (repo / "bench").mkdir(parents=True)

@@ -1,5 +1,5 @@
-"""The sandbox and the keeper (``bench.sandbox``, ``bench.keeper``, ``bench.isolation``,
-``bench.wire``), attacked for real: each test runs a hostile target
+"""The sandbox and the keeper (``bench.run.sandbox``, ``bench.run.keeper``, ``bench.run.isolation``,
+``bench.run.wire``), attacked for real: each test runs a hostile target
 (``tests/fixtures/attacks.py``) in a real sandboxed child and shows the attack blocked, nothing
 outside the scratch folder changed, and no process left behind."""
 
@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import isolation, keeper, ledger, sandbox, wire
+from bench.results import ledger
+from bench.run import isolation, keeper, sandbox, wire
 
 pytestmark = pytest.mark.slow  # real processes: the harness, its children, Ray
 

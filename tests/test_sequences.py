@@ -1,4 +1,4 @@
-"""Variable-length sequences, classification and elapsed time (``bench.sequences``, the
+"""Variable-length sequences, classification and elapsed time (``bench.data.sequences``, the
 trainers' losses and the metrics): padding never enters a loss or a metric."""
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from bench import metrics, sequences
-from bench.tasks import get_task
-from bench.train_jax import loss_of as jax_loss
-from bench.train_torch import loss_of as torch_loss
+from bench.data import sequences
+from bench.spec import metrics
+from bench.spec.tasks import get_task
+from bench.train.train_jax import loss_of as jax_loss
+from bench.train.train_torch import loss_of as torch_loss
 
 CONFIG = {"N": 6, "widths": [8], "activation": "tanh", "tau": 0.01, "solver": "euler",
           "steps_per_interval": 2, "rtol": 1e-6, "atol": 1e-6, "h0": "learned",
@@ -37,7 +38,7 @@ def padded(T: int, rng: np.random.Generator, garbage: float) -> dict[str, np.nda
 
 
 def torch_models():
-    from bench.ode_torch import ode_from_config
+    from bench.models.ode_torch import ode_from_config
 
     torch.manual_seed(0)
     reg = ode_from_config(CONFIG, 4, 2, gated=True)
@@ -57,7 +58,7 @@ def torch_losses(batch: dict[str, np.ndarray]) -> tuple[float, float]:
 
 def jax_losses(batch: dict[str, np.ndarray]) -> tuple[float, float]:
     """The same models as :func:`torch_losses`: the PyTorch weights, copied."""
-    from bench.ode_jax import load_state, ode_from_config
+    from bench.models.ode_jax import load_state, ode_from_config
 
     reg, cls = (load_state(ode_from_config(CONFIG, 4, m.readout.out_features, gated=True,
                                            key=jax.random.PRNGKey(0)),

@@ -1,4 +1,4 @@
-"""The model contract (``bench.spec``): every registered model's build functions, and the
+"""The model contract (``bench.spec.contract``): every registered model's build functions, and the
 optional hooks the harness looks for, are found as the Protocols say."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import jax
 import pytest
 import torch
 
-from bench import spec
-from bench.registry import discover
+from bench.spec import contract
+from bench.spec.registry import discover
 
 MODELS = discover()
 CASES = [(name, fw) for name, m in sorted(MODELS.items()) for fw in m.frameworks]
@@ -38,22 +38,23 @@ def test_every_model_builds_what_its_framework_protocol_calls_for(name, framewor
     if framework == "jax" and hasattr(module, "load_torch_state"):
         assert callable(module.load_torch_state)
     # the analysis interface is all or nothing: a partial one is a contract error
-    missing = spec.missing_analysis_members(model)
-    assert missing in ([], list(spec.ANALYSIS_MEMBERS)), missing
-    assert isinstance(model, spec.AnalysisInterface) == (missing == [])
+    missing = contract.missing_analysis_members(model)
+    assert missing in ([], list(contract.ANALYSIS_MEMBERS)), missing
+    assert isinstance(model, contract.AnalysisInterface) == (missing == [])
 
 
 def test_the_baselines_declare_the_hooks_their_solvers_allow():
     _, euler = _build("gnode", "torch", "euler")
     _, dopri = _build("gnode", "torch", "dopri5")
-    assert spec.is_graph_safe(euler) and not spec.is_graph_safe(dopri)  # adaptive: host syncs
-    assert spec.has_nfe_counts(dopri) and isinstance(dopri, spec.TorchReportsNFE)
-    assert not spec.has_nfe_counts(euler)
+    # adaptive solvers sync with the host: not graph-safe
+    assert contract.is_graph_safe(euler) and not contract.is_graph_safe(dopri)
+    assert contract.has_nfe_counts(dopri) and isinstance(dopri, contract.TorchReportsNFE)
+    assert not contract.has_nfe_counts(euler)
     _, jdopri = _build("gnode", "jax", "dopri5")
-    assert spec.has_nfe_counts(jdopri) and isinstance(jdopri, spec.JaxReportsNFE)
+    assert contract.has_nfe_counts(jdopri) and isinstance(jdopri, contract.JaxReportsNFE)
     _, gru = _build("gru", "torch")
-    assert spec.is_graph_safe(gru)  # cuDNN's step has static shapes
-    assert not spec.has_nfe_counts(gru)
+    assert contract.is_graph_safe(gru)  # cuDNN's step has static shapes
+    assert not contract.has_nfe_counts(gru)
 
 
 def test_a_model_without_the_analysis_interface_is_named_as_such():
@@ -63,5 +64,5 @@ def test_a_model_without_the_analysis_interface_is_named_as_such():
         def states(self, x, dt):
             return x
 
-    assert spec.missing_analysis_members(Bare()) == ["field", "observe"]
-    assert not isinstance(Bare(), spec.AnalysisInterface)
+    assert contract.missing_analysis_members(Bare()) == ["field", "observe"]
+    assert not isinstance(Bare(), contract.AnalysisInterface)

@@ -1,5 +1,5 @@
-"""The results store (``bench.store``): the trial that results share is stored once per task,
-results keep their outputs, the leaderboard draws from both, and the migration of a folder
+"""The results store (``bench.results.store``): the trial that results share is stored once per
+task, results keep their outputs, the leaderboard draws from both, and the migration of a folder
 written before this layout is rerunnable and keeps every file's verification as it was."""
 
 from __future__ import annotations
@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bench import leaderboard, ledger, portraits, results, store
+from bench import results
+from bench.analysis import portraits
+from bench.report import leaderboard
+from bench.results import ledger, store
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT / "results"
@@ -59,8 +62,8 @@ def test_the_example_is_stored_once_and_results_keep_their_outputs(tmp_path):
 def test_the_harness_example_is_the_public_trial_the_results_hold():
     """The trial the harness gives the model now is the one committed results drew, so old
     and new results of a task share one file."""
-    from bench import sequences
-    from bench.tasks import get_task
+    from bench.data import sequences
+    from bench.spec.tasks import get_task
 
     task = get_task("flipflop-3bit")
     doc = real(f"{FLIPFLOP}/gnode-torch-seed0.json")
@@ -151,7 +154,7 @@ def test_the_leaderboard_draws_the_stored_example(tmp_path, monkeypatch):
 
 
 def test_portraits_get_a_palette_once(tmp_path):
-    from bench import plotting
+    from bench.report import plotting
 
     plt = plotting.pyplot()
     fig, ax = plt.subplots(figsize=(4, 3))

@@ -1,4 +1,4 @@
-"""Task files (``bench.tasks``): ``include:`` merging, validation errors, selection."""
+"""Task files (``bench.spec.tasks``): ``include:`` merging, validation errors, selection."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from bench import tasks as bt
 from bench.errors import UserError
+from bench.spec import tasks as bt
 
 VALID = {
     "name": "t",
@@ -431,6 +431,6 @@ def test_list_goes_on_past_a_broken_task_file(tmp_path):
 
 
 # `python -m bench` with the task folder pointed elsewhere (argv: the folder, then the command)
-POINTED = ("import sys; from pathlib import Path; import bench.tasks as t; "
+POINTED = ("import sys; from pathlib import Path; import bench.spec.tasks as t; "
            "t.TASKS_DIR = Path(sys.argv[1]); from bench.cli import main; "
            "sys.exit(main(sys.argv[2:]))")

@@ -16,7 +16,7 @@ _values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4)
 
 
 def _real(name: str) -> dict:
-    from bench.tasks import _read, task_files
+    from bench.spec.tasks import _read, task_files
 
     return _read(task_files()[name])
 
@@ -61,7 +61,7 @@ def test_fuzzed_task_files_are_accepted_or_refused_in_one_line(tmp_path, raw):
     import yaml
 
     from bench.errors import UserError
-    from bench.tasks import load_task_file
+    from bench.spec.tasks import load_task_file
 
     path = tmp_path / "fuzzed.yaml"
     path.write_text(yaml.safe_dump(raw))

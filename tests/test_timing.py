@@ -1,10 +1,10 @@
-"""``bench.timing.StepTimer``: synchronised clock reads, warm-up excluded, median and IQR."""
+"""``bench.train.timing.StepTimer``: synchronised clock reads, warm-up excluded, median and IQR."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench import timing
+from bench.train import timing
 
 
 def test_step_timer_syncs_and_summarises(monkeypatch):

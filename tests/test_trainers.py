@@ -1,5 +1,5 @@
-"""The framework trainers (``bench.train_torch``, ``bench.train_jax``) on a model whose training
-path is known by hand.
+"""The framework trainers (``bench.train.train_torch``, ``bench.train.train_jax``) on a model whose
+training path is known by hand.
 
 The model predicts one learned constant w (starting at 0). Training targets are 1, validation
 targets 0: every AdamW step moves w towards 1 by about lr (the first step by exactly lr, as
@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import torch
 
-from bench import train_jax, train_torch
-from bench.training import Diverged, TrainSpec
+from bench.train import train_jax, train_torch
+from bench.train.training import Diverged, TrainSpec
 
 LR, EPOCHS, N, T = 0.01, 4, 8, 3
 

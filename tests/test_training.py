@@ -1,4 +1,4 @@
-"""Trainer plumbing: ``bench.training.batches`` and the JAX trainer's padded batches."""
+"""Trainer plumbing: ``bench.train.training.batches`` and the JAX trainer's padded batches."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bench import train_jax
-from bench.training import batches
+from bench.train import train_jax
+from bench.train.training import batches
 
 
 def test_batches_in_order_with_a_short_last_batch():

@@ -1,14 +1,16 @@
-"""``bench.trust``: stale results, results the suite did not write and unsandboxed
+"""``bench.results.trust``: stale results, results the suite did not write and unsandboxed
 submissions' results are shown but not ranked (marked †, with the reason). Through the
-leaderboard, as a user sees them, and :func:`bench.trust.rank_blocker` alone."""
+leaderboard, as a user sees them, and :func:`bench.results.trust.rank_blocker` alone."""
 
 from __future__ import annotations
 
 import pytest
 from helpers import write_docs
 
-from bench import leaderboard, results, trust
-from bench.registry import discover
+from bench import results
+from bench.report import leaderboard
+from bench.results import trust
+from bench.spec.registry import discover
 
 
 def _page(tmp_path, docs) -> str:
@@ -33,7 +35,7 @@ def test_current_results_rank_and_a_changed_model_makes_them_stale(tmp_path, mak
 
 def test_the_fingerprint_covers_the_task_and_module(make_doc):
     models = discover()
-    from bench.tasks import get_task
+    from bench.spec.tasks import get_task
 
     tasks = {"flipflop-2bit-ring": get_task("flipflop-2bit-ring")}
     doc = make_doc(model="node", task_version=2)
@@ -48,7 +50,7 @@ def test_the_fingerprint_covers_the_task_and_module(make_doc):
 def test_code_hash_covers_the_models_files_and_config(tmp_path):
     import shutil
 
-    from bench.registry import ModelSpec
+    from bench.spec.registry import ModelSpec
 
     folder = tmp_path / "m"
     shutil.copytree(discover()["example-ctrnn"].path, folder)

@@ -1,4 +1,4 @@
-"""The Tsit5 pair added to torchdiffeq (``bench.tsit5_torch``): order conditions of its
+"""The Tsit5 pair added to torchdiffeq (``bench.models.tsit5_torch``): order conditions of its
 coefficients, and its order of convergence on an ODE with a known solution."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import torch
 from torchdiffeq import odeint
 
-from bench import tsit5_torch
+from bench.models import tsit5_torch
 
 
 def test_tableau_satisfies_the_order_conditions():

@@ -1,4 +1,4 @@
-"""External tuning (bench/tuning.py, ``python -m bench tune``): the grid, the selection, and the
+"""External tuning (bench/run/tuning.py, ``python -m bench tune``): the grid, the selection, and the
 tuned cells, on the smoke profile."""
 
 from __future__ import annotations
@@ -9,12 +9,14 @@ import json
 import numpy as np
 import pytest
 
-from bench import harness, results, tuning
-from bench.cells import Cell, fingerprint
+from bench import results
 from bench.cli import main
 from bench.errors import UserError
-from bench.leaderboard import build
-from bench.tasks import get_task
+from bench.report.leaderboard import build
+from bench.run import harness, tuning
+from bench.run.cell import run_cell
+from bench.spec.cells import Cell, fingerprint
+from bench.spec.tasks import get_task
 
 pytestmark = pytest.mark.slow  # trains tuning grids
 
@@ -90,8 +92,8 @@ def test_tuned_cells_record_the_study_and_equal_a_plain_run_of_the_setting(study
         assert d["config"]["training"]["lr"] == record["selected"]["lr"]
         assert d["hold"]["memory_auc"] is not None  # evaluated like any cell
     # the same setting run as an ordinary cell with command-line overrides: the same model
-    plain = harness.run_cell(Cell(models["gnode"], "torch", task, 0), "smoke", "cpu",
-                             {**record["selected"], "config": {}}, isolate=False)
+    plain = run_cell(Cell(models["gnode"], "torch", task, 0), "smoke", "cpu",
+                     {**record["selected"], "config": {}}, isolate=False)
     # trained alike; scored alike where the data are fixed (each draws its own secret test split)
     assert plain["curve"] == docs[0]["curve"]
     assert plain["hold"]["memory_auc"] == docs[0]["hold"]["memory_auc"]
@@ -157,7 +159,7 @@ def test_tune_command_line_errors_are_one_line(argv, message, capsys, tmp_path):
 
 
 def test_task_files_reject_a_malformed_grid(tmp_path):
-    from bench.tasks import _tuning_problem
+    from bench.spec.tasks import _tuning_problem
 
     assert _tuning_problem({"paper": {"lr": [1e-3], "momentum": [0.9]}}) is not None
     assert "positive numbers" in _tuning_problem({"p": {"lr": [0.0]}})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import datasets
+from bench.data import datasets
 from tasks import uea
 
 N_TRAIN, N_TEST, T, C = 40, 12, 20, 3

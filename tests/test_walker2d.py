@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import datasets
+from bench.data import datasets
 from tasks import walker2d
 
 DATA = {"env": "Walker2d-v5", "rollouts": 40, "steps": 50, "seed": 0, "ou_theta": 0.15,

@@ -1,6 +1,6 @@
 """gnODE in PyTorch: tau dh/dt = G(h, x) * (-h + F(h, x))."""
 
-from bench.ode_torch import ode_from_config
+from bench.models.ode_torch import ode_from_config
 
 
 def build(config: dict, n_inputs: int, n_outputs: int):

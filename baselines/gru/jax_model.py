@@ -1,7 +1,7 @@
 """GRU in JAX: equinox's GRUCell under lax.scan, and a linear readout."""
 
-from bench.rnn_jax import ScanRNN
-from bench.rnn_jax import load_torch_state as load_torch_state
+from bench.models.rnn_jax import ScanRNN
+from bench.models.rnn_jax import load_torch_state as load_torch_state
 
 
 def build(config: dict, n_inputs: int, n_outputs: int, *, key):

@@ -1,6 +1,6 @@
 """GRU in PyTorch: torch.nn.GRU (cuDNN on a GPU) and a linear readout."""
 
-from bench.rnn_torch import StandardRNN
+from bench.models.rnn_torch import StandardRNN
 
 
 def build(config: dict, n_inputs: int, n_outputs: int):

@@ -1,7 +1,7 @@
 """mGRU in JAX: the gnODE with a one-layer tanh F (no output layer)."""
 
-from bench.ode_jax import load_state as load_torch_state  # noqa: F401  (parity hook)
-from bench.ode_jax import ode_from_config
+from bench.models.ode_jax import load_state as load_torch_state  # noqa: F401  (parity hook)
+from bench.models.ode_jax import ode_from_config
 
 
 def build(config: dict, n_inputs: int, n_outputs: int, *, key):

@@ -1,6 +1,6 @@
 """mGRU in PyTorch: the gnODE with a one-layer tanh F (no output layer)."""
 
-from bench.ode_torch import ode_from_config
+from bench.models.ode_torch import ode_from_config
 
 
 def build(config: dict, n_inputs: int, n_outputs: int):

@@ -1,0 +1,1 @@
+"""What a trained model remembers: the hold metric, memory probes, slow points and portraits."""

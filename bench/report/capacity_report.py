@@ -1,0 +1,222 @@
+"""The leaderboard's pages for capacity tasks (``expressivity-*``): a table of K* per model
+configuration, a heatmap of K* over (N, L), K* against the parameter count, and the generated
+trajectories. Inputs are the searches of :func:`bench.results.capacity_scores.capacities` (one row
+per search) and, for the trajectories, the result documents.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import pandas as pd
+from tabulate import tabulate
+
+from bench.report import plotting
+from bench.results.capacity_scores import over_seeds, search_key
+
+HEATMAP_MODELS = ("gnode", "node")  # side by side: the same F, with and without the gate
+CONFIG = ["entry", "model_name", "framework", "N", "L"]
+
+
+def _int(value: Any) -> str:
+    return "—" if value is None or pd.isna(value) else f"{int(value)}"
+
+
+def _k_star(values: pd.Series) -> str:
+    """K* over seeds (:func:`bench.results.capacity_scores.over_seeds`), with every seed's value
+    when there
+    are several."""
+    v = values.dropna()
+    if v.empty:
+        return "unfinished"
+    k = f"{over_seeds(v)}"
+    return k if len(v) == 1 else f"{k} ({', '.join(_int(x) for x in v)})"
+
+
+def summary(searches: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration (model, framework, N, L): K* over seeds and the cost."""
+    rows = []
+    for key, g in searches.groupby(CONFIG, sort=True, dropna=False):
+        g = g.sort_values("seed")
+        done = g["K_star"].dropna()
+        rows.append({**dict(zip(CONFIG, key)),
+                     "K_star": float(over_seeds(done)) if len(done) else np.nan,
+                     "K* (seeds)": _k_star(g["K_star"]),
+                     # how close the next K came, over finished seeds (+inf: every K passed)
+                     "failed_score": float(np.median(
+                         g.loc[g["complete"], "failed_score"].fillna(np.inf)))
+                     if g["complete"].any() else np.nan,
+                     "tried": "; ".join(f"s{s}: {t}" if len(g) > 1 else t
+                                        for s, t in zip(g["seed"], g["tried"])),
+                     "seeds": f"{len(done)}" + ("" if len(done) == len(g)
+                                                else f" of {len(g)} finished"),
+                     "n_params": g["n_params"].max(),
+                     "search_s": g["train_total_s"].mean()})
+    return pd.DataFrame(rows)
+
+
+def table(searches: pd.DataFrame) -> str:
+    """Ranked by median K* (higher first); ties by the score at the first K that failed (how
+    close the next K came), then by fewer parameters."""
+    s = summary(searches)
+    s["_k"] = s["K_star"].fillna(-1)
+    s = s.sort_values(["_k", "failed_score", "n_params", "entry", "framework"],
+                      ascending=[False, False, True, True, True], kind="stable")
+    rows = [{"rank": str(i + 1) if r.K_star == r.K_star else "—",  # NaN: unfinished
+             "model": r.entry, "framework": r.framework, "N": _int(r.N), "L": _int(r.L),
+             "params": _int(r.n_params), "K* ↑": r["K* (seeds)"], "seeds": r.seeds,
+             "K tried: trajectory R²": r.tried,
+             "train (s)": "—" if pd.isna(r.search_s) else f"{r.search_s:.1f}"}
+            for i, (_, r) in enumerate(s.iterrows())]
+    return tabulate(pd.DataFrame(rows).to_dict("list"), headers="keys", tablefmt="github",
+                    disable_numparse=True)
+
+
+def heatmap(searches: pd.DataFrame, title: str, path: Path) -> bool:
+    """K* over (N, L), gnODE and nODE side by side, one row per framework."""
+    s = summary(searches)
+    # the standard runs only: a command-line variant would share the (N, L) cell
+    s = s[s["model_name"].isin(HEATMAP_MODELS) & (s["entry"] == s["model_name"])
+          & s["L"].notna()]
+    if s.empty:
+        return False
+    plt = plotting.pyplot()
+    frameworks = sorted(s["framework"].unique())
+    Ns, Ls = sorted(s["N"].unique()), sorted(s["L"].unique())
+    top = np.log2(max(2.0, np.nanmax(s["K_star"].to_numpy(float), initial=1.0)) + 1)
+    fig, axes = plt.subplots(len(frameworks), len(HEATMAP_MODELS), squeeze=False,
+                             layout="constrained",
+                             figsize=(1.2 * len(Ns) * len(HEATMAP_MODELS) + 2.5,
+                                      0.9 * len(Ls) * len(frameworks) + 1.9))
+    image = None
+    for row, fw in enumerate(frameworks):
+        for col, name in enumerate(HEATMAP_MODELS):
+            ax = axes[row, col]
+            grid = np.full((len(Ls), len(Ns)), np.nan)
+            for _, r in s[(s.framework == fw) & (s.model_name == name)].iterrows():
+                grid[Ls.index(r.L), Ns.index(r.N)] = r.K_star
+            image = ax.imshow(np.log2(grid + 1), origin="lower", cmap="viridis", vmin=0,
+                              vmax=top, aspect="auto")
+            for (i, j), k in np.ndenumerate(grid):
+                ax.text(j, i, "·" if np.isnan(k) else f"{int(k)}", ha="center", va="center",
+                        color="white" if np.isnan(k) or np.log2(k + 1) < top / 2 else "black")
+            ax.set_xticks(range(len(Ns)), [f"{int(n)}" for n in Ns])
+            ax.set_yticks(range(len(Ls)), [f"{int(n)}" for n in Ls])
+            ax.set_xlabel("phase-space dimension N")
+            ax.set_ylabel("depth L of F")
+            ax.set_title(f"{name} / {fw}: K*")
+    fig.colorbar(image, ax=axes.ravel().tolist(), label="log2(K* + 1)")
+    fig.suptitle(title, fontsize=9)
+    plotting.save(fig, path)
+    return True
+
+
+def params_plot(searches: pd.DataFrame, title: str, path: Path) -> bool:
+    """K* against the parameter count: one line per model (and depth, and framework)."""
+    s = summary(searches).dropna(subset=["K_star", "n_params"])
+    if s.empty:
+        return False
+    plt = plotting.pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    lines = s.groupby(["entry", "L", "framework"], dropna=False, sort=True)
+    models = sorted(s["entry"].unique())
+    for (model, L, fw), g in lines:
+        g = g.sort_values("n_params")
+        depth = None if pd.isna(cast(float, L)) else int(cast(float, L))
+        label = f"{model}" + ("" if depth is None else f" L={depth}") + f" / {fw}"
+        ax.plot(g["n_params"], g["K_star"], marker="os^vD"[(depth or 0) % 5],
+                color=plt.get_cmap("tab10")(models.index(model) % 10),
+                ls="-" if fw == "jax" else "--", label=label)
+    ax.set_xscale("log")
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_yscale("symlog", base=2, linthresh=1, linscale=0.5)
+    top = int(s["K_star"].max())
+    ticks = [0, *(2**i for i in range(int(np.log2(max(top, 1))) + 1))]
+    ax.set_yticks(ticks, [f"{t}" for t in ticks])
+    ax.set_ylim(-0.3, max(top, 1) * 1.4)
+    ax.set_xlabel("parameters")
+    ax.set_ylabel("capacity K*")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    plotting.save(fig, path)
+    return True
+
+
+def _best(searches: pd.DataFrame) -> pd.DataFrame:
+    """Per model: the configuration with the highest K*, then the fewest parameters."""
+    s = searches.dropna(subset=["K_star"]).sort_values(
+        ["K_star", "n_params", "framework", "seed"], ascending=[False, True, True, True])
+    return s.groupby("entry", sort=True).head(1)
+
+
+def _name(r: Any) -> str:
+    depth = "" if pd.isna(r.L) else f", L={_int(r.L)}"
+    return f"{r.entry} / {r.framework}, N={_int(r.N)}{depth}"
+
+
+def trajectories_plot(searches: pd.DataFrame, docs: list[dict[str, Any]], title: str,
+                      path: Path) -> bool:
+    """For each model's best configuration (a row): the targets and the model's output in
+    the plane at its largest passing K (left) and at the first K that failed (right)."""
+    by_search: dict[tuple, dict[int, dict[str, Any]]] = {}
+    for d in docs:
+        if d.get("trajectories"):
+            by_search.setdefault(search_key(d), {})[int(d["K"])] = d
+    rows = []
+    for _, r in _best(searches).iterrows():
+        found = by_search.get(search_key(r), {})
+        fail = [k for k in sorted(found) if k > r.K_star]
+        pair = [(label, found.get(K)) for label, K in (("passed", int(r.K_star)),
+                                                       ("failed", fail[0] if fail else -1))]
+        if any(d is not None for _, d in pair):
+            rows.append((_name(r), pair))
+    if not rows:
+        return False
+    plt = plotting.pyplot()
+    fig, axes = plt.subplots(len(rows), 2, figsize=(8.4, 3.5 * len(rows) + 0.6), squeeze=False)
+    for (name, pair), row in zip(rows, axes):
+        for (label, doc), ax in zip(pair, row):
+            if doc is None:
+                ax.text(0.5, 0.5, "every K passed" if label == "failed" else "K = 1 failed",
+                        ha="center", va="center", transform=ax.transAxes, color="0.4")
+                ax.set_title(name, fontsize=8)
+                ax.axis("off")
+                continue
+            tr = doc["trajectories"]
+            for i, (y, o) in enumerate(zip(tr["targets"], tr["outputs"])):
+                color = plt.get_cmap("tab10")(i)
+                y, o = np.asarray(y), np.asarray(o)
+                ax.plot(y[:, 0], y[:, 1], color=color, lw=2, alpha=0.5)
+                ax.plot(o[:, 0], o[:, 1], color=color, lw=1, ls="--")
+                ax.plot(*y[0], "o", color=color, ms=4)
+            r2 = doc["metrics"].get(doc["capacity"]["metric"])
+            ax.set_title(f"{name}\nK={doc['K']} ({label}, R² {r2:.2f})", fontsize=8)
+            ax.set_aspect("equal", adjustable="datalim")
+    fig.suptitle(f"{title}\nthick: targets (the first 4 of K), dashed: generated; dot: start",
+                 fontsize=9)
+    fig.tight_layout()
+    plotting.save(fig, path)
+    return True
+
+
+def section(searches: pd.DataFrame, docs: list[dict[str, Any]], title: str, stem: str,
+            plots: Path) -> tuple[list[str], list[Path]]:
+    """Markdown lines and plot files for one capacity group (task, version, profile, machine)."""
+    lines = [table(searches), ""]
+    written = []
+    for suffix, draw in (("capacity", lambda p: heatmap(searches, title, p)),
+                         ("capacity-params", lambda p: params_plot(searches, title, p)),
+                         ("trajectories", lambda p: trajectories_plot(searches, docs, title, p))):
+        png = plots / f"{stem}-{suffix}.png"
+        if draw(png):
+            written.append(png)
+            lines += [f"![{stem} {suffix}](plots/{png.name})", ""]
+    return lines, written

@@ -1,0 +1,530 @@
+"""Generate ``leaderboard/README.md``, ``leaderboard/results.csv`` and plots from result files.
+
+Tables are per (task@version, profile, hardware class, machine): a CPU result is never ranked
+against a GPU one, and results of different task versions, profiles or machines are never
+pooled (their timings would not be comparable). The output is a
+pure function of the result files (no clocks, sorted everywhere), so it is byte-for-byte
+reproducible.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tabulate import tabulate
+
+from bench.report import capacity_report, claims, memory_report, plotting
+from bench.report.claims import mean_std
+from bench.results import capacity_scores, load_each, store, trust
+from bench.results.environment import ROOT, hardware_label
+from bench.spec.tasks import TUNABLE
+
+PROFILE_ORDER = {"paper": 0, "quick": 1, "smoke": 2}
+CLASS_ORDER = {"gpu": 0, "cpu": 1}
+CLASS_NAME = {"gpu": "GPU", "cpu": "CPU"}
+# In results.csv, not in the tables: long-delay R^2 carries the same information.
+TABLE_OMITS = {"metric.long_delay_mse"}
+METRIC_ORDER = ("mse", "r2", "long_delay_mse", "long_delay_r2", "drift")  # after the primary
+MAX_CHANNELS = 3  # channels drawn in a table's example plot
+# The memory metric (bench.analysis.hold) and the gate: column in results.csv -> (header,
+# formatter).
+MEMORY_COLUMNS = {"hold.write_error": "write err ↓", "hold.coverage_10": "cov@10 ↑",
+                  "hold.coverage_100": "cov@100 ↑", "hold.coverage_1000": "cov@1000 ↑",
+                  "hold.memory_auc": "memory AUC ↑", "gate.median": "gate median",
+                  "gate.fraction_closed": "gates < 0.05"}
+ATTRACTOR_COLUMNS = {"slow_set_coverage": ("slow-set cov ↑", ".2f"),
+                     "n_slow_points": ("slow pts", ".0f"), "local_dim": ("dim", ".0f")}
+RULESET_NAME = {"default": "default settings",
+                "tuned": "tuned: external tuning on a declared grid (bench tune)"}
+
+
+def _group_key(doc: dict[str, Any]) -> tuple[str, int, str, str, str, str]:
+    """One table per task version, profile, hardware class, machine and ruleset."""
+    return (doc["task"], doc["task_version"], doc["profile"], doc["device_class"],
+            hardware_label(doc["provenance"]["hardware"]), doc.get("ruleset") or "default")
+
+
+def _hold_columns(doc: dict[str, Any]) -> dict[str, Any]:
+    """The memory metric and the gate statistics, flat (NaN-free: None where absent)."""
+    h = doc.get("hold") or {}
+    gate = (doc.get("attractor") or {}).get("gate") or {}
+    row: dict[str, Any] = {"hold.write_error": h.get("write_error"),
+                           "hold.memory_auc": h.get("memory_auc")}
+    for horizon, value in (h.get("coverage") or {}).items():
+        row[f"hold.coverage_{horizon}"] = value
+    for horizon, value in (h.get("hold_error") or {}).items():
+        row[f"hold.hold_error_{horizon}"] = value
+    row["gate.median"] = gate.get("median")
+    row["gate.fraction_closed"] = gate.get("fraction_closed")
+    return row
+
+
+def _label(doc: dict[str, Any]) -> str:
+    """The model's name, with its command-line variant if it has one, and † if the result may not be
+    ranked (``bench.results.trust.rank_blocker``): it never pools with ranked runs, in a table or a
+    plot."""
+    return (doc["model"] + (f" [{doc['variant']}]" if doc.get("variant") else "")
+            + ("" if trust.rank_blocker(doc) is None else " †"))
+
+
+def flatten(doc: dict[str, Any], path: Path | None = None) -> dict[str, Any]:
+    """One tidy row per result file (the columns of results.csv)."""
+    t, prov = doc.get("timing") or {}, doc["provenance"]
+    cfg = (doc.get("config") or {}).get("model") or {}
+    att = doc.get("attractor") or {}
+    ok = att.get("status") == "ok"
+    row = {
+        "task": doc["task"], "task_version": doc["task_version"], "profile": doc["profile"],
+        "device_class": doc["device_class"], "hardware": hardware_label(prov["hardware"]),
+        "model": _label(doc), "model_name": doc["model"], "variant": doc.get("variant") or "",
+        "standard": bool(doc.get("standard", not doc.get("variant"))),
+        "model_kind": doc.get("model_kind"),
+        "framework": doc["framework"], "seed": doc["seed"], "status": doc["status"],
+        "reason": doc.get("reason"), "primary_metric": doc["primary_metric"],
+        "N": cfg.get("N"), "L": capacity_scores.depth(cfg), "K": doc.get("K"),
+        "entry": capacity_scores.entry(doc),
+        "ruleset": doc.get("ruleset") or "default", "role": doc.get("role") or "standard",
+        "unranked": trust.rank_blocker(doc) or "",  # why it may not be ranked; "" if it may
+    }
+    row.update(_hold_columns(doc))
+    row.update({f"metric.{k}": v for k, v in sorted((doc.get("metrics") or {}).items())})
+    step = t.get("step_median_s")
+    row.update({
+        "n_params": doc.get("n_params"),
+        "train_total_s": t.get("train_total_s"),
+        "step_median_ms": None if step is None else 1e3 * step,
+        "compile_s": t.get("compile_s"),
+        "cells_beside": t.get("cells_beside") or 0,  # timed beside other cells on its node
+        "eval_seqs_per_s": t.get("eval_seqs_per_s"),
+        "peak_gpu_mb": (doc.get("memory") or {}).get("peak_gpu_mb"),
+        "nfe_eval_forward": (doc.get("nfe") or {}).get("eval_forward"),
+        "attractor_status": att.get("status"),
+        **{k: att.get(k) if ok else None for k in ATTRACTOR_COLUMNS},
+        # relative to the results folder, so the table does not depend on where it lies
+        "portrait": Path(path).with_name(att["portrait"]).as_posix() if ok and path else None,
+        "git_commit": prov.get("git_commit"), "git_dirty": prov.get("git_dirty"),
+        "capacity": doc.get("capacity"),  # a dict; not written to results.csv
+    })
+    return row
+
+
+def _number(value: float | None, fmt: str) -> str:
+    return "—" if value is None or not np.isfinite(value) else format(value, fmt)
+
+
+def _metric_rank(column: str) -> int:
+    name = column.split(".", 1)[1]
+    return METRIC_ORDER.index(name) if name in METRIC_ORDER else len(METRIC_ORDER)
+
+
+def _portrait_link(ok: pd.DataFrame, results_link: str | None) -> str:
+    """A link to the lowest seed's phase portrait; ``results_link`` is the results folder
+    as seen from the leaderboard."""
+    pics = ok.sort_values("seed")["portrait"].dropna()
+    if pics.empty or results_link is None:
+        return "—"
+    return f"[seed {ok.loc[pics.index[0], 'seed']}]({results_link}/{pics.iloc[0]})"
+
+
+def table(group: pd.DataFrame, higher: dict[str, bool], results_link: str | None = None) -> str:
+    """A ranked markdown table for one (task, version, profile, hardware class) group. Rows
+    that may not be ranked (``unranked``) come below the ranked ones, with no rank and why."""
+    primary = group["primary_metric"].iloc[0]
+    metric_cols = sorted((str(c) for c in group.columns
+                          if str(c).startswith("metric.") and group[c].notna().any()
+                          and c not in TABLE_OMITS),
+                         key=lambda c: (c != f"metric.{primary}", _metric_rank(c), c))
+    attractor = [c for c in ATTRACTOR_COLUMNS if c in group and group[c].notna().any()]
+    memory = [c for c in MEMORY_COLUMNS if c in group and group[c].notna().any()]
+    rows = []
+    for (blocker, model, fw), g in group.groupby(["unranked", "model", "framework"], sort=True):
+        ok = g[g["status"] == "ok"]
+        score = ok[f"metric.{primary}"].mean() if len(ok) else np.nan
+        bad = sorted(set(g.loc[g["status"] != "ok", "status"]))
+        beside = ok["cells_beside"] if "cells_beside" in ok else pd.Series(dtype=float)
+        shared = " *" if (beside.fillna(0) > 0).any() else ""
+        rows.append({
+            "_score": score,
+            "model": f"{model}" + ("" if g["model_kind"].iloc[0] == "baseline"
+                                   else " (submission)"),
+            "framework": fw,
+            "N": _number(g["N"].dropna().max() if g["N"].notna().any() else None, ".0f"),
+            **{c.split(".", 1)[1] + (" ↓" if not higher[c.split(".", 1)[1]] else " ↑"):
+               mean_std(ok[c]) if c in ok else "—" for c in metric_cols},
+            **{MEMORY_COLUMNS[c]: mean_std(ok[c]) for c in memory},
+            **{ATTRACTOR_COLUMNS[c][0]: mean_std(ok[c]) for c in attractor},
+            "seeds": f"{len(ok)}" if not bad else f"{len(ok)}/{len(g)} ({', '.join(bad)})",
+            "params": _number(g["n_params"].dropna().max() if g["n_params"].notna().any()
+                              else None, ",.0f"),
+            "train (s)": _number(ok["train_total_s"].mean() if len(ok) else None, ".1f")
+            + shared,
+            "step (ms)": _number(ok["step_median_ms"].median() if len(ok) else None, ".2f")
+            + shared,
+            **({"portrait": _portrait_link(ok, results_link)} if attractor else {}),
+            "not ranked": blocker,
+        })
+    df = pd.DataFrame(rows)
+    sign = 1 if higher[primary] else -1
+    df["_key"] = df["_score"].map(lambda s: np.inf if np.isnan(s) else -sign * s)
+    ranked = df[df["not ranked"] == ""].sort_values(["_key", "model", "framework"],
+                                                    kind="stable")
+    ranks = [str(i + 1) if np.isfinite(k) else "—" for i, k in enumerate(ranked["_key"])]
+    apart = df[df["not ranked"] != ""].sort_values(["model", "framework", "not ranked"],
+                                                   kind="stable")
+    df = pd.concat([ranked, apart])
+    df.insert(0, "rank", ranks + ["—"] * len(apart))
+    if apart.empty:
+        df = df.drop(columns=["not ranked"])
+    return tabulate(df.drop(columns=["_score", "_key"]).to_dict("list"), headers="keys",
+                    tablefmt="github", showindex=False, disable_numparse=True)
+
+
+def unranked_capacity_table(group: pd.DataFrame) -> str:
+    """The cells of a capacity table that may not be ranked, one row each, and why."""
+    def whole(value: Any) -> str:
+        return "—" if pd.isna(value) else f"{int(value)}"
+
+    rows = [{"model": r.entry, "framework": r.framework, "N": whole(r.N), "L": whole(r.L),
+             "seed": f"{r.seed}", "K": whole(r.K), "status": r.status, "not ranked": r.unranked}
+            for r in group.sort_values(["entry", "framework", "N", "L", "seed", "K"],
+                                       kind="stable").itertuples()]
+    return tabulate(pd.DataFrame(rows).to_dict("list"), headers="keys", tablefmt="github",
+                    showindex=False, disable_numparse=True)
+
+
+def _lowest_seeds(docs: list[dict[str, Any]], keep) -> dict[tuple[str, str], dict[str, Any]]:
+    """The lowest-seed document that ``keep`` accepts, per (model label, framework)."""
+    first: dict[tuple[str, str], dict[str, Any]] = {}
+    for d in sorted(docs, key=lambda d: (_label(d), d["framework"], d["seed"])):
+        if d["status"] == "ok" and keep(d):
+            first.setdefault((_label(d), d["framework"]), d)
+    return first
+
+
+def _plot(docs: list[dict[str, Any]], title: str, path: Path) -> bool:
+    """Example test trial (targets vs each model's output) and validation-loss curves."""
+    plt = plotting.pyplot()
+
+    first = _lowest_seeds(docs, lambda d: d.get("example"))
+    if not first:
+        return _curves_plot(docs, title, path)  # classification: no trial to draw
+    ex = next(iter(first.values()))["example"]
+    targets, inputs = np.asarray(ex["targets"]), np.asarray(ex["inputs"])
+    C = min(targets.shape[1], MAX_CHANNELS)  # walker2d has 17: the first few tell enough
+    models = sorted({m for m, _ in first})
+    colors = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(models)}
+    fig, axes = plt.subplots(2, max(C, 1), figsize=(4.2 * C, 6.2), squeeze=False)
+    for c in range(C):
+        ax = axes[0, c]
+        ax.bar(np.arange(len(inputs)), inputs[:, c], color="0.8", width=1.0, label="input")
+        ax.plot(targets[:, c], color="black", lw=2, label="target")
+        for (m, fw), d in first.items():
+            ax.plot(np.asarray(d["example"]["outputs"])[:, c], color=colors[m], lw=1,
+                    ls="-" if fw == "torch" else "--", label=f"{m}/{fw}")
+        ax.set_title(f"channel {c + 1}, test trial 0")
+        ax.set_xlabel("time bin")
+    axes[0, 0].legend(fontsize=7, ncol=2, loc="lower left")
+    ax = axes[1, 0]
+    for (m, fw), d in first.items():
+        ax.semilogy(d["curve"]["val_loss"], color=colors[m], ls="-" if fw == "torch" else "--",
+                    label=f"{m}/{fw}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation MSE")
+    ax.set_title("validation loss (seed shown above)")
+    ax.legend(fontsize=7, ncol=2)
+    if C >= 2:  # the readout's path in output space: memory sets (square, ring) show here
+        ax = axes[1, 1]
+        ax.plot(targets[:, 0], targets[:, 1], "o-", color="black", lw=2, ms=3, label="target")
+        for (m, fw), d in first.items():
+            out = np.asarray(d["example"]["outputs"])
+            ax.plot(out[:, 0], out[:, 1], color=colors[m], lw=0.8,
+                    ls="-" if fw == "torch" else "--")
+        ax.set_xlabel("output 1")
+        ax.set_ylabel("output 2")
+        ax.set_title("test trial 0 in output space")
+        ax.set_aspect("equal", adjustable="datalim")
+    for ax in axes[1, 2 if C >= 2 else 1 :]:
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    plotting.save(fig, path)
+    return True
+
+
+def _curves_plot(docs: list[dict[str, Any]], title: str, path: Path) -> bool:
+    """The validation-loss curves alone (lowest seed of each model and framework)."""
+    plt = plotting.pyplot()
+
+    first = _lowest_seeds(docs, lambda d: (d.get("curve") or {}).get("val_loss"))
+    if not first:
+        return False
+    models = sorted({m for m, _ in first})
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for (m, fw), d in first.items():
+        ax.semilogy(d["curve"]["val_loss"], color=plt.get_cmap("tab10")(models.index(m) % 10),
+                    ls="-" if fw == "torch" else "--", label=f"{m}/{fw}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation loss (the task's training loss)")
+    ax.set_title(f"{title}\nvalidation loss, lowest seed", fontsize=9)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    plotting.save(fig, path)
+    return True
+
+
+PROTOCOL_TEXT = [
+    "Kim, Can & Krishnamurthy's own protocol (RNNTools.jl): for each model and task, the 27 "
+    "settings of learning rate {1e-4, 1e-3, 1e-2} × weight decay {1e-3, 1e-2, 1e-1} × batch "
+    "{10, 50, 100}, each trained for the paper profile's epochs (200 on 2-bit), h0 an affine "
+    "map of the trial's first input, the paper's widths. `bench tune` searches the grid on "
+    "the tuning seeds, selects by validation loss, and trains the selected setting on other "
+    "seeds, the evaluation seeds (`gnode+tuned=paper`). Differences from the authors, by "
+    "design: the suite validates once an epoch (they validated every step), shuffles the "
+    "training trials (their loader did not), and truncates pulses at the trial's end (they "
+    "dropped pulses that would start in the last two bins). Weight decay is the same: Flux "
+    "0.12's `ADAMW` scales the decay by the learning rate, as `torch.optim.AdamW` and "
+    "`optax.adamw` do.",
+]
+
+
+def tuning_table(docs: list[dict[str, Any]]) -> list[str]:
+    """Each study's selection: the setting, its validation loss, the grid's spread."""
+    rows, seen = [], set()
+    for d in sorted(docs, key=lambda d: (d["task"], d["model"], d["framework"], d["seed"])):
+        t = d.get("tuning") or {}
+        key = (d["task"], _label(d), d["framework"])
+        if not t or key in seen:
+            continue
+        seen.add(key)
+        scores = [r["mean_val_loss"] for r in t["settings"] if r["mean_val_loss"] is not None]
+        best = min(scores) if scores else None
+        sel = t["selected"]
+        rows.append({"task": d["task"], "model": _label(d), "framework": d["framework"],
+                     "grid": f"{t['grid']} ({len(t['settings'])} settings, tuning seeds "
+                             f"{', '.join(str(s) for s in t['tuning_seeds'])})",
+                     "selected": ", ".join(f"{k} {sel[k]:g}" for k in TUNABLE if k in sel),
+                     "its validation loss": _number(best, ".4g"),
+                     "worst setting": _number(max(scores) if scores else None, ".4g"),
+                     "diverged or failed": f"{len(t['settings']) - len(scores)}"})
+    if not rows:
+        return []
+    return ["The selections:", "", tabulate(pd.DataFrame(rows).to_dict("list"),
+                                            headers="keys", tablefmt="github",
+                                            showindex=False, disable_numparse=True)]
+
+
+def _skipped(results_dir: Path, bad: list[tuple[Path, str]], broken: list[str]
+             ) -> tuple[list[str], list[str]]:
+    """(the README's "Files skipped" lines, one line per problem for stderr)."""
+    if not bad and not broken:
+        return [], []
+    lines = ["## Files skipped", "",
+             "These files could not be used: the tables below are built without them, and "
+             "`bench leaderboard` exits with status 1 until they are fixed.", ""]
+    lines += [f"- `{p.relative_to(results_dir).as_posix()}`: {why}" for p, why in bad]
+    # a task file's or the ledger's problem: its results are listed but not ranked
+    lines += [f"- {line.replace(f'{ROOT}/', '')} (its results are not ranked)"
+              for line in broken]
+    return [*lines, ""], [f"{p}: {why} (skipped)" for p, why in bad] + broken
+
+
+def build(results_dir: Path, out_dir: Path, problems: list[str] | None = None) -> list[Path]:
+    """Regenerate the leaderboard files; returns the paths written.
+
+    A result file that cannot be read or fails the schema is skipped, and so costs only
+    itself; a task file that does not load costs its results their rank. Each such problem
+    is listed in the README and appended as one line to ``problems`` (the command line
+    prints them and exits non-zero)."""
+    found, bad = load_each(results_dir)
+    paths, docs = [p for p, _ in found], [d for _, d in found]
+    broken = trust.annotate(results_dir, paths, docs)  # verified, stale: not ranked
+    store.hydrate(results_dir, docs)  # the example trials the plots draw, stored once per task
+    skipped, messages = _skipped(Path(results_dir), bad, broken)
+    if problems is not None:
+        problems += messages
+    # Tuning cells only served a selection, which the tuned results record: never ranked.
+    kept = [(p, d) for p, d in zip(paths, docs) if d.get("role") != "tuning"]
+    paths, docs = [p for p, _ in kept], [d for _, d in kept]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots = out_dir / "plots"
+    for stale in plots.glob("*.png"):  # every plot is redrawn; none may outlive its results
+        if not stale.name.startswith("perf-"):  # make perf's, redrawn by make perf
+            stale.unlink()
+    written = [out_dir / "results.csv", out_dir / "README.md", out_dir / "claims.md"]
+    claim_lines = [
+        "# The paper's claims, checked",
+        "",
+        "Generated by `make leaderboard` from every file in `results/`; do not edit by hand. "
+        "The claims are the four of Kim, Can & Krishnamurthy's abstract (ICML 2023) that the "
+        "suite can test, in their words. Each is judged separately per profile, machine, "
+        "ruleset (default settings, or tuned on the authors' grid) and framework, from runs "
+        "with the declared configs only (no command-line overrides). Every verdict comes from "
+        f"a test across seeds, at least {claims.MIN_SEEDS} per side: the effect (a difference "
+        "or ratio of means) and its Welch t interval, at the level 1 − 0.05 / k for a claim "
+        "of k comparisons (Bonferroni). A comparison **holds** when the "
+        "interval lies on the claim's side, **does not hold** when it lies on the other, and "
+        "is **inconclusive** when it straddles. Numbers are mean ± sample std over seeds. The "
+        "criteria are fixed in `bench/report/claims.py`. The quick profile uses smaller networks "
+        "and fewer epochs than the paper; only the paper profile reproduces its setting, and only "
+        "the tuned paper runs its protocol.",
+        "",
+    ]
+    lines = [
+        "# Leaderboard",
+        "",
+        "Generated by `make leaderboard` (`python -m bench leaderboard`) from every file in "
+        "`results/`; do not edit by hand.",
+        "",
+        "- One table per task version, profile and machine: CPU and GPU results are never "
+        "ranked against each other, and task versions, profiles and machines are never pooled.",
+        "- Metrics are on the test split, mean ± sample std over seeds; ↓ lower is better, "
+        "↑ higher is better. Rank follows the task's primary metric (first column).",
+        "- `train (s)`: total training wall-clock, mean over seeds; `step (ms)`: median "
+        "training step (forward + backward + update) after warm-up, JIT compile excluded.",
+        "- `*` after a time: at least one seed was timed while other cells ran on the same "
+        "node (`--jobs`, or Ray with `--share`); such times are not comparable with the rest.",
+        "- A seed that diverged, failed, timed out or ran out of memory is counted in `seeds` "
+        "and named there, never hidden.",
+        "- † marks results that may not be ranked. They are listed below the ranked rows of "
+        "their table, with no rank and the reason in `not ranked`, and never pooled with "
+        "ranked runs or used by the claims: a result the suite did not write (missing from "
+        "`results/LEDGER.sha256`, or its bytes differ from its line there: added or edited by "
+        "hand); a `stale` one, run on code that has changed since (the model's code files "
+        "and config, or the task), until it is rerun; and a submission's result unless it "
+        "ran in the enforced sandbox on the secret test data.",
+        "- Memory (flip-flop tasks; [docs/memory.md](../docs/memory.md)): `long_delay_r2` is "
+        "R² over the held bins of trials 10× longer plus 500 silent bins. The memory metric "
+        "writes every point of a grid over the ideal memory set with the task's pulses, then "
+        "holds zero input: `write err` is the readout's distance from the target right after "
+        "the write, `cov@h` the fraction of the set whose error stayed within ε (a tenth of "
+        "the set's scale) for h bins, `memory AUC` the area under coverage over log-horizon "
+        "(1: perfect memory, 0: none). `drift` is how far the readout wanders in 1000 bins "
+        "from where it settled, not from the target (a model with no memory scores 0): read "
+        "it beside `write err`. `gate median` and `gates < 0.05`: the gate G of a gated model "
+        "on held states at zero input.",
+        "- Attractor analysis of the trained model: `slow-set cov` is the fraction of the "
+        "ideal set near the readout of visited states that are slow for the task (the readout "
+        "would move less than ε in 1000 bins); `slow pts` the number of distinct slow points "
+        "the minimiser found near visited states, `dim` the median number of near-zero "
+        "Jacobian eigenvalues there (the local dimension); `portrait` links the phase portrait "
+        "of the lowest seed. `N` is the phase-space dimension. The paper's claims: "
+        "[claims.md](claims.md).",
+        "- `tuned`: entries trained with the setting `make tune` selected on a declared grid "
+        "(the authors' protocol); they have their own tables and are never ranked with "
+        "default ones.",
+        "- Real-world tasks (`vowels*`, `pickup-gesture`, `walker2d`; data from the cache "
+        "that `make data` prepares): test accuracy on the archive's own test split, read at "
+        "each series' last valid step, or the MSE of the next standardised observation "
+        "(walker2d); padding never enters a metric.",
+        "- Expressivity (`expressivity-*`, capacity tasks): `K*` is the largest number K of "
+        "cued target trajectories (K = 1, 2, 4, …) the model generates with trajectory R² at "
+        "or above the task's threshold (0.9) within the profile's training budget. The search "
+        "stops at the first K that fails; every K tried is listed with its score. K* is found "
+        "per seed (shown: the lower median over seeds, then each seed's); read it beside the "
+        "parameter count. Rank: K*, then the score at the first K that failed (how close the "
+        "next K came), then fewer parameters. `train (s)`: the whole search, mean over seeds.",
+        "",
+    ]
+    lines += skipped
+    if skipped:
+        claim_lines += [f"{len(messages)} file(s) could not be used: see the leaderboard's "
+                        "\"Files skipped\".", ""]
+    if not docs:
+        lines.append("No results yet: run `make bench`.")
+        claim_lines.append("No results yet: run `make bench`.")
+        pd.DataFrame().to_csv(written[0], index=False)
+    else:
+        df = pd.DataFrame([flatten(d, p.relative_to(results_dir)) for d, p in zip(docs, paths)])
+        results_link = Path(os.path.relpath(results_dir, out_dir)).as_posix()
+        df = df.sort_values(["task", "task_version", "profile", "device_class", "model",
+                             "framework", "seed"], kind="stable").reset_index(drop=True)
+        df.drop(columns=["capacity"]).to_csv(written[0], index=False, float_format="%.6g",
+                                             lineterminator="\n")
+        keys = sorted({_group_key(d) for d in docs},
+                      key=lambda k: (k[0], -k[1], PROFILE_ORDER.get(k[2], 9),
+                                     CLASS_ORDER.get(k[3], 9), k[4], k[5] != "default"))
+        latest = {k[0]: max(v for (t, v, *_) in keys if t == k[0]) for k in keys}
+        if not any(k[3] == "gpu" for k in keys):
+            lines += ["No GPU results yet: run `make bench DEVICE=cuda` on a machine with a GPU "
+                      "and commit the files it adds under `results/`.", ""]
+        current_task = None
+        for key in keys:
+            task, version, profile, dclass, hw, ruleset = key
+            if task != current_task:
+                lines += [f"## {task}", ""]
+                current_task = task
+            group_docs = [d for d in docs if _group_key(d) == key]
+            group = df[(df.task == task) & (df.task_version == version) & (df.profile == profile)
+                       & (df.device_class == dclass) & (df.hardware == hw)
+                       & (df.ruleset == ruleset)]
+            old = "" if version == latest[task] else " (superseded version)"
+            tuned = "" if ruleset == "default" else f" · {RULESET_NAME[ruleset]}"
+            lines += [f"### {task} v{version}{old} · {profile} profile · "
+                      f"{CLASS_NAME[dclass]}: {hw}{tuned}", ""]
+            slug = re.sub(r"[^a-z0-9]+", "-", hw.lower()).strip("-")
+            stem = f"{task}-v{version}-{profile}-{dclass}-{slug}" + (
+                "" if ruleset == "default" else f"-{ruleset}")
+            title = (f"{task} v{version}, {profile} profile, {CLASS_NAME[dclass]}: {hw}"
+                     + ("" if ruleset == "default" else f", {ruleset}"))
+            if group["K"].notna().any():  # a capacity task: K* per configuration
+                rankable = group[group["unranked"] == ""]
+                if len(rankable):
+                    section, pngs = capacity_report.section(
+                        capacity_scores.capacities(rankable),
+                        [d for d in group_docs if trust.rank_blocker(d) is None],
+                        title, stem, plots)
+                    lines += section
+                    written += pngs
+                else:
+                    lines += ["No result here may be ranked.", ""]
+                if len(rankable) < len(group):
+                    lines += ["Not ranked:", "",
+                              unranked_capacity_table(group[group["unranked"] != ""]), ""]
+                continue
+            lines += [table(group, group_docs[0]["higher_is_better"], results_link), ""]
+            png = plots / f"{stem}.png"
+            if _plot(group_docs, title, png):
+                written.append(png)
+                lines += [f"![{task} {profile} {dclass}](plots/{png.name})", ""]
+            png = plots / f"{stem}-memory.png"
+            if memory_report.draw(group_docs, f"{title}: memory and gates", png, _label):
+                written.append(png)
+                lines += [f"![{task} {profile} {dclass}: memory](plots/{png.name})", ""]
+        machines = sorted({k[2:] for k in keys},
+                          key=lambda m: (m[3] == "default", PROFILE_ORDER.get(m[0], 9),
+                                         CLASS_ORDER.get(m[1], 9), m[2]))
+        now = df[[v == latest[t] for t, v in zip(df.task, df.task_version)]]
+        if not any(m[0] == "paper" for m in machines):
+            claim_lines += [
+                "No paper-profile results yet. The paper's sizes belong on a GPU: "
+                "`make bench PROFILE=paper DEVICE=cuda SEEDS=0,1,2` runs every flip-flop task "
+                "at those sizes, and `make expressivity PROFILE=paper DEVICE=cuda FRAMEWORK=all "
+                "SEEDS=0,1,2` the whole expressivity grid; commit the files they add under "
+                "`results/`.", ""]
+        for profile, dclass, hw, ruleset in machines:
+            sel = now[(now.profile == profile) & (now.device_class == dclass)
+                      & (now.hardware == hw) & now.standard & (now.ruleset == ruleset)]
+            # claims.section keeps only the rankable rows (trust.rank_blocker)
+            if ruleset == "tuned":
+                claim_lines += [f"## The authors' protocol: {profile} profile, tuned · "
+                                f"{CLASS_NAME[dclass]}: {hw}", "", *PROTOCOL_TEXT, "",
+                                *tuning_table([d for d in docs if d.get("ruleset") == ruleset
+                                               and trust.rank_blocker(d) is None
+                                               and d["task_version"] == latest[d["task"]]
+                                               and d["profile"] == profile
+                                               and d["device_class"] == dclass
+                                               and hardware_label(d["provenance"]["hardware"])
+                                               == hw]), ""]
+            else:
+                claim_lines += [f"## {profile} profile · {CLASS_NAME[dclass]}: {hw} · "
+                                "default settings", ""]
+            claim_lines += claims.section(sel)
+    (out_dir / "claims.md").write_text("\n".join(claim_lines).rstrip() + "\n")
+    (out_dir / "README.md").write_text("\n".join(lines).rstrip() + "\n")
+    return written

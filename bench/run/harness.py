@@ -1,0 +1,208 @@
+"""The harness: run (model, framework, task, seed) cells under one protocol, write result files.
+
+For every cell it decides whether the result on file is current; if not, it runs the cell
+(``bench.run.cell``) and writes one result file atomically, with its ledger line. Cells whose
+file is current are skipped unless ``force`` is set, so an interrupted run resumes where it
+stopped. Many cells go through the scheduler (``bench.run.scheduler``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from bench import results
+from bench.errors import UserError
+from bench.results import ledger, store, trust
+from bench.run import executors, model_process, sandbox, scheduler
+from bench.run.cell import provenance_record, result_document, run_cell
+from bench.run.scheduler import RunReport, Settings
+from bench.spec.cells import (
+    Cell,
+    device_class,
+    fingerprint,
+    resolve_training,
+    variant,
+)
+
+
+def cuda_available(framework: str) -> bool:
+    if framework == "torch":
+        import torch
+
+        return torch.cuda.is_available()
+    import jax
+
+    try:
+        return bool(jax.devices("gpu"))
+    except RuntimeError:
+        return False
+
+
+def resolve_device(device: str, frameworks: list[str]) -> str:
+    """``cpu``, ``cuda`` (checked) or ``auto`` (cuda when every framework of the run sees a
+    GPU, so that one run is never split across hardware classes)."""
+    if device == "cpu":
+        return "cpu"
+    if device not in ("cuda", "auto"):
+        raise UserError(f"unknown device {device!r}; use cpu, cuda or auto")
+    missing = [f for f in frameworks if not cuda_available(f)]
+    if device == "auto":
+        return "cpu" if missing else "cuda"
+    if missing:
+        raise UserError(f"--device cuda, but {' and '.join(missing)} "
+                        f"{'see' if len(missing) > 1 else 'sees'} no CUDA GPU here; "
+                        "use DEVICE=cpu (or DEVICE=auto), or run on a machine with a GPU")
+    return "cuda"
+
+
+def stamp(doc: dict[str, Any], cell: Cell, run_overrides: dict[str, Any]) -> None:
+    """What a result says of how it was asked for: the command line's variant, whether the run
+    used declared configs only (the runs the claims may use), its role and ruleset."""
+    doc["run_variant"] = variant(run_overrides)  # the command line's part of the variant
+    doc["standard"] = doc["run_variant"] == ""
+    doc["variant"] = cell.name(run_overrides)
+    doc["role"] = cell.role
+    doc["ruleset"] = "tuned" if cell.role == "tuned" else "default"  # ranked apart
+    if cell.tuning is not None:
+        doc["tuning"] = cell.tuning
+
+
+def _rerun_reason(path: Path, cell: Cell, profile: str, overrides: dict[str, Any],
+                  results_dir: Path) -> str | None:
+    """Why an existing result must be redone (None: keep it)."""
+    try:
+        old = results.read(path)
+    except UserError:
+        return "its result file is unreadable"
+    if not ledger.verified(results_dir, path):
+        return "its result file is not one the suite wrote (not in the ledger)"
+    if old["status"] == "failed":
+        return "it failed last time"
+    config = resolve_training(cell.task, cell.model, profile, overrides)[0]
+    if old.get("code_sha256") != trust.code_sha256(cell.model, cell.framework, config):
+        return "the model's code, or suite code it imports, changed since"
+    if old.get("fingerprint") != fingerprint(cell, profile, overrides):
+        return "the model's code or config, or the task, changed since"
+    if cell.role == "tuned" and old.get("tuning") != results.plain(cell.tuning):
+        return "its tuning study (grid, tuning seeds or their results) changed since"
+    return None
+
+
+def locate(cell: Cell, profile: str, device: str, results_dir: Path,
+           run_overrides: Mapping[str, Any]) -> tuple[dict[str, Any], Path, str]:
+    """(the cell's overrides, its result file, its name in messages)."""
+    overrides = cell.overrides(dict(run_overrides))
+    label = "+".join(filter(None, (cell.model.name, cell.name(dict(run_overrides)))))
+    path = results.cell_path(results_dir, cell.task.name, cell.task.version, profile,
+                             device_class(device), label, cell.framework, cell.seed, cell.size)
+    if cell.role == "tuning":  # apart: the leaderboard ranks none of them
+        path = path.parent / "tuning" / path.name
+    size = "" if cell.size is None else f" K={cell.size}"
+    return overrides, path, f"{cell.task.key} {label}/{cell.framework}{size} seed {cell.seed}"
+
+
+def process(cell: Cell, settings: Settings, report: RunReport,
+            echo: Callable[[str], None]) -> dict[str, Any]:
+    """Run one cell unless its result is current; return its result document (old or new).
+
+    ``report`` collects the outcome; every line goes to ``echo``.
+    """
+    s = settings
+    run_overrides = dict(s.overrides)
+    overrides, path, name = locate(cell, s.profile, s.device, s.results_dir, run_overrides)
+    if path.exists() and not s.force:
+        why = _rerun_reason(path, cell, s.profile, overrides, s.results_dir)
+        if why is None:
+            report.skipped.append(name)
+            echo(f" {name}: done already ({path}); FORCE=1 reruns it")
+            return results.read(path)
+        echo(f" {name}: running again: {why}")
+    before = ledger.snapshot(s.results_dir)
+    with executors.running() as others:  # cells beside this one on this node, for timing
+        at_start = others()
+        doc = run_cell(cell, s.profile, s.device, overrides, path, s.isolate, s.limits,
+                       s.results_dir)
+        doc.setdefault("timing", {})["cells_beside"] = executors.beside(others, at_start)
+    forged = ledger.forged_since(s.results_dir, before)
+    if forged:  # the model's process (or someone) wrote results behind the harness
+        doc.update(status="failed", metrics={}, reason=(
+            f"result files changed while this cell's model ran, not by the harness: "
+            f"{', '.join(forged)}; a model may not write results (they are unverified)"))
+    stamp(doc, cell, run_overrides)
+    store.compact(s.results_dir, doc)  # the trial it shares with other results: once per task
+    ledger.write_result(s.results_dir, path, doc)
+    if doc["status"] == "ok":
+        report.done.append(name)
+        m = ", ".join(f"{k} {v:.4g}" for k, v in doc["metrics"].items())
+        t = doc["timing"]
+        a = doc.get("attractor") or {}
+        slow = (f"; {a['n_slow_points']} slow points, coverage {a['coverage']:.2f}"
+                if a.get("status") == "ok" else "")
+        echo(f" {name}: {m}; train {t['train_total_s']:.1f} s, "
+             f"step {1e3 * t['step_median_s']:.2f} ms{slow}")
+    else:
+        report.problems.append(f"{name}: {doc['status']}: {doc['reason']}")
+        echo(f" {name}: {doc['status'].upper()}: {doc['reason']}")
+    return doc
+
+
+def run_unit(cell: Cell, settings: Settings,
+             echo: Callable[[str], None] | None = None) -> tuple[RunReport, list[str]]:
+    """One cell as a scheduler's unit: its outcome, and the lines it echoed (kept and
+    returned when ``echo`` is None)."""
+    report, lines = RunReport(), list[str]()
+    process(cell, settings, report, lines.append if echo is None else echo)
+    return report, lines
+
+
+def record_failure(cell: Cell, settings: Settings, why: str) -> RunReport:
+    """Write a ``failed`` result for a cell whose worker was lost (Ray, past its retries)."""
+    s = settings
+    overrides, path, name = locate(cell, s.profile, s.device, s.results_dir, s.overrides)
+    doc = result_document(cell, s.profile, s.device, overrides)
+    doc.update(status="failed", reason=f"the worker running it was lost: {why}")
+    stamp(doc, cell, dict(s.overrides))
+    doc["provenance"] = provenance_record(s.device, doc.pop("_started"), True)
+    ledger.write_result(s.results_dir, path, doc)
+    report = RunReport()
+    report.problems.append(f"{name}: failed: {doc['reason']}")
+    return report
+
+
+def run(cells: list[Cell], profile: str, device: str, results_dir: Path, force: bool = False,
+        overrides: dict[str, Any] | None = None, echo: Callable[[str], None] = print,
+        isolate: bool = True, limits: model_process.Limits | None = None,
+        executor: executors.Local | executors.Ray | None = None,
+        test_data: str | None = None) -> RunReport:
+    """Run every cell not already done; write each result as soon as it exists.
+
+    A cell is done when its result file exists, did not fail, and has the cell's current
+    fingerprint. ``test_data`` (``public`` for an open run) overrides the cells' own choice
+    (``secret`` by default). With ``isolate`` (the default) every cell's model runs in its own
+    sandboxed process, held to ``limits`` (default: the profile's,
+    ``bench.run.model_process.LIMITS``). ``executor`` (``bench.run.executors``) runs the cells
+    elsewhere or several at once; by default they run here, one after another.
+    """
+    settings = Settings(profile, device, Path(results_dir), force, dict(overrides or {}),
+                        isolate, limits)
+    if test_data is not None:  # the whole run's: secret (official) or public (open)
+        cells = [dataclasses.replace(c, test_data=test_data) for c in cells]
+    ledger.entries(results_dir)  # a bad ledger line stops the run now, not after a cell trained
+    root = Path(results_dir).resolve()
+    for model in {c.model.name: c.model for c in cells}.values():
+        if isolate and root in (model.path.resolve(), *model.path.resolve().parents):
+            raise UserError(f"results folder {results_dir} holds the code of model "
+                            f"{model.name} ({model.path}); the sandbox hides results folders "
+                            "from model code: use another --results-dir")
+    if isolate and cells and sandbox.landlock_abi() < 1:
+        echo("sandbox: this kernel has no Landlock (Linux >= 5.13 with landlock among its "
+             "security modules): model code runs unconfined, and results record "
+             "sandbox.enforced: false (a submission's result is then never ranked)")
+    return scheduler.schedule(
+        executor or executors.Local(1), functools.partial(run_unit, settings=settings), cells,
+        gpu=device == "cuda", echo=echo,
+        lost=lambda cell, why: record_failure(cell, settings, why))

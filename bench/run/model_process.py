@@ -1,0 +1,179 @@
+"""A cell's model side, run in a sandboxed child: the harness never imports model code.
+
+The parent sends a :class:`ModelJob`: the training and validation splits, the *inputs* of the
+evaluation sets (never their targets), the trainer settings and a private scratch folder. The
+child (``bench.run.isolation``: a keeper and a sandboxed worker) builds and trains the model,
+predicts, and leaves its parameters and attractor analysis in the scratch folder. It answers
+with a :class:`ModelReport` as plain data (:data:`REPORT_SCHEMA`, ``bench.run.wire``). The parent
+computes every metric, moves the files into place and writes the result.
+
+The keeper holds the child's whole process tree to a wall-clock and a memory limit
+(:data:`LIMITS`, per profile). Every way a child can end becomes a status and a reason:
+
+- an exception: ``failed``;
+- a non-finite loss: ``diverged``;
+- a timeout: ``timeout``;
+- running out of memory (the limit, or the kernel's out-of-memory killer): ``oom``;
+- a crash (segfault, a kill it sent itself): ``failed``, with the signal;
+- an answer that is not plain data of the schema: ``failed``.
+
+Inside the child, the task API refuses the test split (:data:`bench.spec.tasks.SEALED`), and the
+sandbox (``bench.run.sandbox``) hides the results, the data cache and bundled archives.
+"""
+
+from __future__ import annotations
+
+import importlib
+import traceback
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import UserError
+from bench.run import isolation, wire
+from bench.run.isolation import STOP, Limits
+from bench.spec.registry import ModelSpec
+from bench.train.training import Diverged, TrainSpec
+
+TRAINERS = {"torch": "bench.train.train_torch", "jax": "bench.train.train_jax"}
+
+
+__all__ = ["LIMITS", "STOP", "Limits", "ModelJob", "ModelReport", "run_isolated", "run_job"]
+
+LIMITS = {"smoke": Limits(600, 8), "quick": Limits(4 * 3600, 16), "paper": Limits(24 * 3600, 64)}
+
+
+@dataclass
+class ModelJob:
+    model: ModelSpec
+    framework: str
+    spec: TrainSpec
+    train: dict[str, Any]
+    validation: dict[str, Any]
+    inputs: dict[str, dict[str, Any]]  # per evaluation set: inputs and dt, no targets
+    scratch: Path  # where the child leaves its files, named after the result file
+    result_name: str  # the result file's name, e.g. gnode-torch-seed0.json
+    analysis: dict[str, Any] | None = None  # task, profile, device, title, test, probe
+    save: bool = True  # leave the trained parameters (and the analysis) in ``scratch``
+
+
+@dataclass
+class ModelReport:
+    status: str = "ok"
+    reason: str | None = None
+    predictions: dict[str, Any] = field(default_factory=dict)
+    n_params: int | None = None
+    timing: dict[str, Any] = field(default_factory=dict)
+    memory: dict[str, Any] = field(default_factory=dict)
+    nfe: dict[str, Any] | None = None
+    curve: dict[str, Any] = field(default_factory=dict)
+    checkpoint: str | None = None  # file name in the scratch folder
+    attractor: dict[str, Any] | None = None
+
+
+def _is_oom(e: BaseException) -> bool:
+    text = f"{type(e).__name__}: {e}"
+    return isinstance(e, MemoryError) or "OutOfMemory" in text or "RESOURCE_EXHAUSTED" in text
+
+
+def run_job(job: ModelJob) -> ModelReport:
+    """Train, predict and analyse in this process; a model's error becomes the report's status."""
+    from bench.run import analyze
+    from bench.train import checkpoints
+
+    report = ModelReport()
+    try:
+        module = job.model.load(job.framework)
+        trainer = importlib.import_module(TRAINERS[job.framework])
+        out = trainer.fit_predict(module, job.spec, job.train, job.validation, job.inputs)
+    except Diverged as e:
+        return ModelReport(status="diverged", reason=str(e))
+    except UserError as e:  # e.g. a submission without build(): this cell fails, others go on
+        return ModelReport(status="failed", reason=str(e))
+    except Exception as e:  # a model's own error must not stop the other cells
+        last = traceback.extract_tb(e.__traceback__)[-1]
+        return ModelReport(status="oom" if _is_oom(e) else "failed",
+                           reason=f"{type(e).__name__}: {e} "
+                                  f"({Path(last.filename).name}:{last.lineno})")
+    report.predictions, report.n_params = out.predictions, out.n_params
+    report.timing, report.memory, report.nfe, report.curve = (out.timing, out.memory, out.nfe,
+                                                              out.curve)
+    if out.model is not None and job.save:
+        try:
+            where = job.scratch / job.result_name
+            ckpt = checkpoints.path_for(where, job.framework)
+            checkpoints.save(out.model, job.framework, ckpt)
+            report.checkpoint = ckpt.name
+            if job.analysis is not None:
+                a = job.analysis
+                report.attractor = analyze.analyse_model(
+                    out.model, job.framework, a["task"], a["profile"], a["device"], where,
+                    a["title"], test=a["test"], probe=a["probe"])
+        except Exception as e:  # the predictions stand; the files are missing, and why
+            last = traceback.extract_tb(e.__traceback__)[-1]
+            report.checkpoint = None
+            report.attractor = {"status": "failed", "reason": f"saving or analysing the "
+                                f"model: {type(e).__name__}: {e} "
+                                f"({Path(last.filename).name}:{last.lineno})"}
+    return report
+
+
+# What a training cell's child may answer (bench.run.wire): plain data only.
+REPORT_SCHEMA = {
+    "status": str, "reason": (str, type(None)),
+    "predictions": wire.MapOf(wire.Array("f")),
+    "n_params": (int, type(None)),
+    "timing": wire.MapOf((wire.Number, str, bool, type(None))),
+    "memory": wire.MapOf((wire.Number, type(None))),
+    "nfe": (wire.MapOf(wire.JSON), type(None)),
+    "curve": wire.MapOf((wire.Number, type(None), wire.ListOf((wire.Number, type(None))))),
+    "checkpoint": (str, type(None)),
+    "attractor": (wire.MapOf(wire.JSON), type(None)),
+}
+CHILD_STATUSES = ("ok", "failed", "diverged", "oom")
+
+
+def child_main(job: ModelJob) -> dict[str, Any]:
+    """The worker's target: :func:`run_job`, as plain data."""
+    return asdict(run_job(job))
+
+
+def _problem(report: dict[str, Any], job: ModelJob) -> str | None:
+    """What is wrong with a decoded report, beyond its schema (None: nothing)."""
+    if report["status"] not in CHILD_STATUSES:
+        return f"unknown status {report['status']!r}"
+    if report["status"] != "ok":
+        return None
+    missing = sorted(set(job.inputs) - set(report["predictions"]))
+    if missing:
+        return f"no predictions for {', '.join(missing)}"
+    for name, pred in report["predictions"].items():
+        given = job.inputs.get(name)
+        if given is None:
+            return f"predictions for {name!r}, which it was not asked for"
+        if pred.shape[:2] != given["inputs"].shape[:2]:
+            return (f"predictions for {name} of shape {pred.shape}; the inputs are "
+                    f"{given['inputs'].shape}")
+    return None
+
+
+def run_isolated(job: ModelJob, limits: Limits,
+                 results_dirs: Sequence[Path] = ()) -> tuple[ModelReport, dict[str, Any]]:
+    """:func:`run_job` in a sandboxed, contained child (``bench.run.isolation``) held to ``limits``.
+
+    Returns the report and the sandbox's record (for the result's provenance). The child's
+    files are left in ``job.scratch``; the caller moves them.
+    """
+    out = isolation.run("bench.run.model_process:child_main", job, job.scratch, limits,
+                        REPORT_SCHEMA, results_dirs, framework=job.framework)
+    sandbox = {**out.sandbox, "keeper": {k: out.verdict.get(k) for k in
+                                         ("peak_memory_gb", "leftover_processes")}}
+    if not out.returned:
+        status, reason = isolation.ended(out, limits)
+        return ModelReport(status=status, reason=reason), sandbox
+    problem = _problem(out.value, job)
+    if problem:
+        return ModelReport(status="failed", reason=f"the cell's process sent an unusable "
+                           f"report: {problem}"), sandbox
+    return ModelReport(**out.value), sandbox
