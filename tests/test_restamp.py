@@ -159,3 +159,31 @@ def test_a_module_moved_into_a_package_is_the_same_code(tmp_path, monkeypatch):
     # ... or the package marker does something
     (repo / "bench" / "models" / "__init__.py").write_text("import os\n")
     assert not restamp._same_code(before, files, {})
+
+
+def test_a_fingerprint_follows_the_models_module_only_when_nothing_else_changed(
+        smoke_run, monkeypatch):
+    """The fingerprint hashes the model's module with the config, training and task. When only
+    the module changed (its imports renamed), restamping gives the present fingerprint; when
+    the training settings differ from the recorded ones, none."""
+    from bench.spec.tasks import get_task
+
+    models = discover()
+    doc = smoke_run[2][("gnode", "torch")]
+    model, task = models["gnode"], get_task(doc["task"])
+    commit = doc["provenance"]["git_commit"]
+    assert restamp._fingerprint(doc, model, task, commit) == doc["fingerprint"]
+    module = model.code_file("torch")
+    original = type(module).read_bytes
+    edited = original(module).replace(b"from bench.models.", b"from bench.models .")
+    assert edited != original(module)
+    monkeypatch.setattr(type(module), "read_bytes",
+                        lambda self: edited if self == module else original(self))
+    assert "module or the task changed" in trust.stale_reason(
+        {**doc, "code_sha256": trust.code_sha256(model, "torch", doc["config"]["model"])},
+        models, {doc["task"]: task})
+    now = restamp._fingerprint(doc, model, task, commit)
+    assert now is not None and now != doc["fingerprint"]
+    other = {**doc, "config": {**doc["config"],
+                               "training": {**doc["config"]["training"], "lr": 0.5}}}
+    assert restamp._fingerprint(other, model, task, commit) is None

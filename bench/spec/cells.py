@@ -98,13 +98,16 @@ def fingerprint(cell: Cell, profile: str, overrides: dict[str, Any]) -> str:
 
 
 def fingerprint_of(cell: Cell, profile: str, config: dict[str, Any],
-                   training: dict[str, Any]) -> str:
+                   training: dict[str, Any], code: bytes | None = None) -> str:
     """The fingerprint of a cell with this resolved config and training settings.
 
     The task enters as the cell's profile sees it (``Task.identity``): another profile's
     budget, a tuning grid or the hold probe's settings do not change this cell's result.
+    ``code``: the model's module as it was (restamping); by default, as it is.
     """
-    h = hashlib.sha256(cell.model.code_file(cell.framework).read_bytes())
+    if code is None:
+        code = cell.model.code_file(cell.framework).read_bytes()
+    h = hashlib.sha256(code)
     task = cell.task.identity(profile)
     h.update(json.dumps([config, training, task], sort_keys=True, default=str).encode())
     return h.hexdigest()

@@ -42,6 +42,7 @@ from bench.errors import UserError
 from bench.results import environment, ledger
 from bench.run import isolation, wire
 from bench.spec import imports, metrics
+from bench.spec.cells import Cell, fingerprint_of
 from bench.spec.registry import ModelSpec
 from bench.train import checkpoints
 
@@ -267,9 +268,8 @@ def restamp(results_dir: Path, echo: Callable[[str], None] = print) -> dict[str,
     """Restamp every result that passes a check; return counts per outcome."""
     from bench.results import trust
     from bench.spec.registry import discover
-    from bench.spec.tasks import get_task
 
-    models, tasks = discover(), {}
+    models, tasks = discover(), dict[str, Any]()
     git_cache: dict[str, Any] = {}
     counts = {"current": 0, "git": 0, "outputs": 0, "stale": 0, "skipped": 0}
     table = ledger.entries(results_dir)
@@ -289,26 +289,30 @@ def restamp(results_dir: Path, echo: Callable[[str], None] = print) -> dict[str,
             counts["skipped"] += 1
             continue
         new = trust.code_sha256(model, fw, config)
-        if doc.get("code_sha256") == new:
+        commit = (doc.get("provenance") or {}).get("git_commit")
+        if doc["task"] not in tasks:
+            tasks[doc["task"]] = _task(doc["task"])
+        task = tasks[doc["task"]]
+        fingerprint = _fingerprint(doc, model, task, commit)
+        if fingerprint is None:  # the task or the config changed, not only the model's code
+            counts["stale"] += 1
+            continue
+        if doc.get("code_sha256") == new and doc.get("fingerprint") == fingerprint:
             counts["current"] += 1
             continue
         recorded = doc.get("code_sha256")
-        commit = (doc.get("provenance") or {}).get("git_commit")
         if (recorded is not None
                 and recorded != trust.code_sha256(model, fw, config, shared=False)
                 and not _same_code(commit, _own_files(model, fw), git_cache)):
             counts["stale"] += 1  # its own folder changed: a real change
             continue
         if _same_code(commit, _suite_files(model, fw), git_cache):
-            _write(results_dir, path, doc, new, {"check": "git", "since": commit})
+            _write(results_dir, path, doc, new, fingerprint, {"check": "git", "since": commit})
             counts["git"] += 1
             continue
-        if doc["status"] != "ok":  # no trained model, no outputs to reproduce
+        if doc["status"] != "ok" or task is None:  # no trained model, nothing to reproduce
             counts["stale"] += 1
             continue
-        if doc["task"] not in tasks:
-            tasks[doc["task"]] = get_task(doc["task"])
-        task = tasks[doc["task"]]
         ckpt = checkpoints.path_for(path, fw)
         try:
             probe = _probe(doc, task, model) if task.version == doc["task_version"] else None
@@ -322,6 +326,7 @@ def restamp(results_dir: Path, echo: Callable[[str], None] = print) -> dict[str,
                 "n_inputs": doc["checkpoint"]["n_inputs"],
                 "n_outputs": doc["checkpoint"]["n_outputs"], "checkpoint": str(ckpt),
                 "inputs": probe[0]["inputs"], "dt": probe[0]["dt"]}
+        doc["_fingerprint"] = fingerprint
         pending.setdefault((model.name, fw), []).append((path, doc, item, probe[1]))
     for (name, fw), group in sorted(pending.items()):
         echo(f"restamp: {name}/{fw}: reproducing {len(group)} result(s) from checkpoints")
@@ -330,7 +335,8 @@ def restamp(results_dir: Path, echo: Callable[[str], None] = print) -> dict[str,
             new = trust.code_sha256(models[name], fw, doc["config"]["model"])
             diff = None if pred is None else compare(pred)
             if diff is not None and diff <= TOLERANCE:
-                _write(results_dir, path, doc, new, {"check": "outputs", "max_abs_diff": diff})
+                _write(results_dir, path, doc, new, doc.pop("_fingerprint"),
+                       {"check": "outputs", "max_abs_diff": diff})
                 counts["outputs"] += 1
             else:
                 echo(f"restamp: {path}: not reproduced (max |diff| {diff}); stays stale")
@@ -356,9 +362,46 @@ def _commit() -> str | None:
     return _COMMIT[0]
 
 
-def _write(results_dir: Path, path: Path, doc: dict[str, Any], new: str,
+def _task(name: str) -> Any:
+    """The task's present definition; None when it is gone or no longer loads."""
+    from bench.spec.tasks import get_task
+
+    try:
+        return get_task(name)
+    except UserError:
+        return None
+
+
+def _fingerprint(doc: dict[str, Any], model: ModelSpec, task: Any, commit: str | None
+                 ) -> str | None:
+    """The fingerprint ``doc`` gets when restamped: its present one, when what it hashes
+    besides the model's module (config, training settings, task) is as the result recorded;
+    None when that changed (a real change: the cell must run again). A result of another task
+    version keeps its fingerprint: it is judged against its own version's files."""
+    if task is None or task.version != doc["task_version"]:
+        return doc.get("fingerprint")
+    config = (doc.get("config") or {}).get("model") or {}
+    training = (doc.get("config") or {}).get("training") or {}
+    cell = Cell(model, doc["framework"], task, doc["seed"], size=doc.get("K"))
+    now = fingerprint_of(cell, doc["profile"], config, training)
+    if doc.get("fingerprint") == now:
+        return now
+    try:  # the module as it was when the result was written
+        rel = model.code_file(doc["framework"]).resolve().relative_to(imports.ROOT)
+    except ValueError:
+        return None
+    old = subprocess.run(["git", "show", f"{commit}:{rel.as_posix()}"], cwd=imports.ROOT,
+                         capture_output=True) if commit else None
+    if old is None or old.returncode != 0:
+        return None
+    before = fingerprint_of(cell, doc["profile"], config, training, code=old.stdout)
+    return now if before == doc.get("fingerprint") else None
+
+
+def _write(results_dir: Path, path: Path, doc: dict[str, Any], new: str, fingerprint: str | None,
            how: dict[str, Any]) -> None:
     doc["code_sha256"] = new
+    doc["fingerprint"] = fingerprint
     doc["provenance"]["restamped"] = {
         **how, "by": _commit(),
         "at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
