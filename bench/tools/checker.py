@@ -9,7 +9,9 @@ model code runs in child processes.
    - ``build``: the module imports, and ``build(config, I, O)`` returns a model;
    - ``shape``: the outputs have the contract's shape;
    - ``gradients``: the gradient of a loss is finite for every parameter and non-zero for some;
-   - ``seed``: building twice from the same seed gives the same parameters.
+   - ``seed``: building twice from the same seed gives the same parameters;
+   - ``hooks``: the optional hooks are whole (``bench.spec.contract``): the analysis interface
+     has all of its members or none, and each declared hook has its type.
 3. ``smoke run``: one cell of the smoke profile on :data:`SMOKE_TASK`, through the harness as
    ``make bench`` runs it (isolated, limits and all); its status must be ok.
 """
@@ -27,10 +29,12 @@ import yaml
 
 from bench.errors import UserError
 from bench.run import wire
+from bench.spec import contract
 from bench.spec.cells import Cell
 from bench.spec.registry import ModelSpec, validate_metadata
 
 SMOKE_TASK = "flipflop-2bit-ring"
+STAGES = ("build", "shape", "gradients", "seed", "hooks")  # the contract checks, in order
 B, T, I, O = 3, 7, 4, 2  # the contract checks' sizes
 CHILD_TIMEOUT_S = 600
 
@@ -87,6 +91,7 @@ def _torch_contract(spec: ModelSpec, config: dict[str, Any], out: list[Check]) -
     again = module.build(config, I, O)
     out.append(_seed_check({n: p.detach().numpy() for n, p in params.items()},
                            {n: p.detach().numpy() for n, p in again.named_parameters()}))
+    out.append(_hooks_check(model, module, "torch"))
     return out
 
 
@@ -120,7 +125,30 @@ def _jax_contract(spec: ModelSpec, config: dict[str, Any], out: list[Check]) -> 
                 jax.tree_util.tree_leaves_with_path(eqx.filter(m, eqx.is_inexact_array))}
 
     out.append(_seed_check(named(model), named(again)))
+    out.append(_hooks_check(model, module, "jax"))
     return out
+
+
+def _hooks_check(model: Any, module: Any, framework: str) -> Check:
+    """The optional hooks of ``bench.spec.contract``: whole where present, of their types."""
+    missing = contract.missing_analysis_members(model)
+    if missing and len(missing) < len(contract.ANALYSIS_MEMBERS):
+        return Check("hooks", False, f"the analysis interface is partial: it lacks "
+                     f"{', '.join(missing)} (give all of {', '.join(contract.ANALYSIS_MEMBERS)}"
+                     " or none)")
+    problems = [f"{name} is {type(getattr(model, name)).__name__}, not bool"
+                for name in ("graph_safe", "reports_nfe", "discrete")
+                if hasattr(model, name) and not isinstance(getattr(model, name), bool)]
+    hook = getattr(module, "load_torch_state", None)
+    if hook is not None and not callable(hook):
+        problems.append("load_torch_state is not a function")
+    if problems:
+        return Check("hooks", False, "; ".join(problems))
+    found = [name for name, present in (
+        ("analysis interface", not missing), ("graph_safe", contract.is_graph_safe(model)),
+        ("reports_nfe", contract.has_nfe_counts(model)),
+        ("load_torch_state", framework == "jax" and hook is not None)) if present]
+    return Check("hooks", True, ", ".join(found) or "none")
 
 
 def _gradient_check(grads: dict[str, np.ndarray | None]) -> Check:
@@ -155,7 +183,7 @@ def contract_main(job: tuple[ModelSpec, str]) -> list[dict[str, Any]]:
         run = _torch_contract if framework == "torch" else _jax_contract
         checks = run(spec, config, checks)
     except BaseException as e:  # the check that was running fails with the error
-        stage = ("build", "shape", "gradients", "seed")[min(len(checks), 3)]
+        stage = STAGES[min(len(checks), len(STAGES) - 1)]
         checks.append(Check(stage, False, f"{type(e).__name__}: {e}"))
     return [asdict(c) for c in checks]
 
@@ -163,7 +191,7 @@ def contract_main(job: tuple[ModelSpec, str]) -> list[dict[str, Any]]:
 CHECKS_SCHEMA = wire.ListOf({"name": str, "ok": bool, "reason": str})
 
 
-def contract(spec: ModelSpec, framework: str) -> list[Check]:
+def contract_checks(spec: ModelSpec, framework: str) -> list[Check]:
     """The contract checks for one framework, in a sandboxed child (``bench.run.isolation``)."""
     from bench.run import isolation
 
@@ -199,10 +227,10 @@ def check(folder: Path, echo: Callable[[str], None] = print) -> bool:
     echo(Check("metadata", True, f"{spec.name}: {', '.join(spec.frameworks)}").line())
     ok = True
     for fw in spec.frameworks:
-        checks = contract(spec, fw)
+        checks = contract_checks(spec, fw)
         for c in checks:
             echo(Check(f"{fw} {c.name}", c.ok, c.reason).line())
-        passed = len(checks) == 4 and all(c.ok for c in checks)
+        passed = len(checks) == len(STAGES) and all(c.ok for c in checks)
         if passed:
             smoke = smoke_run(spec, fw)
             echo(Check(f"{fw} {smoke.name}", smoke.ok, smoke.reason).line())

@@ -20,7 +20,7 @@ from bench.tools.checker import load_folder
 
 pytestmark = pytest.mark.slow  # real processes: the harness, its children, Ray
 
-FIXTURE = Path(__file__).parent / "fixtures" / "hostile"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "hostile"
 TASK = "flipflop-2bit-ring"
 
 

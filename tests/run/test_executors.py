@@ -26,8 +26,8 @@ from bench.spec.tasks import get_task
 
 pytestmark = pytest.mark.slow  # real processes: the harness, its children, Ray
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURE = Path(__file__).parent / "fixtures" / "hostile"
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "hostile"
 TIMING = ("timing", "provenance", "memory", "curve", "attractor", "checkpoint")
 
 

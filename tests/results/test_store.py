@@ -15,7 +15,7 @@ from bench.analysis import portraits
 from bench.report import leaderboard
 from bench.results import ledger, store
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REAL = ROOT / "results"
 FLIPFLOP = "flipflop-3bit@v2/quick/cpu"
 WALKER = "walker2d@v1/quick/cpu"

@@ -18,7 +18,7 @@ from bench.results import ledger
 
 pytestmark = pytest.mark.slow  # real processes: the harness, its children, Ray
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Two quick models, two seeds: four cells of a few seconds each.
 RUN = ["-m", "bench", "run", "--model", "gru,rnn", "--framework", "torch", "--task",
        "flipflop-2bit-ring", "--profile", "smoke", "--seeds", "0-1"]

@@ -78,7 +78,7 @@ def test_an_honest_child_returns_plain_data_and_its_sandbox_record(tmp_path):
 @needs_landlock
 def test_writes_outside_the_scratch_folder_are_refused(tmp_path, results_dir):
     # a new file in the code tree (never a real source file: a failed sandbox must not harm it)
-    code = Path(__file__).resolve().parent.parent / "bench" / f".probe-{uuid.uuid4().hex}.py"
+    code = Path(__file__).resolve().parents[2] / "bench" / f".probe-{uuid.uuid4().hex}.py"
     cache = tmp_path / "cache"
     cache.mkdir()
     (cache / "vowels.npz").write_bytes(b"data")
@@ -225,12 +225,12 @@ def test_a_killed_harness_leaves_no_process_and_no_scratch_folder(tmp_path):
     """SIGKILL the harness mid-cell: its keeper kills the tree and removes the scratch."""
     driver = (
         "import sys\n"
-        "from bench import isolation\n"
+        "from bench.run import isolation\n"
         "with isolation.scratch_folder() as s:\n"
         "    print(s, flush=True)\n"
         f"    isolation.run('{ATTACKS}:hog_in_grandchild', {{'gb': 0.01}}, s,\n"
         "                  isolation.Limits(300, 4))\n")
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     proc = subprocess.Popen([sys.executable, "-c", driver], cwd=root, stdout=subprocess.PIPE,
                             env={**os.environ, "PYTHONPATH": str(root)}, text=True)
     scratch = proc.stdout.readline().strip()
