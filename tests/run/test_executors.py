@@ -31,6 +31,12 @@ FIXTURE = Path(__file__).parents[1] / "fixtures" / "hostile"
 TIMING = ("timing", "provenance", "memory", "curve", "attractor", "checkpoint")
 
 
+def _interruptible() -> None:
+    """A child's Ctrl-C as at a terminal, however pytest was started: a shell's background job
+    (``make test &``, nohup) ignores SIGINT, and Python keeps an ignored SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _cells(models=("gru", "rnn"), seeds=(0, 1)) -> list[Cell]:
     known, task = discover(), get_task("flipflop-2bit-ring")
     return [Cell(known[m], "torch", task, s) for m in models for s in seeds]
@@ -168,7 +174,8 @@ def test_an_interrupted_ray_driver_resumes_with_the_missing_cells_only(tmp_path)
            "--results-dir", str(tmp_path), "--executor", "ray", "--share"]
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # a local instance
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            preexec_fn=_interruptible)
     deadline = time.monotonic() + 300
     while len(results.result_files(tmp_path)) < 1:
         assert proc.poll() is None and time.monotonic() < deadline
@@ -194,7 +201,7 @@ def test_ctrl_c_stops_a_run_with_several_jobs_at_once(tmp_path):
            "torch", "--task", "flipflop-2bit-ring", "--profile", "smoke", "--seeds", "0-5",
            "--results-dir", str(tmp_path), "--jobs", "2"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True, preexec_fn=_interruptible)
     deadline = time.monotonic() + 300
     while len(results.result_files(tmp_path)) < 1:
         assert proc.poll() is None and time.monotonic() < deadline
