@@ -70,10 +70,11 @@ def schedule(executor: executors.Local | executors.Ray,
         report.extend(part)
         for line in lines:
             say(line)
-        progress.update()
+        # the postfix first: a plain-lines bar prints it on update
         progress.set_postfix_str(f"done {len(report.done)}, already {len(report.skipped)}, "
                                  f"failed {len(report.problems)}, running or queued "
-                                 f"{total - progress.n}")
+                                 f"{total - progress.n - 1}")
+        progress.update()
 
     streams = isinstance(executor, executors.Local) and executor.jobs == 1
     fn = (lambda u: unit(u, echo=say)) if streams else unit
