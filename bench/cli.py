@@ -11,6 +11,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from bench import atomic
 from bench.errors import UserError, unknown
@@ -454,8 +455,25 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+class _Help(argparse.HelpFormatter):
+    """Each option's help ends with its default, unless it says it already or has none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (action.option_strings and "default" not in text.lower()
+                and default not in (None, False, [], argparse.SUPPRESS)):
+            text += " (default: %(default)s)"
+        return text
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line, like every other user error."""
+    """argparse, but a usage error is one line, like every other user error, and every
+    command's help shows the defaults."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # type: ignore[override]
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
@@ -467,7 +485,7 @@ def _common(r: argparse.ArgumentParser) -> None:
     r.add_argument("--device", default="cpu", help="cpu, cuda, or auto")
     r.add_argument("--profile", default="quick", help="smoke, quick or paper")
     r.add_argument("--seeds", default="0", help="e.g. 0,1,2 or 0-4")
-    r.add_argument("--results-dir", default="results")
+    r.add_argument("--results-dir", default="results", help="the folder of result files")
     r.add_argument("--force", action="store_true", help="rerun cells that are done already")
     r.add_argument("--open", action="store_true",
                    help="an open run: score on the task files' public test seeds (reproducible "
@@ -503,8 +521,12 @@ def _common(r: argparse.ArgumentParser) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m bench", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="python -m bench",
+                description="Train, evaluate and rank continuous-time recurrent models under "
+                            "one protocol. `python -m bench COMMAND --help` shows a command's "
+                            "options and their defaults; docs/commands.md has them all.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                           parser_class=_Parser)
     r = sub.add_parser("run", help="train and evaluate cells, write result files")
     r.add_argument("--model", default="baselines",
                    help="names, comma-separated; or baselines, submissions, all")
@@ -532,11 +554,11 @@ def parser() -> argparse.ArgumentParser:
     # evaluation seeds apart from the tuning seed: a selection is never scored on its own run
     t.set_defaults(func=cmd_tune, profile="paper", framework="jax", seeds="1-5")
     f = sub.add_parser("perf", help="time one training step of every baseline (make perf)")
-    f.add_argument("--model", default="gnode,node,gru,lstm,mgru,rnn")
+    f.add_argument("--model", default="gnode,node,gru,lstm,mgru,rnn", help="names, comma-separated")
     f.add_argument("--framework", default="all", help="torch, jax, or all")
     f.add_argument("--device", default="cpu", help="cpu, cuda, or auto")
-    f.add_argument("--results-dir", default="results")
-    f.add_argument("--out", default="leaderboard")
+    f.add_argument("--results-dir", default="results", help="the folder of result files")
+    f.add_argument("--out", default="leaderboard", help="where the pages and plots go")
     f.add_argument("--no-sweeps", action="store_true",
                    help="only the fixed sizes, not the sweeps over T and N")
     f.set_defaults(func=cmd_perf)
@@ -551,7 +573,7 @@ def parser() -> argparse.ArgumentParser:
                        "of trained models (from their checkpoints)")
     a.add_argument("--result", action="append", default=[], metavar="FILE",
                    help="a result file (repeatable); default: every ok result in --results-dir")
-    a.add_argument("--results-dir", default="results")
+    a.add_argument("--results-dir", default="results", help="the folder of result files")
     a.add_argument("--task", default="all", help="with --results-dir: names or globs")
     a.add_argument("--force", action="store_true",
                    help="with --results-dir: also redo results this version analysed")
@@ -559,16 +581,16 @@ def parser() -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_analyze)
     ms = sub.add_parser("migrate-store", help="move the trials results share to one file per "
                         "task (bench/results/store.py) and shrink the portraits; safe to rerun")
-    ms.add_argument("--results-dir", default="results")
+    ms.add_argument("--results-dir", default="results", help="the folder of result files")
     ms.set_defaults(func=cmd_migrate_store)
     rs = sub.add_parser("restamp", help="update code hashes of results the present code "
                         "provably reproduces (docs/security.md); the rest stay stale")
-    rs.add_argument("--results-dir", default="results")
+    rs.add_argument("--results-dir", default="results", help="the folder of result files")
     rs.set_defaults(func=cmd_restamp)
     sub.add_parser("list", help="tasks (with versions) and models").set_defaults(func=cmd_list)
     lb = sub.add_parser("leaderboard", help="regenerate the leaderboard from result files")
-    lb.add_argument("--results-dir", default="results")
-    lb.add_argument("--out", default="leaderboard")
+    lb.add_argument("--results-dir", default="results", help="the folder of result files")
+    lb.add_argument("--out", default="leaderboard", help="where the pages and plots go")
     lb.set_defaults(func=cmd_leaderboard)
     return p
 

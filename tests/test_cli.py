@@ -300,3 +300,27 @@ def test_sweep_grid_comes_from_the_command_line(tmp_path):
                           if "N=3," in p.name and "[8,8]" in p.name).read_text())
     assert doc["config"]["model"]["N"] == 3 and doc["config"]["model"]["widths"] == [8, 8]
     assert doc["K"] == 1 and doc["run_variant"] == "epochs=1" and not doc["standard"]
+
+
+def test_a_python_without_the_suites_packages_gets_one_line_saying_which_to_use():
+    """``-S`` leaves site-packages out: a Python outside the environment, as far as bench sees."""
+    run = subprocess.run([sys.executable, "-S", "-m", "bench", "list"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    line = assert_one_error_line(run.stderr)
+    assert "is not installed for" in line and ".venv/bin/python -m bench" in line
+
+
+def test_help_lists_every_command_and_each_command_shows_its_defaults():
+    top = bench("--help")
+    assert top.returncode == 0
+    commands = cli.parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for name in commands:
+        assert f"    {name}" in top.stdout, name
+    assert "``" not in top.stdout  # prose, not reStructuredText
+    run = bench("run", "--help").stdout
+    for shown in ("(default: quick)", "(default: baselines)", "(default: results)",
+                  "local (the default)", "{fast,reference}"):
+        assert shown in run, shown
+    tune = bench("tune", "--help").stdout
+    assert "(default: paper)" in tune and "(default: jax)" in tune  # the tune's own defaults
