@@ -117,8 +117,7 @@ def process(cell: Cell, settings: Settings, report: RunReport,
     if path.exists() and not s.force:
         why = _rerun_reason(path, cell, s.profile, overrides, s.results_dir)
         if why is None:
-            report.skipped.append(name)
-            echo(f" {name}: done already ({path}); FORCE=1 reruns it")
+            report.skipped.append(name)  # summed up in one line by the scheduler
             return results.read(path)
         echo(f" {name}: running again: {why}")
     before = ledger.snapshot(s.results_dir)

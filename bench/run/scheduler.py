@@ -2,7 +2,8 @@
 
 Every run goes through :func:`schedule` and an executor (``bench.run.executors``): a serial run
 is the local executor with one job. The scheduler shows one progress bar over all units, echoes
-each unit's lines behind its counter (``[3/12]``), and merges the units' reports. A serial run
+each unit's lines behind its counter (``[3/12]``), merges the units' reports, and sums up the
+cells that were done already in one line. A serial run
 streams its lines as they come; a unit that runs elsewhere (a thread, a Ray worker) returns
 its lines with its report, and they are echoed when it ends.
 
@@ -84,4 +85,8 @@ def schedule(executor: executors.Local | executors.Ray,
         executor.map(fn, units, gpu=gpu, on_result=lambda u, out: merge(*out), **kwargs)
     finally:
         progress.close()
+    if report.skipped:  # one line, not one per cell: a rerun of a whole sweep skips hundreds
+        n = len(report.skipped)
+        echo(f"{n} cell{'s' if n > 1 else ''} done already, skipped (the result on file is "
+             "current); FORCE=1 reruns them")
     return report

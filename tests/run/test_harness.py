@@ -201,7 +201,8 @@ def test_resume_skips_done_cells_and_force_reruns(tmp_path, models):
     lines: list[str] = []
     again = harness.run(cells, "smoke", "cpu", tmp_path, echo=lines.append)
     assert again.done == [] and len(again.skipped) == 1 and again.problems == []
-    assert "done already" in lines[0]
+    assert lines == ["1 cell done already, skipped (the result on file is current); FORCE=1 "
+                     "reruns them"]  # one summary line, none per cell
     after = path.stat()
     assert (after.st_mtime_ns, after.st_ino) == (stat.st_mtime_ns, stat.st_ino)
     assert path.read_text() == text
