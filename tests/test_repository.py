@@ -36,3 +36,22 @@ def test_the_tracked_tree_stays_under_40_mb():
 def test_no_checkpoint_is_tracked():
     ckpts = [p for p in tracked_files() if p.suffix in (".pt", ".eqx")]
     assert not ckpts, f"checkpoints are local artifacts (docs/results.md): {ckpts[:3]}"
+
+
+def test_the_license_and_the_citation_file_say_what_pyproject_says():
+    """CITATION.cff (Citation File Format 1.2.0) names the suite, its version and licence, and
+    cites the paper it is built around; LICENSE is the licence pyproject declares."""
+    import tomllib
+
+    import yaml
+
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert meta["license"]["text"] == "MIT"
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0"
+    assert {"message", "title", "authors"} <= set(cff)
+    assert cff["version"] == meta["version"] and cff["license"] == "MIT"
+    [paper] = cff["references"]
+    assert paper["year"] == 2023 and "Gated Neural ODEs" in paper["title"]
+    assert [a["family-names"] for a in paper["authors"]] == ["Kim", "Can", "Krishnamurthy"]
