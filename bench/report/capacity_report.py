@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from bench.report import plotting
+from bench.report import plotting, ranking
 from bench.results.capacity_scores import over_seeds, search_key
 
 HEATMAP_MODELS = ("gnode", "node")  # side by side: the same F, with and without the gate
@@ -35,6 +35,12 @@ def _k_star(values: pd.Series) -> str:
     return k if len(v) == 1 else f"{k} ({', '.join(_int(x) for x in v)})"
 
 
+def _tried(tried: list[tuple[int, float | str]], threshold: float) -> str:
+    """"K: score" for each K tried; a score is never shown rounded onto the threshold."""
+    return ", ".join(f"{K}: {ranking.against(v, threshold, True)}" if isinstance(v, float)
+                     else f"{K}: {v}" for K, v in tried)
+
+
 def summary(searches: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration (model, framework, N, L): K* over seeds and the cost."""
     rows = []
@@ -48,8 +54,8 @@ def summary(searches: pd.DataFrame) -> pd.DataFrame:
                      "failed_score": float(np.median(
                          g.loc[g["complete"], "failed_score"].fillna(np.inf)))
                      if g["complete"].any() else np.nan,
-                     "tried": "; ".join(f"s{s}: {t}" if len(g) > 1 else t
-                                        for s, t in zip(g["seed"], g["tried"])),
+                     "tried": "; ".join(f"s{s}: {t}" if len(g) > 1 else t for s, t in
+                                        zip(g["seed"], map(_tried, g["tried"], g["threshold"]))),
                      "seeds": f"{len(done)}" + ("" if len(done) == len(g)
                                                 else f" of {len(g)} finished"),
                      "n_params": g["n_params"].max(),

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from bench.report import capacity_report, claims, memory_report, plotting
+from bench.report import capacity_report, claims, memory_report, plotting, ranking
 from bench.report.claims import mean_std
 from bench.results import capacity_scores, load_each, store, trust
 from bench.results.environment import ROOT, hardware_label
@@ -141,10 +141,12 @@ def table(group: pd.DataFrame, higher: dict[str, bool], results_link: str | None
                          key=lambda c: (c != f"metric.{primary}", _metric_rank(c), c))
     attractor = [c for c in ATTRACTOR_COLUMNS if c in group and group[c].notna().any()]
     memory = [c for c in MEMORY_COLUMNS if c in group and group[c].notna().any()]
-    rows = []
+    rows, intervals = [], []
+    lead = 1 if metric_cols[:1] == [f"metric.{primary}"] else 0  # the primary, then its CI
     for (blocker, model, fw), g in group.groupby(["unranked", "model", "framework"], sort=True):
         ok = g[g["status"] == "ok"]
         score = ok[f"metric.{primary}"].mean() if len(ok) else np.nan
+        iv = ranking.interval(ok[f"metric.{primary}"].to_numpy()) if len(ok) else None
         bad = sorted(set(g.loc[g["status"] != "ok", "status"]))
         beside = ok["cells_beside"] if "cells_beside" in ok else pd.Series(dtype=float)
         shared = " *" if (beside.fillna(0) > 0).any() else ""
@@ -155,7 +157,10 @@ def table(group: pd.DataFrame, higher: dict[str, bool], results_link: str | None
             "framework": fw,
             "N": _number(g["N"].dropna().max() if g["N"].notna().any() else None, ".0f"),
             **{c.split(".", 1)[1] + (" ↓" if not higher[c.split(".", 1)[1]] else " ↑"):
-               mean_std(ok[c]) if c in ok else "—" for c in metric_cols},
+               mean_std(ok[c]) if c in ok else "—" for c in metric_cols[:lead]},
+            **({f"{primary} 95% CI": ranking.format_interval(iv)} if lead else {}),
+            **{c.split(".", 1)[1] + (" ↓" if not higher[c.split(".", 1)[1]] else " ↑"):
+               mean_std(ok[c]) if c in ok else "—" for c in metric_cols[lead:]},
             **{MEMORY_COLUMNS[c]: mean_std(ok[c]) for c in memory},
             **{ATTRACTOR_COLUMNS[c][0]: mean_std(ok[c]) for c in attractor},
             "seeds": f"{len(ok)}" if not bad else f"{len(ok)}/{len(g)} ({', '.join(bad)})",
@@ -168,19 +173,21 @@ def table(group: pd.DataFrame, higher: dict[str, bool], results_link: str | None
             **({"portrait": _portrait_link(ok, results_link)} if attractor else {}),
             "not ranked": blocker,
         })
+        intervals.append(iv if blocker == "" else None)
     df = pd.DataFrame(rows)
+    df["_rank"] = ranking.tied_ranks(intervals, higher[primary])
     sign = 1 if higher[primary] else -1
     df["_key"] = df["_score"].map(lambda s: np.inf if np.isnan(s) else -sign * s)
     ranked = df[df["not ranked"] == ""].sort_values(["_key", "model", "framework"],
                                                     kind="stable")
-    ranks = [str(i + 1) if np.isfinite(k) else "—" for i, k in enumerate(ranked["_key"])]
+    ranks = list(ranked["_rank"])
     apart = df[df["not ranked"] != ""].sort_values(["model", "framework", "not ranked"],
                                                    kind="stable")
     df = pd.concat([ranked, apart])
     df.insert(0, "rank", ranks + ["—"] * len(apart))
     if apart.empty:
         df = df.drop(columns=["not ranked"])
-    return tabulate(df.drop(columns=["_score", "_key"]).to_dict("list"), headers="keys",
+    return tabulate(df.drop(columns=["_score", "_key", "_rank"]).to_dict("list"), headers="keys",
                     tablefmt="github", showindex=False, disable_numparse=True)
 
 
@@ -384,7 +391,10 @@ def build(results_dir: Path, out_dir: Path, problems: list[str] | None = None) -
         "- One table per task version, profile and machine: CPU and GPU results are never "
         "ranked against each other, and task versions, profiles and machines are never pooled.",
         "- Metrics are on the test split, mean ± sample std over seeds; ↓ lower is better, "
-        "↑ higher is better. Rank follows the task's primary metric (first column).",
+        "↑ higher is better. Rank follows the task's primary metric (first column), and the "
+        "column beside it is the 95% bootstrap interval of its mean over seeds. Entries share "
+        "a rank (`2=`) when their intervals overlap the interval of the first entry of that "
+        "rank: their order within it is not established by these seeds.",
         "- `train (s)`: total training wall-clock, mean over seeds; `step (ms)`: median "
         "training step (forward + backward + update) after warm-up, JIT compile excluded.",
         "- `*` after a time: at least one seed was timed while other cells ran on the same "

@@ -64,12 +64,12 @@ def capacities(df: pd.DataFrame) -> pd.DataFrame:
     """One row per search, from flattened results of capacity tasks (rows with a ``K``).
 
     Columns: :data:`SEARCH_KEYS`; ``K_star`` (NaN when the search is unfinished: a K before
-    the first failure has no result); ``complete``; ``tried`` ("K: score" in order, up to the
-    first failure); ``failed_score`` (the score at the first K that failed: -inf when that
+    the first failure has no result); ``complete``; ``tried`` ((K, score or status) in order,
+    up to the first failure); ``threshold`` (the score a K must reach); ``failed_score`` (the score at the first K that failed: -inf when that
     cell diverged or failed, NaN when none failed); ``largest`` (the task's largest K);
     ``n_params``; ``train_total_s`` (summed over the K tried); ``standard``.
     """
-    cols = [*SEARCH_KEYS, "K_star", "complete", "tried", "failed_score", "largest",
+    cols = [*SEARCH_KEYS, "K_star", "complete", "tried", "threshold", "failed_score", "largest",
             "n_params", "train_total_s", "standard"]
     if "K" not in df or df["K"].isna().all():
         return pd.DataFrame(columns=cols)
@@ -87,7 +87,7 @@ def capacities(df: pd.DataFrame) -> pd.DataFrame:
             r = by_k[K]
             score = r.get(f"metric.{cap['metric']}")
             ok = r["status"] == "ok" and score is not None and np.isfinite(score)
-            tried.append(f"{K}: {score:.2f}" if ok else f"{K}: {r['status']}")
+            tried.append((K, float(score) if ok and score is not None else r["status"]))
             seconds += float(r["train_total_s"]) if pd.notna(r["train_total_s"]) else 0.0
             if not (ok and score >= cap["threshold"]):
                 complete = True
@@ -97,7 +97,7 @@ def capacities(df: pd.DataFrame) -> pd.DataFrame:
         else:
             complete = True  # every size passed
         rows.append({**dict(zip(SEARCH_KEYS, key)), "K_star": passed if complete else np.nan,
-                     "complete": complete, "tried": ", ".join(tried),
+                     "complete": complete, "tried": tried, "threshold": cap["threshold"],
                      "failed_score": failed_score, "largest": max(cap["sizes"]),
                      "n_params": g["n_params"].max(), "train_total_s": seconds,
                      "standard": bool(g["standard"].all())})
