@@ -131,9 +131,11 @@ def _portrait_link(ok: pd.DataFrame, results_link: str | None) -> str:
     return f"[seed {ok.loc[pics.index[0], 'seed']}]({results_link}/{pics.iloc[0]})"
 
 
-def table(group: pd.DataFrame, higher: dict[str, bool], results_link: str | None = None) -> str:
+def table(group: pd.DataFrame, higher: dict[str, bool], results_link: str | None = None,
+          chance: float | None = None) -> str:
     """A ranked markdown table for one (task, version, profile, hardware class) group. Rows
-    that may not be ranked (``unranked``) come below the ranked ones, with no rank and why."""
+    that may not be ranked (``unranked``) come below the ranked ones, with no rank and why.
+    ``chance``: the primary metric of a uniform guess, a row of its own (classification)."""
     primary = group["primary_metric"].iloc[0]
     metric_cols = sorted((str(c) for c in group.columns
                           if str(c).startswith("metric.") and group[c].notna().any()
@@ -185,10 +187,24 @@ def table(group: pd.DataFrame, higher: dict[str, bool], results_link: str | None
                                                    kind="stable")
     df = pd.concat([ranked, apart])
     df.insert(0, "rank", ranks + ["—"] * len(apart))
+    if chance is not None and lead:  # the floor every entry should clear
+        floor = dict.fromkeys(df.columns, "—")
+        floor.update({"model": "chance (a uniform guess)", "not ranked": "",
+                      primary + (" ↑" if higher[primary] else " ↓"): format(chance, ".4g")})
+        df = pd.concat([df, pd.DataFrame([floor])])
     if apart.empty:
         df = df.drop(columns=["not ranked"])
     return tabulate(df.drop(columns=["_score", "_key", "_rank"]).to_dict("list"), headers="keys",
                     tablefmt="github", showindex=False, disable_numparse=True)
+
+
+def _chance(doc: dict[str, Any]) -> float | None:
+    """The accuracy of a uniform guess over the task's classes; None where the primary metric
+    is not accuracy."""
+    classes = (((doc.get("config") or {}).get("task") or {}).get("data") or {}).get("n_classes")
+    if doc.get("primary_metric") != "accuracy" or not isinstance(classes, int) or classes < 2:
+        return None
+    return 1.0 / classes
 
 
 def unranked_capacity_table(group: pd.DataFrame) -> str:
@@ -497,7 +513,8 @@ def build(results_dir: Path, out_dir: Path, problems: list[str] | None = None) -
                     lines += ["Not ranked:", "",
                               unranked_capacity_table(group[group["unranked"] != ""]), ""]
                 continue
-            lines += [table(group, group_docs[0]["higher_is_better"], results_link), ""]
+            lines += [table(group, group_docs[0]["higher_is_better"], results_link,
+                            _chance(group_docs[0])), ""]
             png = plots / f"{stem}.png"
             if _plot(group_docs, title, png):
                 written.append(png)

@@ -395,3 +395,24 @@ def test_a_broken_task_file_costs_only_its_own_results_their_rank(tmp_path):
     (row,) = t[TOY.replace("toy", "flipflop-2bit-ring")]
     assert (row["rank"], row["model"]) == ("—", "gru †")
     assert row["not ranked"].startswith("stale: its task file tasks/flipflop-2bit-ring.yaml")
+
+
+def test_a_classification_table_ends_with_the_chance_level_and_ties_share_a_rank(tmp_path,
+                                                                                 make_doc):
+    """Accuracy over 4 classes: a uniform guess scores 0.25, a row below the entries; two
+    entries with equal accuracies share a rank."""
+    docs = []
+    for model, accs in (("gnode", (0.9, 0.92, 0.91)), ("gru", (0.9, 0.92, 0.91)),
+                        ("lstm", (0.5, 0.52, 0.51))):
+        for seed, acc in enumerate(accs):
+            d = make_doc(model=model, seed=seed, primary_metric="accuracy",
+                         higher_is_better={"accuracy": True, "mse": False, "r2": True})
+            d["metrics"] = {"accuracy": acc}
+            d["config"]["task"]["data"]["n_classes"] = 4
+            docs.append(d)
+    _, _, readme = lb(tmp_path, docs)
+    rows = tables(readme)[heading()]
+    assert [(r["rank"], r["model"]) for r in rows] == [
+        ("1=", "gnode"), ("1=", "gru"), ("3", "lstm"), ("—", "chance (a uniform guess)")]
+    assert rows[-1]["accuracy ↑"] == "0.25"
+    assert rows[0]["accuracy 95% CI"] == "[0.900, 0.920]"
