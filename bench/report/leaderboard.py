@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from bench.report import capacity_report, claims, memory_report, plotting, ranking
+from bench.report import capacity_report, claims, memory_report, plotting, ranking, summary
 from bench.report.claims import mean_std
 from bench.results import capacity_scores, load_each, store, trust
 from bench.results.environment import ROOT, hardware_label
@@ -479,6 +479,21 @@ def build(results_dir: Path, out_dir: Path, problems: list[str] | None = None) -
         if not any(k[3] == "gpu" for k in keys):
             lines += ["No GPU results yet: run `make bench DEVICE=cuda` on a machine with a GPU "
                       "and commit the files it adds under `results/`.", ""]
+        higher = {d["task"]: bool(d["higher_is_better"].get(d["primary_metric"], False))
+                  for d in docs}
+        tasks_in_order = list(dict.fromkeys(k[0] for k in keys))
+        front = ["## Summary", "",
+                 "Each task's primary metric: the mean over seeds and its 95% bootstrap "
+                 "interval. The best entry of a task is **bold**; `≈` marks an entry whose "
+                 "interval overlaps the best one's (tied: these seeds do not order them). The "
+                 "latest task versions, default settings, ranked results only; capacity tasks "
+                 "have their own tables below.", "",
+                 *summary.matrices(df, higher, latest),
+                 "## Contents", "",
+                 *[f"- [{t}](#{summary.anchor(t)})" for t in tasks_in_order],
+                 "- [How to read the tables](#how-to-read-the-tables)", "",
+                 "## How to read the tables", ""]
+        lines[4:4] = front  # after the title and the generated-by line
         current_task = None
         for key in keys:
             task, version, profile, dclass, hw, ruleset = key

@@ -1,0 +1,96 @@
+"""The leaderboard's front page: per task family, one matrix of the primary metric, entries by
+tasks, read in ten seconds.
+
+A cell is the mean over seeds and its 95% bootstrap interval (``bench.report.ranking``). In
+each task's column the best entry is bold, and every entry whose interval overlaps the best
+one's is marked ``≈`` (tied: the seeds do not establish the order). Framework is a column, so
+one model's two implementations sit side by side, never ranked apart. Only what the detailed
+tables rank enters: the latest task version, default settings, ranked results.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pandas as pd
+from tabulate import tabulate
+
+from bench.report import ranking
+
+FAMILIES = (  # (title, task-name pattern)
+    ("Continuous memory: the flip-flop family", r"flipflop-"),
+    ("Real-world sequences", r"(vowels|pickup-gesture|walker2d)"),
+)
+
+
+def anchor(heading: str) -> str:
+    """The GitHub anchor of a markdown heading."""
+    return re.sub(r"[^a-z0-9 -]", "", heading.lower()).replace(" ", "-")
+
+
+def _cell(iv: ranking.Interval | None, rank: str) -> str:
+    if iv is None:
+        return "—"
+    p = ranking.places(iv) if iv.n > 1 else max(2, ranking.places(iv) - 1)
+    text = f"{iv.mean:.{p}f}" + ("" if iv.n < 2 else f" [{iv.low:.{p}f}, {iv.high:.{p}f}]")
+    if rank == "1":
+        return f"**{text}**"
+    if rank == "1=":
+        return f"**{text}** ≈"  # tied with the best
+    return text
+
+
+def _best_variant(rows: pd.DataFrame, column: str, higher: bool
+                  ) -> tuple[ranking.Interval | None, str]:
+    """A model's best variant on a task (a task may sweep N): its interval, and the variant's
+    name when the task has several."""
+    found: list[tuple[ranking.Interval, str]] = []
+    for name, v in rows.groupby("variant", sort=True):
+        iv = ranking.interval(v[column].to_numpy())
+        if iv is not None:
+            found.append((iv, str(name)))
+    if not found:
+        return None, ""
+    iv, name = (max if higher else min)(found, key=lambda f: f[0].mean)
+    return iv, name if len(found) > 1 else ""
+
+
+def matrices(df: pd.DataFrame, higher: dict[str, bool], latest: dict[str, int]) -> list[str]:
+    """Markdown lines: one matrix per family and (profile, machine), from flattened results
+    (``bench.report.leaderboard.flatten``). ``higher``: per task, whether its primary metric
+    is better higher; ``latest``: each task's newest version."""
+    ranked = df[(df["unranked"] == "") & (df["ruleset"] == "default") & (df["status"] == "ok")
+                & df["K"].isna()
+                & (df["task_version"] == df["task"].map(latest))]
+    lines: list[str] = []
+    for title, pattern in FAMILIES:
+        fam = ranked[ranked["task"].str.match(pattern)]
+        if fam.empty:
+            continue
+        lines += [f"#### {title}", ""]
+        for (profile, dclass, hw), g in fam.groupby(["profile", "device_class", "hardware"],
+                                                    sort=True):
+            tasks = sorted(g["task"].unique())
+            entries = sorted({(m, fw) for m, fw in zip(g["model_name"], g["framework"])})
+            cells: dict[tuple[str, str], dict[str, str]] = {e: {} for e in entries}
+            metric = {}
+            for task in tasks:
+                t = g[g["task"] == task]
+                primary = t["primary_metric"].iloc[0]
+                metric[task] = f"{primary} {'↑' if higher[task] else '↓'}"
+                best = [_best_variant(t[(t["model_name"] == m) & (t["framework"] == fw)],
+                                      f"metric.{primary}", higher[task]) for m, fw in entries]
+                ranks = ranking.tied_ranks([iv for iv, _ in best], higher[task])
+                for e, (iv, variant), rank in zip(entries, best, ranks, strict=True):
+                    cells[e][task] = _cell(iv, rank) + (f" ({variant})" if variant else "")
+            kind = dict(zip(g["model_name"], g["model_kind"]))
+            rows: list[dict[str, Any]] = [
+                {"model": m + ("" if kind[m] == "baseline" else " (submission)"),
+                 "framework": fw,
+                 **{f"{task} ({metric[task]})": cells[(m, fw)].get(task, "—") for task in tasks}}
+                for m, fw in entries]
+            lines += [f"{profile} profile · {str(dclass).upper()}: {hw}", "",
+                      tabulate(pd.DataFrame(rows).to_dict("list"), headers="keys",
+                               tablefmt="github", showindex=False, disable_numparse=True), ""]
+    return lines

@@ -1,0 +1,60 @@
+"""The leaderboard's front page (``bench.report.summary``): one matrix per task family, the
+best entry of each task in bold, ties with it marked, a swept task shown at each model's best
+setting, and only what the detailed tables rank."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from bench.report import summary
+
+
+def _rows(task, model, values, variant="", framework="torch", kind="baseline", unranked=""):
+    return [{"task": task, "task_version": 2, "profile": "quick", "device_class": "cpu",
+             "hardware": "Test CPU", "ruleset": "default", "status": "ok", "K": None,
+             "unranked": unranked, "model_name": model, "model_kind": kind, "variant": variant,
+             "framework": framework, "primary_metric": "mse", "metric.mse": v}
+            for v in values]
+
+
+def _table(lines: list[str]) -> dict[str, dict[str, str]]:
+    rows = [[c.strip() for c in line.strip("|").split("|")]
+            for line in "\n".join(lines).splitlines()
+            if line.startswith("|") and not set(line) <= set("|-: ")]
+    header = rows[0]
+    return {f"{r[0]}/{r[1]}": dict(zip(header, r)) for r in rows[1:]}
+
+
+def test_the_best_is_bold_ties_are_marked_and_a_sweep_shows_its_best_setting():
+    df = pd.DataFrame([
+        *_rows("flipflop-2bit-ring", "gnode", [0.010, 0.011, 0.012]),
+        *_rows("flipflop-2bit-ring", "node", [0.0105, 0.0115, 0.0125]),  # overlaps gnode
+        *_rows("flipflop-2bit-ring", "gru", [0.30, 0.31, 0.32]),
+        *_rows("flipflop-2bit-ring", "lstm", [0.001], unranked="stale: rerun it"),  # left out
+        *_rows("flipflop-3bit-fixed", "gru", [0.05, 0.05], variant="N=6"),
+        *_rows("flipflop-3bit-fixed", "gru", [0.002, 0.003], variant="N=18"),
+        *_rows("flipflop-3bit-fixed", "gnode", [0.04, 0.05], variant="N=6"),
+        *_rows("vowels", "cornn", [0.5], kind="submission"),
+    ])
+    lines = summary.matrices(df, {"flipflop-2bit-ring": False, "flipflop-3bit-fixed": False,
+                                  "vowels": False},
+                             {"flipflop-2bit-ring": 2, "flipflop-3bit-fixed": 2, "vowels": 2})
+    assert "#### Continuous memory: the flip-flop family" in lines
+    assert "#### Real-world sequences" in lines
+    flip = _table(lines[:lines.index("#### Real-world sequences")])
+    ring = "flipflop-2bit-ring (mse ↓)"
+    assert flip["gnode/torch"][ring].startswith("**0.011") and flip["gnode/torch"][ring][-1] == "≈"
+    assert flip["node/torch"][ring].startswith("**0.0115") and "≈" in flip["node/torch"][ring]
+    assert "**" not in flip["gru/torch"][ring]
+    assert "lstm/torch" not in flip  # not ranked, so not on the front page
+    fixed = "flipflop-3bit-fixed (mse ↓)"
+    assert flip["gru/torch"][fixed].startswith("**0.0025") and flip["gru/torch"][fixed].endswith(
+        "(N=18)")
+    assert flip["gnode/torch"][ring].count("[") == 1  # the interval beside the mean
+    real = _table(lines[lines.index("#### Real-world sequences"):])
+    assert "cornn (submission)/torch" in real
+
+
+def test_a_heading_anchor_is_githubs():
+    assert summary.anchor("flipflop-2bit-ring") == "flipflop-2bit-ring"
+    assert summary.anchor("How to read the tables") == "how-to-read-the-tables"
