@@ -20,6 +20,7 @@ from tabulate import tabulate
 
 from bench.report import capacity_report, claims, memory_report, plotting, ranking, summary
 from bench.report.claims import mean_std
+from bench.report.frame import flatten, label
 from bench.results import capacity_scores, load_each, store, trust
 from bench.results.environment import ROOT, hardware_label
 from bench.spec.tasks import TUNABLE
@@ -47,70 +48,6 @@ def _group_key(doc: dict[str, Any]) -> tuple[str, int, str, str, str, str]:
     """One table per task version, profile, hardware class, machine and ruleset."""
     return (doc["task"], doc["task_version"], doc["profile"], doc["device_class"],
             hardware_label(doc["provenance"]["hardware"]), doc.get("ruleset") or "default")
-
-
-def _hold_columns(doc: dict[str, Any]) -> dict[str, Any]:
-    """The memory metric and the gate statistics, flat (NaN-free: None where absent)."""
-    h = doc.get("hold") or {}
-    gate = (doc.get("attractor") or {}).get("gate") or {}
-    row: dict[str, Any] = {"hold.write_error": h.get("write_error"),
-                           "hold.memory_auc": h.get("memory_auc")}
-    for horizon, value in (h.get("coverage") or {}).items():
-        row[f"hold.coverage_{horizon}"] = value
-    for horizon, value in (h.get("hold_error") or {}).items():
-        row[f"hold.hold_error_{horizon}"] = value
-    row["gate.median"] = gate.get("median")
-    row["gate.fraction_closed"] = gate.get("fraction_closed")
-    return row
-
-
-def _label(doc: dict[str, Any]) -> str:
-    """The model's name, with its command-line variant if it has one, and † if the result may not be
-    ranked (``bench.results.trust.rank_blocker``): it never pools with ranked runs, in a table or a
-    plot."""
-    return (doc["model"] + (f" [{doc['variant']}]" if doc.get("variant") else "")
-            + ("" if trust.rank_blocker(doc) is None else " †"))
-
-
-def flatten(doc: dict[str, Any], path: Path | None = None) -> dict[str, Any]:
-    """One tidy row per result file (the columns of results.csv)."""
-    t, prov = doc.get("timing") or {}, doc["provenance"]
-    cfg = (doc.get("config") or {}).get("model") or {}
-    att = doc.get("attractor") or {}
-    ok = att.get("status") == "ok"
-    row = {
-        "task": doc["task"], "task_version": doc["task_version"], "profile": doc["profile"],
-        "device_class": doc["device_class"], "hardware": hardware_label(prov["hardware"]),
-        "model": _label(doc), "model_name": doc["model"], "variant": doc.get("variant") or "",
-        "standard": bool(doc.get("standard", not doc.get("variant"))),
-        "model_kind": doc.get("model_kind"),
-        "framework": doc["framework"], "seed": doc["seed"], "status": doc["status"],
-        "reason": doc.get("reason"), "primary_metric": doc["primary_metric"],
-        "N": cfg.get("N"), "L": capacity_scores.depth(cfg), "K": doc.get("K"),
-        "entry": capacity_scores.entry(doc),
-        "ruleset": doc.get("ruleset") or "default", "role": doc.get("role") or "standard",
-        "unranked": trust.rank_blocker(doc) or "",  # why it may not be ranked; "" if it may
-    }
-    row.update(_hold_columns(doc))
-    row.update({f"metric.{k}": v for k, v in sorted((doc.get("metrics") or {}).items())})
-    step = t.get("step_median_s")
-    row.update({
-        "n_params": doc.get("n_params"),
-        "train_total_s": t.get("train_total_s"),
-        "step_median_ms": None if step is None else 1e3 * step,
-        "compile_s": t.get("compile_s"),
-        "cells_beside": t.get("cells_beside") or 0,  # timed beside other cells on its node
-        "eval_seqs_per_s": t.get("eval_seqs_per_s"),
-        "peak_gpu_mb": (doc.get("memory") or {}).get("peak_gpu_mb"),
-        "nfe_eval_forward": (doc.get("nfe") or {}).get("eval_forward"),
-        "attractor_status": att.get("status"),
-        **{k: att.get(k) if ok else None for k in ATTRACTOR_COLUMNS},
-        # relative to the results folder, so the table does not depend on where it lies
-        "portrait": Path(path).with_name(att["portrait"]).as_posix() if ok and path else None,
-        "git_commit": prov.get("git_commit"), "git_dirty": prov.get("git_dirty"),
-        "capacity": doc.get("capacity"),  # a dict; not written to results.csv
-    })
-    return row
 
 
 def _number(value: float | None, fmt: str) -> str:
@@ -223,9 +160,9 @@ def unranked_capacity_table(group: pd.DataFrame) -> str:
 def _lowest_seeds(docs: list[dict[str, Any]], keep) -> dict[tuple[str, str], dict[str, Any]]:
     """The lowest-seed document that ``keep`` accepts, per (model label, framework)."""
     first: dict[tuple[str, str], dict[str, Any]] = {}
-    for d in sorted(docs, key=lambda d: (_label(d), d["framework"], d["seed"])):
+    for d in sorted(docs, key=lambda d: (label(d), d["framework"], d["seed"])):
         if d["status"] == "ok" and keep(d):
-            first.setdefault((_label(d), d["framework"]), d)
+            first.setdefault((label(d), d["framework"]), d)
     return first
 
 
@@ -320,14 +257,14 @@ def tuning_table(docs: list[dict[str, Any]]) -> list[str]:
     rows, seen = [], set()
     for d in sorted(docs, key=lambda d: (d["task"], d["model"], d["framework"], d["seed"])):
         t = d.get("tuning") or {}
-        key = (d["task"], _label(d), d["framework"])
+        key = (d["task"], label(d), d["framework"])
         if not t or key in seen:
             continue
         seen.add(key)
         scores = [r["mean_val_loss"] for r in t["settings"] if r["mean_val_loss"] is not None]
         best = min(scores) if scores else None
         sel = t["selected"]
-        rows.append({"task": d["task"], "model": _label(d), "framework": d["framework"],
+        rows.append({"task": d["task"], "model": label(d), "framework": d["framework"],
                      "grid": f"{t['grid']} ({len(t['settings'])} settings, tuning seeds "
                              f"{', '.join(str(s) for s in t['tuning_seeds'])})",
                      "selected": ", ".join(f"{k} {sel[k]:g}" for k in TUNABLE if k in sel),
@@ -535,7 +472,7 @@ def build(results_dir: Path, out_dir: Path, problems: list[str] | None = None) -
                 written.append(png)
                 lines += [f"![{task} {profile} {dclass}](plots/{png.name})", ""]
             png = plots / f"{stem}-memory.png"
-            if memory_report.draw(group_docs, f"{title}: memory and gates", png, _label):
+            if memory_report.draw(group_docs, f"{title}: memory and gates", png, label):
                 written.append(png)
                 lines += [f"![{task} {profile} {dclass}: memory](plots/{png.name})", ""]
         machines = sorted({k[2:] for k in keys},

@@ -58,7 +58,7 @@ def _best_variant(rows: pd.DataFrame, column: str, higher: bool
 
 def matrices(df: pd.DataFrame, higher: dict[str, bool], latest: dict[str, int]) -> list[str]:
     """Markdown lines: one matrix per family and (profile, machine), from flattened results
-    (``bench.report.leaderboard.flatten``). ``higher``: per task, whether its primary metric
+    (``bench.report.frame.flatten``). ``higher``: per task, whether its primary metric
     is better higher; ``latest``: each task's newest version."""
     ranked = df[(df["unranked"] == "") & (df["ruleset"] == "default") & (df["status"] == "ok")
                 & df["K"].isna()

@@ -14,7 +14,8 @@ from test_leaderboard import heading, tables
 
 from bench import results
 from bench.report import capacity_report, claims, plotting
-from bench.report.leaderboard import build, flatten
+from bench.report.frame import flatten
+from bench.report.leaderboard import build
 from bench.results import capacity_scores, ledger, store, trust
 from bench.spec.cells import variant
 from bench.spec.registry import discover

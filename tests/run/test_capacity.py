@@ -10,7 +10,7 @@ from conftest import CAPACITY_TASK
 
 from bench import results
 from bench.errors import UserError
-from bench.report.leaderboard import flatten
+from bench.report.frame import flatten
 from bench.results import capacity_scores, store
 from bench.run import capacity
 from bench.spec.tasks import get_task
