@@ -18,7 +18,14 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from bench.report import capacity_report, claims, memory_report, plotting, ranking, summary
+from bench.report import (
+    capacity_report,
+    claims,
+    memory_report,
+    ranking,
+    summary,
+    table_plots,
+)
 from bench.report.claims import mean_std
 from bench.report.frame import flatten, label
 from bench.results import capacity_scores, load_each, store, trust
@@ -155,86 +162,6 @@ def unranked_capacity_table(group: pd.DataFrame) -> str:
                                        kind="stable").itertuples()]
     return tabulate(pd.DataFrame(rows).to_dict("list"), headers="keys", tablefmt="github",
                     showindex=False, disable_numparse=True)
-
-
-def _lowest_seeds(docs: list[dict[str, Any]], keep) -> dict[tuple[str, str], dict[str, Any]]:
-    """The lowest-seed document that ``keep`` accepts, per (model label, framework)."""
-    first: dict[tuple[str, str], dict[str, Any]] = {}
-    for d in sorted(docs, key=lambda d: (label(d), d["framework"], d["seed"])):
-        if d["status"] == "ok" and keep(d):
-            first.setdefault((label(d), d["framework"]), d)
-    return first
-
-
-def _plot(docs: list[dict[str, Any]], title: str, path: Path) -> bool:
-    """Example test trial (targets vs each model's output) and validation-loss curves."""
-    plt = plotting.pyplot()
-
-    first = _lowest_seeds(docs, lambda d: d.get("example"))
-    if not first:
-        return _curves_plot(docs, title, path)  # classification: no trial to draw
-    ex = next(iter(first.values()))["example"]
-    targets, inputs = np.asarray(ex["targets"]), np.asarray(ex["inputs"])
-    C = min(targets.shape[1], MAX_CHANNELS)  # walker2d has 17: the first few tell enough
-    models = sorted({m for m, _ in first})
-    colors = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(models)}
-    fig, axes = plt.subplots(2, max(C, 1), figsize=(4.2 * C, 6.2), squeeze=False)
-    for c in range(C):
-        ax = axes[0, c]
-        ax.bar(np.arange(len(inputs)), inputs[:, c], color="0.8", width=1.0, label="input")
-        ax.plot(targets[:, c], color="black", lw=2, label="target")
-        for (m, fw), d in first.items():
-            ax.plot(np.asarray(d["example"]["outputs"])[:, c], color=colors[m], lw=1,
-                    ls="-" if fw == "torch" else "--", label=f"{m}/{fw}")
-        ax.set_title(f"channel {c + 1}, test trial 0")
-        ax.set_xlabel("time bin")
-    axes[0, 0].legend(fontsize=7, ncol=2, loc="lower left")
-    ax = axes[1, 0]
-    for (m, fw), d in first.items():
-        ax.semilogy(d["curve"]["val_loss"], color=colors[m], ls="-" if fw == "torch" else "--",
-                    label=f"{m}/{fw}")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation MSE")
-    ax.set_title("validation loss (seed shown above)")
-    ax.legend(fontsize=7, ncol=2)
-    if C >= 2:  # the readout's path in output space: memory sets (square, ring) show here
-        ax = axes[1, 1]
-        ax.plot(targets[:, 0], targets[:, 1], "o-", color="black", lw=2, ms=3, label="target")
-        for (m, fw), d in first.items():
-            out = np.asarray(d["example"]["outputs"])
-            ax.plot(out[:, 0], out[:, 1], color=colors[m], lw=0.8,
-                    ls="-" if fw == "torch" else "--")
-        ax.set_xlabel("output 1")
-        ax.set_ylabel("output 2")
-        ax.set_title("test trial 0 in output space")
-        ax.set_aspect("equal", adjustable="datalim")
-    for ax in axes[1, 2 if C >= 2 else 1 :]:
-        ax.axis("off")
-    fig.suptitle(title)
-    fig.tight_layout()
-    plotting.save(fig, path)
-    return True
-
-
-def _curves_plot(docs: list[dict[str, Any]], title: str, path: Path) -> bool:
-    """The validation-loss curves alone (lowest seed of each model and framework)."""
-    plt = plotting.pyplot()
-
-    first = _lowest_seeds(docs, lambda d: (d.get("curve") or {}).get("val_loss"))
-    if not first:
-        return False
-    models = sorted({m for m, _ in first})
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for (m, fw), d in first.items():
-        ax.semilogy(d["curve"]["val_loss"], color=plt.get_cmap("tab10")(models.index(m) % 10),
-                    ls="-" if fw == "torch" else "--", label=f"{m}/{fw}")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation loss (the task's training loss)")
-    ax.set_title(f"{title}\nvalidation loss, lowest seed", fontsize=9)
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    plotting.save(fig, path)
-    return True
 
 
 PROTOCOL_TEXT = [
@@ -468,7 +395,7 @@ def build(results_dir: Path, out_dir: Path, problems: list[str] | None = None) -
             lines += [table(group, group_docs[0]["higher_is_better"], results_link,
                             _chance(group_docs[0])), ""]
             png = plots / f"{stem}.png"
-            if _plot(group_docs, title, png):
+            if table_plots.draw(group_docs, title, png, label):
                 written.append(png)
                 lines += [f"![{task} {profile} {dclass}](plots/{png.name})", ""]
             png = plots / f"{stem}-memory.png"

@@ -12,7 +12,7 @@ import pytest
 
 from bench import results
 from bench.analysis import portraits
-from bench.report import leaderboard
+from bench.report import leaderboard, table_plots
 from bench.results import ledger, store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,11 +145,14 @@ def test_the_leaderboard_draws_the_stored_example(tmp_path, monkeypatch):
     res = tmp_path / "results"
     old_folder(res, [f"{FLIPFLOP}/gnode-torch-seed0.json", f"{FLIPFLOP}/gru-torch-seed0.json"])
     store.migrate(res)
-    fallback = []  # the plot without a trial (loss curves alone) must not be the one drawn
-    monkeypatch.setattr(leaderboard, "_curves_plot", lambda *a: fallback.append(a) or False)
+    drawn = []  # the documents the table's plot got: their trials come from the store
+    real_draw = table_plots.draw
+    monkeypatch.setattr(table_plots, "draw", lambda docs, *a: drawn.append(docs)
+                        or real_draw(docs, *a))
     written = leaderboard.build(res, tmp_path / "out")
     plots = [p.name for p in written if p.suffix == ".png" and not p.stem.endswith("-memory")]
-    assert fallback == []
+    [docs] = drawn
+    assert all(len(d["example"]["inputs"]) > 0 for d in docs)  # hydrated, not just outputs
     assert len(plots) == 1 and plots[0].startswith("flipflop-3bit-v2-quick-cpu-")
 
 
