@@ -106,8 +106,8 @@ def draw(docs: list[dict[str, Any]], title: str, path: Path, label) -> bool:
         r, c = divmod(j, cols)
         for k in range(rows_per):
             axes[r * rows_per + k, c].axis("off")
-    key = "solid: PyTorch, dashed: JAX" + ("; black: target, grey: input" if trial else "")
-    fig.suptitle(f"{title}\n{key}", fontsize=10)
+    legend = "solid: PyTorch, dashed: JAX" + ("; black: target, grey: input" if trial else "")
+    fig.suptitle(f"{title}\n{legend}", fontsize=10)
     fig.tight_layout()
     plotting.save(fig, path, dpi=150)
     portraits.compact(path)  # a palette: about a third of the bytes, the same picture
