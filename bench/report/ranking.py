@@ -12,6 +12,7 @@ rank shares that rank (``2=``); one that does not starts a new rank at its posit
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,7 +71,7 @@ def tied_ranks(entries: list[Interval | None], higher_is_better: bool) -> list[s
         if leader is None or not e.overlaps(leader):
             leader, rank = e, position
         rank_of[i] = rank
-    shared = {r for r in rank_of.values() if list(rank_of.values()).count(r) > 1}
+    shared = {r for r, n in Counter(rank_of.values()).items() if n > 1}
     return [("—" if i not in rank_of else
              f"{rank_of[i]}{'=' if rank_of[i] in shared else ''}") for i in range(len(entries))]
 

@@ -95,8 +95,9 @@ def _rerun_reason(path: Path, cell: Cell, profile: str, overrides: dict[str, Any
 def locate(cell: Cell, profile: str, device: str, results_dir: Path,
            run_overrides: Mapping[str, Any]) -> tuple[dict[str, Any], Path, str]:
     """(the cell's overrides, its result file, its name in messages)."""
-    overrides = cell.overrides(dict(run_overrides))
-    label = "+".join(filter(None, (cell.model.name, cell.name(dict(run_overrides)))))
+    asked = dict(run_overrides)
+    overrides = cell.overrides(asked)
+    label = "+".join(filter(None, (cell.model.name, cell.name(asked))))
     path = results.cell_path(results_dir, cell.task.name, cell.task.version, profile,
                              device_class(device), label, cell.framework, cell.seed, cell.size)
     if cell.role == "tuning":  # apart: the leaderboard ranks none of them

@@ -274,7 +274,7 @@ def restamp(results_dir: Path, echo: Callable[[str], None] = print) -> dict[str,
     counts = {"current": 0, "git": 0, "outputs": 0, "stale": 0, "skipped": 0}
     table = ledger.entries(results_dir)
     Compare = Callable[[np.ndarray], float | None]  # predictions -> their difference
-    pending: dict[tuple[str, str], list[tuple[Path, dict, dict, Compare]]] = {}
+    pending: dict[tuple[str, str], list[tuple[Path, dict, dict, Compare, str | None]]] = {}
     for path in results.result_files(results_dir):
         try:
             doc = results.read(path)
@@ -326,16 +326,15 @@ def restamp(results_dir: Path, echo: Callable[[str], None] = print) -> dict[str,
                 "n_inputs": doc["checkpoint"]["n_inputs"],
                 "n_outputs": doc["checkpoint"]["n_outputs"], "checkpoint": str(ckpt),
                 "inputs": probe[0]["inputs"], "dt": probe[0]["dt"]}
-        doc["_fingerprint"] = fingerprint
-        pending.setdefault((model.name, fw), []).append((path, doc, item, probe[1]))
+        pending.setdefault((model.name, fw), []).append((path, doc, item, probe[1], fingerprint))
     for (name, fw), group in sorted(pending.items()):
         echo(f"restamp: {name}/{fw}: reproducing {len(group)} result(s) from checkpoints")
-        outputs = _reproduce([item for _, _, item, _ in group], results_dir)
-        for (path, doc, _, compare), pred in zip(group, outputs, strict=True):
+        outputs = _reproduce([item for _, _, item, _, _ in group], results_dir)
+        for (path, doc, _, compare, fingerprint), pred in zip(group, outputs, strict=True):
             new = trust.code_sha256(models[name], fw, doc["config"]["model"])
             diff = None if pred is None else compare(pred)
             if diff is not None and diff <= TOLERANCE:
-                _write(results_dir, path, doc, new, doc.pop("_fingerprint"),
+                _write(results_dir, path, doc, new, fingerprint,
                        {"check": "outputs", "max_abs_diff": diff})
                 counts["outputs"] += 1
             else:
