@@ -38,22 +38,3 @@ def using(name: str) -> Iterator[None]:
         yield
     finally:
         _selected.reset(token)
-
-
-# How reverse mode stores the forward pass of the fixed-step ODE models (``memory`` in a model
-# config): every step, chunk boundaries with recomputation, or nothing (the adjoint method).
-MEMORY_MODES = ("full", "checkpoint", "adjoint")
-
-
-def check_memory(memory: str, solver: str, fixed_solvers: tuple[str, ...],
-                 no_adjoint: tuple[str, ...] = ()) -> None:
-    """A memory mode that ``solver`` offers, or a ValueError that says which it does."""
-    if memory not in MEMORY_MODES:
-        raise ValueError(f"memory {memory!r} is not a mode; choose one of "
-                         f"{', '.join(MEMORY_MODES)}")
-    if memory == "checkpoint" and solver not in fixed_solvers:
-        raise ValueError(f"memory: checkpoint is for fixed-step solvers; with {solver} "
-                         "use memory: adjoint")
-    if memory == "adjoint" and solver in no_adjoint:
-        raise ValueError(f"memory: adjoint is not offered with {solver} here; use euler or "
-                         "an adaptive solver")

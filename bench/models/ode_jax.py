@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bench.models import impl, ode_jax_fast
+from bench.models import backprop_modes, impl, ode_jax_fast
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "relu": jax.nn.relu,
@@ -108,20 +108,20 @@ class ODERNN(eqx.Module):
     rtol: float = eqx.field(static=True)
     atol: float = eqx.field(static=True)
     max_steps: int = eqx.field(static=True)
-    memory: str = eqx.field(static=True)
+    backprop: str = eqx.field(static=True)
     n_hidden: int = eqx.field(static=True)
     reports_nfe: bool = eqx.field(static=True)
 
     def __init__(self, n_inputs, n_outputs, *, N, widths, activation="relu", gated=True,
                  linear_output=True, tau=1.0, solver="euler", steps_per_interval=1, rtol=1e-6,
-                 atol=1e-6, h0="learned", max_steps=100_000, memory="full", key):
+                 atol=1e-6, h0="learned", max_steps=100_000, backprop="full", key):
         if solver not in FIXED_SOLVERS + tuple(ADAPTIVE_SOLVERS):
             raise ValueError(
                 f"solver {solver!r} is not available in JAX; choose one of "
                 f"{', '.join(FIXED_SOLVERS + tuple(ADAPTIVE_SOLVERS))}"
             )
-        impl.check_memory(memory, solver, FIXED_SOLVERS, no_adjoint=("rk4",))
-        self.memory = memory
+        backprop_modes.check(backprop, solver, FIXED_SOLVERS, no_adjoint=("rk4",))
+        self.backprop = backprop
         kf, kg, kr = jax.random.split(key, 3)
         self.F = FlowMLP(N, n_inputs, widths, activation, linear_output, key=kf)
         self.gate = Gate(N, n_inputs, key=kg) if gated else None
@@ -167,9 +167,9 @@ class ODERNN(eqx.Module):
             nfe = jnp.asarray(x.shape[0] * self.steps * (1 if self.solver == "euler" else 4))
             if impl.selected() == "fast":
                 return ode_jax_fast.fixed_states(self, h0, x, dt), nfe
-            if self.memory != "full":
-                raise ValueError(f"memory: {self.memory} runs on the fast path only; "
-                                 "--impl reference has memory: full")
+            if self.backprop != "full":
+                raise ValueError(f"backprop: {self.backprop} runs on the fast path only; "
+                                 "--impl reference has backprop: full")
             uf, ug = self.drive(x)
             return self._fixed(h0, uf, ug, dt), nfe
         uf, ug = self.drive(x)
@@ -236,7 +236,7 @@ class ODERNN(eqx.Module):
             diffrax.ODETerm(rhs), ADAPTIVE_SOLVERS[self.solver](), t0=0.0, t1=float(T),
             dt0=None, y0=h0, saveat=diffrax.SaveAt(ts=grid[1:]), stepsize_controller=controller,
             max_steps=self.max_steps,
-            adjoint=diffrax.BacksolveAdjoint() if self.memory == "adjoint"
+            adjoint=diffrax.BacksolveAdjoint() if self.backprop == "adjoint"
             else diffrax.RecursiveCheckpointAdjoint(),
         )
         nfe = STAGES_PER_STEP[self.solver] * sol.stats["num_steps"] + 1
@@ -253,7 +253,7 @@ def ode_from_config(config: dict, n_inputs: int, n_outputs: int, *, gated: bool,
         steps_per_interval=config.get("steps_per_interval", 1),
         rtol=config.get("rtol", 1e-6), atol=config.get("atol", 1e-6),
         h0=config.get("h0", "learned"), max_steps=config.get("max_steps", 100_000),
-        memory=config.get("memory", "full"), key=key,
+        backprop=config.get("backprop", "full"), key=key,
     )
 
 

@@ -1,4 +1,4 @@
-"""The fast path of ``bench.models.ode_jax``'s fixed-step solvers, and its memory modes.
+"""The fast path of ``bench.models.ode_jax``'s fixed-step solvers, and its backprop modes.
 
 The same function as ``ODERNN._fixed`` (tests hold outputs and gradients together):
 
@@ -10,7 +10,7 @@ The same function as ``ODERNN._fixed`` (tests hold outputs and gradients togethe
   the flip-flop size (``shared/reference/anchors.md``); on the 2-core CPU the choice matters
   within noise, and 4 was best (``benchmarks/scan_unroll.py`` measures it anew).
 
-Memory modes (``memory`` in the model config, ``bench.models.impl.MEMORY_MODES``):
+Backprop modes (``backprop`` in the model config, ``bench.models.backprop_modes.MODES``):
 
 - ``full``: reverse-mode keeps every step's activations;
 - ``checkpoint``: an outer scan over chunks of about sqrt(T) steps under ``jax.checkpoint``, so
@@ -84,12 +84,12 @@ def _run(model, W, h, u, c):
 
 
 def fixed_states(model, h0, x, dt):
-    """The hidden state at the end of every interval, (T, N), under ``model.memory``."""
+    """The hidden state at the end of every interval, (T, N), under ``model.backprop``."""
     W, U, b = _weights(model)
-    if model.memory == "adjoint":
+    if model.backprop == "adjoint":
         return _adjoint(model, W, h0, x @ U.T + b, dt / model.tau)
     c = dt / (model.steps * model.tau)
-    if model.memory == "full":
+    if model.backprop == "full":
         return _run(model, W, h0, x @ U.T + b, c)[1]
     T = x.shape[0]
     chunk = math.isqrt(T - 1) + 1  # ceil(sqrt(T))

@@ -21,7 +21,7 @@ from torch import nn
 from torchdiffeq import odeint, odeint_adjoint
 
 import bench.models.tsit5_torch  # noqa: F401  (registers the tsit5 method with torchdiffeq)
-from bench.models import impl, ode_torch_fast
+from bench.models import backprop_modes, impl, ode_torch_fast
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "silu": nn.SiLU}
 FIXED_SOLVERS = ("euler", "rk4")
@@ -110,7 +110,7 @@ class ODERNN(nn.Module):
         atol: float = 1e-6,
         h0: str = "learned",
         max_steps: int = 100_000,
-        memory: str = "full",
+        backprop: str = "full",
     ) -> None:
         super().__init__()
         if solver not in FIXED_SOLVERS + ADAPTIVE_SOLVERS:
@@ -118,8 +118,8 @@ class ODERNN(nn.Module):
                 f"solver {solver!r} is not available in PyTorch; "
                 f"choose one of {', '.join(FIXED_SOLVERS + ADAPTIVE_SOLVERS)}"
             )
-        impl.check_memory(memory, solver, FIXED_SOLVERS)
-        self.memory = memory
+        backprop_modes.check(backprop, solver, FIXED_SOLVERS)
+        self.backprop = backprop
         self.F = FlowMLP(N, n_inputs, widths, activation, linear_output)
         self.gate = Gate(N, n_inputs) if gated else None
         self.readout = nn.Linear(N, n_outputs)
@@ -137,7 +137,7 @@ class ODERNN(nn.Module):
     @property
     def graph_safe(self) -> bool:
         """Fixed steps never synchronise with the host: the training step can be a CUDA graph."""
-        return self.solver in FIXED_SOLVERS and self.memory == "full"
+        return self.solver in FIXED_SOLVERS and self.backprop == "full"
 
     @property
     def reports_nfe(self) -> bool:
@@ -172,9 +172,9 @@ class ODERNN(nn.Module):
         """The hidden state at the end of every interval, (B, T, N)."""
         if self.solver in FIXED_SOLVERS and impl.selected() == "fast":
             return ode_torch_fast.fixed_states(self, x, dt)
-        if self.solver in FIXED_SOLVERS and self.memory != "full":
-            raise ValueError(f"memory: {self.memory} runs on the fast path only; "
-                             "--impl reference has memory: full")
+        if self.solver in FIXED_SOLVERS and self.backprop != "full":
+            raise ValueError(f"backprop: {self.backprop} runs on the fast path only; "
+                             "--impl reference has backprop: full")
         uf, ug = self.drive(x)
         h = self.initial_state(x)
         if self.solver in FIXED_SOLVERS:
@@ -246,11 +246,11 @@ class ODERNN(nn.Module):
         grid = torch.arange(T + 1, dtype=h.dtype, device=h.device)
         options = {"jump_t": grid[1:-1], "max_num_steps": self.max_steps}
         kwargs = {}
-        if self.memory == "adjoint":  # U x is not a parameter of rhs: its gradient flows too
+        if self.backprop == "adjoint":  # U x is not a parameter of rhs: its gradient flows too
             field = [p for n, p in self.named_parameters()
                      if n.startswith(("F.", "gate.")) and ".U." not in n]
             kwargs["adjoint_params"] = (*field, uf, *(() if ug is None else (ug,)))
-        solve = odeint_adjoint if self.memory == "adjoint" else odeint
+        solve = odeint_adjoint if self.backprop == "adjoint" else odeint
         states = solve(rhs, h, grid, method=self.solver, rtol=self.rtol, atol=self.atol,
                        options=options, **kwargs)
         return states[1:].transpose(0, 1)
@@ -273,5 +273,5 @@ def ode_from_config(config: dict, n_inputs: int, n_outputs: int, *, gated: bool)
         atol=config.get("atol", 1e-6),
         h0=config.get("h0", "learned"),
         max_steps=config.get("max_steps", 100_000),
-        memory=config.get("memory", "full"),
+        backprop=config.get("backprop", "full"),
     )

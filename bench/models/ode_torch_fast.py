@@ -1,4 +1,4 @@
-"""The fast path of ``bench.models.ode_torch``'s fixed-step solvers, and its memory modes.
+"""The fast path of ``bench.models.ode_torch``'s fixed-step solvers, and its backprop modes.
 
 The same function as ``ODERNN._fixed`` (tests hold outputs and gradients together), in fewer and
 cheaper operations:
@@ -9,7 +9,7 @@ cheaper operations:
   zero tensor of the whole sequence at every step, O(T^2) work;
 - 1/tau is folded into the step size, and Euler's update is one ``addcmul``.
 
-Memory modes (``memory`` in the model config, ``bench.models.impl.MEMORY_MODES``):
+Backprop modes (``backprop`` in the model config, ``bench.models.backprop_modes.MODES``):
 
 - ``full``: autograd keeps every step's activations (F's hidden layers, the gate, the state);
 - ``checkpoint``: chunks of about sqrt(T) steps under ``torch.utils.checkpoint``; a chunk keeps
@@ -79,16 +79,16 @@ def _run(model: ODERNN, W, h, u, c) -> torch.Tensor:
 
 
 def fixed_states(model: ODERNN, x: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
-    """The hidden state at the end of every interval, (B, T, N), under ``model.memory``."""
+    """The hidden state at the end of every interval, (B, T, N), under ``model.backprop``."""
     W, U, b = _weights(model)
     h = model.initial_state(x)
     T = x.shape[1]
     model.nfe_forward = T * model.steps * (1 if model.solver == "euler" else 4)
     model.nfe_backward = model.nfe_forward if torch.is_grad_enabled() else 0
-    if model.memory == "adjoint" and torch.is_grad_enabled():
+    if model.backprop == "adjoint" and torch.is_grad_enabled():
         return _adjoint(model, W, U, b, h, x, (dt / model.tau).unsqueeze(-1))
     c = (dt / (model.steps * model.tau)).unsqueeze(-1)
-    if model.memory == "full" or not torch.is_grad_enabled():
+    if model.backprop == "full" or not torch.is_grad_enabled():
         return _run(model, W, h, functional.linear(x, U, b), c)
     chunk = max(1, math.isqrt(T - 1) + 1)  # ceil(sqrt(T))
     out = []

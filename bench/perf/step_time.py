@@ -47,7 +47,7 @@ class Case:
     N: int
     solver: str | None = None  # ODE models only
     impl: str = "fast"
-    memory: str = "full"  # ODE models only: bench.models.impl.MEMORY_MODES
+    backprop: str = "full"  # ODE models only: bench.models.backprop_modes.MODES
     repeats: int = REPEATS
     warmup: int = WARMUP
     sweep: str | None = None  # "T" or "N" for the points of a sweep (bench.perf.perf_sweeps)
@@ -57,23 +57,23 @@ class Case:
         if self.solver is not None:
             # F: one hidden layer of width N
             config.update({k: v for k, v in ODE.items() if k in config}, widths=[self.N],
-                          solver=self.solver, memory=self.memory)
+                          solver=self.solver, backprop=self.backprop)
         return config
 
     @property
     def label(self) -> str:
         solver = f" {self.solver}" if self.solver else ""
-        memory = f" memory={self.memory}" if self.memory != "full" else ""
-        return (f"{self.model}/{self.framework}{solver} {self.impl}{memory} "
+        backprop = f" backprop={self.backprop}" if self.backprop != "full" else ""
+        return (f"{self.model}/{self.framework}{solver} {self.impl}{backprop} "
                 f"B={self.B} T={self.T} N={self.N}")
 
     @property
     def name(self) -> str:
         """The record's file name, without the extension."""
-        memory = "" if self.memory == "full" else f"-{self.memory}"
+        backprop = "" if self.backprop == "full" else f"-{self.backprop}"
         sweep = f"sweep{self.sweep}-" if self.sweep else ""
-        return (f"{sweep}{self.model}-{self.framework}-{self.solver or 'own'}-{self.impl}{memory}-"
-                f"{self.B}-{self.T}-{self.N}")
+        return (f"{sweep}{self.model}-{self.framework}-{self.solver or 'own'}-{self.impl}"
+                f"{backprop}-{self.B}-{self.T}-{self.N}")
 
 
 def has_fast_path(config: dict[str, Any], framework: str, device: str) -> bool:
@@ -141,8 +141,8 @@ def _torch(case: Case, spec: ModelSpec, device: str) -> dict[str, Any]:
             and case.T <= PARITY_MAX_T):
         with impl.using("reference"):  # the reference gradient at the same parameters
             twin = copy.deepcopy(model)
-            if hasattr(twin, "memory"):
-                twin.memory = "full"  # the reference path keeps every step
+            if hasattr(twin, "backprop"):
+                twin.backprop = "full"  # the reference path keeps every step
             loss_fn(batch, twin).backward()
     with impl.using(case.impl):
         graphed = wants_graphs(model, device)
@@ -183,7 +183,7 @@ def _torch(case: Case, spec: ModelSpec, device: str) -> dict[str, Any]:
 
 def _saved_mb(model, loss) -> float:
     """MB of the tensors autograd keeps for backward over one forward pass (each storage
-    once): the memory that grows with T and that the memory modes cut."""
+    once): the memory that grows with T and that the backprop modes cut."""
     import torch
 
     storages: dict[int, int] = {}
@@ -236,7 +236,7 @@ def _jax(case: Case, spec: ModelSpec, device: str) -> dict[str, Any]:
             with impl.using("fast"):
                 fast = grads(case.config(spec))
             with impl.using("reference"):  # which keeps every step
-                ref = grads({**case.config(spec), "memory": "full"})
+                ref = grads({**case.config(spec), "backprop": "full"})
             parity = _rel_diff(fast, ref)
 
         @eqx.filter_jit

@@ -30,7 +30,7 @@ INTRO = (
     "graph capture, excluded from the step time. `activations`: what the backward pass keeps: "
     "in PyTorch the tensors autograd saves over one forward (each storage once), in JAX the "
     "scratch buffers of the compiled step (XLA's memory analysis); it grows with T, and the "
-    "memory modes cut it. `peak GPU`: the process's peak allocation on a GPU. "
+    "backprop modes cut it. `peak GPU`: the process's peak allocation on a GPU. "
     "`grad diff`: max |fast − reference| / max |reference| over each parameter's gradient at "
     "the same parameters (equal functions: float32 rounding; the adjoint: its solve's error), "
     "checked up to T = 1000 (the reference PyTorch backward is quadratic in T). "
@@ -53,7 +53,7 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
 
 def _row(r: dict[str, Any]) -> dict[str, str]:
     return {"model": r["model"], "framework": r["framework"], "solver": r["solver"] or "—",
-            "impl": r.get("impl", "reference"), "memory": r.get("memory", "full"),
+            "impl": r.get("impl", "reference"), "backprop": r.get("backprop", "full"),
             "graph": "yes" if r.get("cuda_graph") else "",
             "B, T, N": f"{r['B']}, {r['T']}, {r['N']}",
             "step (ms)": _fmt(r.get("step_median_ms"), ".2f"),
@@ -70,7 +70,7 @@ def _row(r: dict[str, Any]) -> dict[str, str]:
 def _targets(dclass: str, rs: list[dict[str, Any]]) -> list[str]:
     def ratio(model: str, fw: str, size: tuple) -> float | None:
         for r in rs:
-            if (r["model"], r["framework"], r["solver"], r.get("impl"), r.get("memory"),
+            if (r["model"], r["framework"], r["solver"], r.get("impl"), r.get("backprop"),
                     r.get("sweep"), (r["B"], r["T"], r["N"])) == (
                     model, fw, "euler", "fast", "full", None, size):
                 return r.get("ratio_to_torch_gru")
@@ -100,8 +100,8 @@ def _sweep_plot(rs: list[dict[str, Any]], sweep: str, path: Path) -> bool:
     fig, axes = plt.subplots(1, panels, figsize=(6.0 * panels, 4.2), squeeze=False)
     lines: dict[str, list[dict[str, Any]]] = {}
     for r in points:
-        memory = "" if r.get("memory", "full") == "full" else f", {r['memory']}"
-        lines.setdefault(f"{r['model']}/{r['framework']}{memory}", []).append(r)
+        backprop = "" if r.get("backprop", "full") == "full" else f", {r['backprop']}"
+        lines.setdefault(f"{r['model']}/{r['framework']}{backprop}", []).append(r)
     for label, line in sorted(lines.items()):
         line.sort(key=lambda r: r[sweep])
         style = "--" if "checkpoint" in label else (":" if "adjoint" in label else "-")
@@ -115,7 +115,7 @@ def _sweep_plot(rs: list[dict[str, Any]], sweep: str, path: Path) -> bool:
     axes[0][0].set_title(f"training step, B = {B}, {fixed[0]} = {fixed[1]}", fontsize=9)
     axes[0][0].set_ylabel("step time (ms)")
     if panels == 2:
-        axes[0][1].set_title("memory kept for backward, per memory mode", fontsize=9)
+        axes[0][1].set_title("memory kept for backward, per backprop mode", fontsize=9)
         axes[0][1].set_ylabel("activations (MB)")
     for ax in axes[0]:
         ax.set_xlabel(sweep)
@@ -127,7 +127,7 @@ def _sweep_plot(rs: list[dict[str, Any]], sweep: str, path: Path) -> bool:
 
 def _sweep_table(rs: list[dict[str, Any]], sweep: str) -> list[str]:
     points = sorted((r for r in rs if r.get("sweep") == sweep),
-                    key=lambda r: (r["model"], r["framework"], r.get("memory", ""), r[sweep]))
+                    key=lambda r: (r["model"], r["framework"], r.get("backprop", ""), r[sweep]))
     return _table([_row(r) for r in points])
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from bench.atomic import write_bytes_atomic
 from bench.errors import UserError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATUSES = ("ok", "diverged", "failed", "timeout", "oom")
 REQUIRED = ("schema_version", "task", "task_version", "model", "model_kind", "framework",
             "device", "device_class", "seed", "profile", "status", "metrics", "primary_metric",
@@ -72,7 +72,7 @@ FIELDS: tuple[tuple[str, tuple, bool], ...] = (
       for k in ("train_total_s", "step_median_s", "step_iqr_s", "first_step_s", "compile_s",
                 "eval_s", "eval_seqs_per_s")),
     ("timing.cells_beside", (_maybe(lambda v: _int(v) and v >= 0), "an integer >= 0"), False),
-    ("memory", MAPPING_OR_NULL, False), ("memory.*", NUMBER_OR_NULL, False),
+    ("peak_memory", MAPPING_OR_NULL, False), ("peak_memory.*", NUMBER_OR_NULL, False),
     ("nfe", MAPPING_OR_NULL, False), ("nfe.*", NUMBER_OR_NULL, False),
     ("hold", MAPPING_OR_NULL, False), ("hold.write_error", NUMBER_OR_NULL, False),
     ("hold.memory_auc", NUMBER_OR_NULL, False), ("hold.coverage", MAPPING, False),
@@ -155,6 +155,25 @@ def _values(doc: Any, path: str) -> list[tuple[str, Any]]:
     return found
 
 
+def _from_v1(doc: dict[str, Any]) -> dict[str, Any]:
+    """Schema 1 called the process's peak memory ``memory``, the memory probes' word."""
+    out = {k: v for k, v in doc.items() if k != "memory"}
+    if "memory" in doc:
+        out["peak_memory"] = doc["memory"]
+    return {**out, "schema_version": 2}
+
+
+UPGRADES = {1: _from_v1}
+
+
+def upgraded(doc: Any) -> Any:
+    """``doc`` in the present schema, its older version's fields renamed, as read (the file
+    keeps its bytes until the harness or ``bench restamp`` writes it again)."""
+    while isinstance(doc, dict) and doc.get("schema_version") in UPGRADES:
+        doc = UPGRADES[doc["schema_version"]](doc)
+    return doc
+
+
 def problem(result: Any) -> str | None:
     """Why ``result`` is not a valid result document (None: it is), naming the field."""
     if not isinstance(result, dict):
@@ -163,7 +182,7 @@ def problem(result: Any) -> str | None:
     if missing:
         return f"result file lacks {', '.join(missing)}; delete it and rerun the cell"
     if result["schema_version"] != SCHEMA_VERSION:
-        return (f"schema_version {result['schema_version']} is not {SCHEMA_VERSION}; rerun the "
+        return (f"schema_version {result['schema_version']!r} is not {SCHEMA_VERSION}; rerun the "
                 "cell with this version of the suite")
     if result["status"] not in STATUSES:
         return f"unknown status {result['status']!r}; delete it and rerun the cell"
@@ -199,10 +218,12 @@ def _parse(path: Path) -> tuple[Any, str | None]:
 
 
 def read(path: Path) -> dict[str, Any]:
+    """The result document in ``path``, in the present schema; a one-line UserError if it is
+    not one."""
     doc, why = _parse(path)
     if why:
         raise UserError(f"{path}: {why}")
-    return validate(doc, path)
+    return validate(upgraded(doc), path)
 
 
 def result_files(results_dir: Path) -> list[Path]:
@@ -230,6 +251,7 @@ def load_each(results_dir: Path) -> tuple[list[tuple[Path, dict[str, Any]]],
     good, bad = [], []
     for p in result_files(results_dir):
         doc, why = _parse(p)
+        doc = upgraded(doc)
         why = why or problem(doc)
         if why:
             bad.append((p, why))

@@ -60,7 +60,7 @@ def result_document(cell: Cell, profile: str, device: str,
         "status": "ok", "reason": None,
         "metrics": {}, "primary_metric": task.primary_metric,
         "higher_is_better": task.higher_is_better, "n_params": None, "timing": {},
-        "memory": {}, "nfe": None, "curve": {}, "example": None, "attractor": None,
+        "peak_memory": {}, "nfe": None, "curve": {}, "example": None, "attractor": None,
         "hold": None,
         "checkpoint": None,
         "config": {"model": config, "training": training,
@@ -236,8 +236,8 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
                 doc["checkpoint"] = {"file": ckpt.name, "sha256": checkpoints.sha256(ckpt),
                                      "n_inputs": spec.n_inputs, "n_outputs": spec.n_outputs}
                 doc["attractor"] = out.attractor
-        doc.update(n_params=out.n_params, timing=out.timing, memory=out.memory, nfe=out.nfe,
-                   curve=out.curve if task.capacity is None else thinned(out.curve))
+        doc.update(n_params=out.n_params, timing=out.timing, peak_memory=out.peak_memory,
+                   nfe=out.nfe, curve=out.curve if task.capacity is None else thinned(out.curve))
     doc["provenance"] = provenance_record(device, doc.pop("_started"), isolate)
     doc["provenance"]["sandbox"] = confinement
     # revealed only now, after the model's process is gone: anyone can regenerate the data

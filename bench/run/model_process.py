@@ -65,7 +65,7 @@ class ModelReport:
     predictions: dict[str, Any] = field(default_factory=dict)
     n_params: int | None = None
     timing: dict[str, Any] = field(default_factory=dict)
-    memory: dict[str, Any] = field(default_factory=dict)
+    peak_memory: dict[str, Any] = field(default_factory=dict)
     nfe: dict[str, Any] | None = None
     curve: dict[str, Any] = field(default_factory=dict)
     checkpoint: str | None = None  # file name in the scratch folder
@@ -97,8 +97,8 @@ def run_job(job: ModelJob) -> ModelReport:
                            reason=f"{type(e).__name__}: {e} "
                                   f"({Path(last.filename).name}:{last.lineno})")
     report.predictions, report.n_params = out.predictions, out.n_params
-    report.timing, report.memory, report.nfe, report.curve = (out.timing, out.memory, out.nfe,
-                                                              out.curve)
+    report.timing, report.peak_memory = out.timing, out.peak_memory
+    report.nfe, report.curve = out.nfe, out.curve
     if out.model is not None and job.save:
         try:
             where = job.scratch / job.result_name
@@ -125,7 +125,7 @@ REPORT_SCHEMA = {
     "predictions": wire.MapOf(wire.Array("f")),
     "n_params": (int, type(None)),
     "timing": wire.MapOf((wire.Number, str, bool, type(None))),
-    "memory": wire.MapOf((wire.Number, type(None))),
+    "peak_memory": wire.MapOf((wire.Number, type(None))),
     "nfe": (wire.MapOf(wire.JSON), type(None)),
     "curve": wire.MapOf((wire.Number, type(None), wire.ListOf((wire.Number, type(None))))),
     "checkpoint": (str, type(None)),

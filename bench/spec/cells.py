@@ -16,6 +16,8 @@ from bench.spec.tasks import Task
 
 LOSSES = ("mse", "cross_entropy")
 TEST_DATA = ("secret", "public")
+# Model config keys renamed, old -> new: an override with the old key names the new one.
+RENAMED_KEYS = {"memory": "backprop"}  # gradient storage; "memory" is the memory probes' word
 
 
 @dataclass
@@ -73,6 +75,10 @@ def resolve_training(task: Task, model: ModelSpec, profile: str,
     """(model config, training settings): task defaults < model < profile < command line."""
     config, model_training = model.resolve(task.name, profile)
     unknown_keys = sorted(set(overrides.get("config") or {}) - set(config))
+    for old, new in RENAMED_KEYS.items():
+        if old in unknown_keys and new in config:
+            raise UserError(f"--set {old}: the model config key {old!r} is now {new!r}; write "
+                            f"--set {new}={overrides['config'][old]}")
     if unknown_keys:
         raise UserError(f"--set {', '.join(unknown_keys)}: model {model.name} has no such config "
                         f"key; its keys are {', '.join(config)}")

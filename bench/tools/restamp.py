@@ -6,11 +6,10 @@ folder imports (``bench.spec.imports``). A result whose own folder is unchanged 
 differs under the new definition is *stale* until one of two checks passes (a model's own
 files must be unchanged too: the same hash, or the same code by the git check):
 
-1. **git**: every imported suite module computes at the commit the result records what it
-   computes now: byte-identical, or differing only in docstrings, comments, functions
-   added under names the older module never used (which older code cannot call), and the
-   place of modules git sees moved (``bench/x.py`` -> ``bench/models/x.py``, imported from
-   there; a new package marker must be empty);
+1. **git** (``bench.tools.same_code``): every imported suite module computes at the commit
+   the result records what it computes now: byte-identical, or differing only in docstrings,
+   comments, functions no older code could call, the place of modules git sees moved, and a
+   declared rename (``same_code.RENAMES``);
 2. **outputs**: rebuilt from its checkpoint by the present code (in the sandbox, like any model
    code), the model reproduces the outputs the result recorded on its example trial (held-out
    tasks) or its first generated trajectories (capacity tasks), to the recorded rounding; a
@@ -21,14 +20,16 @@ A result that diverged, timed out or ran out of memory has no outputs to reprodu
 git check can restamp it (the same code trains the same way).
 
 A restamped result says so in ``provenance.restamped``: by which commit, which check, and the
-largest difference. Everything else stays stale, and ``make bench`` reruns it. Only results
-the suite wrote (ledger) are touched, through the ledger.
+largest difference; a config key a declared rename added to the metadata with the value the
+code took without it is written into its config (``config_added``). A file in an older schema
+is rewritten in the present one. Everything else stays stale, and ``make bench`` reruns it.
+Only results the suite wrote (ledger) are touched, through the ledger.
 """
 
 from __future__ import annotations
 
-import ast
 import datetime
+import json
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -44,6 +45,7 @@ from bench.run import isolation, wire
 from bench.spec import imports, metrics
 from bench.spec.cells import Cell, fingerprint_of
 from bench.spec.registry import ModelSpec
+from bench.tools import same_code
 from bench.train import checkpoints
 
 TOLERANCE = 2e-3  # outputs are recorded rounded to 3 or 4 decimals
@@ -64,136 +66,6 @@ def _own_files(model: ModelSpec, framework: str) -> list[str]:
         return [f.relative_to(imports.ROOT).as_posix() for f in trust.own_files(model, framework)]
     except ValueError:  # a model folder outside the repository: git knows nothing of it
         return ["<outside the repository>"]
-
-
-def _empty(source: str) -> bool:
-    """Whether a module holds nothing but a docstring and ``from __future__`` imports."""
-    try:
-        body = ast.parse(source).body
-    except SyntaxError:
-        return False
-    return all((isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))
-               or (isinstance(n, ast.ImportFrom) and n.module == "__future__") for n in body)
-
-
-def _module(path: str) -> str:
-    """``bench/models/ode.py`` -> ``bench.models.ode`` (a package's ``__init__.py``: itself)."""
-    parts = path.removesuffix(".py").split("/")
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _moved_modules(commit: str, cache: dict) -> dict[str, str]:
-    """Modules that git sees moved since ``commit``: {present name: name at ``commit``}."""
-    key = ("moved", commit)
-    if key not in cache:
-        out = subprocess.run(["git", "diff", "-M", "--name-status", commit, "--", "."],
-                             cwd=imports.ROOT, capture_output=True, text=True)
-        moved = {}
-        for line in out.stdout.splitlines() if out.returncode == 0 else []:
-            status, *paths = line.split("\t")
-            if status.startswith("R") and len(paths) == 2 and paths[1].endswith(".py"):
-                moved[paths[1]] = paths[0]
-        cache[key] = moved
-    return cache[key]
-
-
-class _FormerNames(ast.NodeTransformer):
-    """``bench.models.x`` spelled out in code (after ``import bench.models.x``) -> ``bench.x``."""
-
-    def __init__(self, modules: dict[str, str]) -> None:
-        self.modules = modules
-
-    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
-        parts, inner = [node.attr], node.value
-        while isinstance(inner, ast.Attribute):
-            parts.append(inner.attr)
-            inner = inner.value
-        if isinstance(inner, ast.Name):
-            dotted = ".".join([inner.id, *reversed(parts)])
-            if dotted in self.modules:
-                return ast.parse(self.modules[dotted], mode="eval").body
-        self.generic_visit(node)
-        return node
-
-
-def _as_before(tree: ast.AST, modules: dict[str, str]) -> None:
-    """Rewrite imports of moved modules to their former names, in place. Only moves that keep
-    a module's own name are undone (``bench.x`` -> ``bench.models.x``); a renamed module stays
-    a difference."""
-    _FormerNames(modules).visit(tree)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                alias.name = modules.get(alias.name, alias.name)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module in modules:
-                node.module = modules[node.module]
-                continue
-            parents = {modules[f"{node.module}.{a.name}"].rpartition(".")[0]
-                       for a in node.names if f"{node.module}.{a.name}" in modules
-                       and modules[f"{node.module}.{a.name}"].endswith("." + a.name)}
-            if len(parents) == 1:  # `from bench.models import ode` was `from bench import ode`
-                node.module = parents.pop()
-
-
-def _pruned(source: str, known: set[str], moved: dict[str, str] | None = None) -> str:
-    """The module's AST without docstrings and without functions whose names ``known`` (the
-    identifiers of the older source) never had: code the older code could not have called.
-    ``moved`` ({present module: former module}): imports written as they were before."""
-    tree = ast.parse(source)
-    if moved:
-        _as_before(tree, moved)
-
-    def keep(node: ast.AST) -> bool:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            return node.name in known or node.name.startswith("__")
-        return not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
-                    and isinstance(node.value.value, str))  # a docstring
-
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            node.body = [n for n in node.body if keep(n)] or [ast.Pass()]
-    return ast.dump(tree, annotate_fields=False)
-
-
-def _same_code(commit: str | None, files: list[str], cache: dict) -> bool:
-    """Whether every file computes at ``commit`` what it computes now: byte-identical, or
-    differing only in docstrings, comments, newly added functions (names the older file never
-    used), which the older code cannot reach, and the names of modules git sees moved (a file
-    moved into a package, imported from there)."""
-    if not commit:
-        return False
-    key = ("ast", commit, tuple(files))
-    if key in cache:
-        return cache[key]
-    renamed = _moved_modules(commit, cache)
-    moved = {_module(new): _module(old) for new, old in renamed.items()}
-    same = True
-    for file in files:
-        old = subprocess.run(["git", "show", f"{commit}:{renamed.get(file, file)}"],
-                             cwd=imports.ROOT, capture_output=True, text=True)
-        new = (imports.ROOT / file).read_text()
-        if old.returncode != 0:  # new since: only an empty package marker changes nothing
-            same = file.endswith("__init__.py") and _empty(new)
-            if not same:
-                break
-            continue
-        if old.stdout == new:
-            continue
-        try:
-            nodes = list(ast.walk(ast.parse(old.stdout)))
-            known = {n.id for n in nodes if isinstance(n, ast.Name)}
-            known |= {n.attr for n in nodes if isinstance(n, ast.Attribute)}
-            known |= {n.name for n in nodes
-                      if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
-            if _pruned(old.stdout, known) != _pruned(new, known, moved):
-                same = False
-                break
-        except SyntaxError:
-            same = False
-            break
-    cache[key] = same
-    return same
 
 
 def _probe(doc: dict[str, Any], task: Any, model: ModelSpec
@@ -264,6 +136,17 @@ def _reproduce(items: list[dict[str, Any]], results_dir: Path) -> list[np.ndarra
     return out.value
 
 
+def _read(path: Path) -> tuple[dict[str, Any] | None, bool]:
+    """(the result in the present schema, whether it was written in an older one); (None,
+    False) for a file that is not a valid result."""
+    try:
+        raw = json.loads(path.read_text())
+        doc = results.read(path)
+    except (UserError, ValueError, OSError):
+        return None, False
+    return doc, isinstance(raw, dict) and raw.get("schema_version") != doc["schema_version"]
+
+
 def restamp(results_dir: Path, echo: Callable[[str], None] = print) -> dict[str, int]:
     """Restamp every result that passes a check; return counts per outcome."""
     from bench.results import trust
@@ -271,14 +154,13 @@ def restamp(results_dir: Path, echo: Callable[[str], None] = print) -> dict[str,
 
     models, tasks = discover(), dict[str, Any]()
     git_cache: dict[str, Any] = {}
-    counts = {"current": 0, "git": 0, "outputs": 0, "stale": 0, "skipped": 0}
+    counts = {"current": 0, "git": 0, "outputs": 0, "stale": 0, "skipped": 0, "upgraded": 0}
     table = ledger.entries(results_dir)
     Compare = Callable[[np.ndarray], float | None]  # predictions -> their difference
-    pending: dict[tuple[str, str], list[tuple[Path, dict, dict, Compare, str | None]]] = {}
+    pending: dict[tuple[str, str], list[tuple[Path, dict, dict, Compare, str | None, dict]]] = {}
     for path in results.result_files(results_dir):
-        try:
-            doc = results.read(path)
-        except UserError:
+        doc, upgraded = _read(path)
+        if doc is None:
             counts["skipped"] += 1
             continue
         model = models.get(str(doc.get("model")))
@@ -288,26 +170,35 @@ def restamp(results_dir: Path, echo: Callable[[str], None] = print) -> dict[str,
                 or not ledger.verified(results_dir, path, table)):
             counts["skipped"] += 1
             continue
-        new = trust.code_sha256(model, fw, config)
-        commit = (doc.get("provenance") or {}).get("git_commit")
         if doc["task"] not in tasks:
             tasks[doc["task"]] = _task(doc["task"])
         task = tasks[doc["task"]]
-        fingerprint = _fingerprint(doc, model, task, commit)
+        added = _added_defaults(doc, model, task)
+        now_config = {**config, **added}
+        new = trust.code_sha256(model, fw, now_config)
+        commit = (doc.get("provenance") or {}).get("git_commit")
+        fingerprint = _fingerprint(doc, model, task, commit, added)
         if fingerprint is None:  # the task or the config changed, not only the model's code
             counts["stale"] += 1
             continue
         if doc.get("code_sha256") == new and doc.get("fingerprint") == fingerprint:
+            if upgraded:
+                ledger.write_result(results_dir, path, doc)
+                counts["upgraded"] += 1
             counts["current"] += 1
             continue
         recorded = doc.get("code_sha256")
         if (recorded is not None
                 and recorded != trust.code_sha256(model, fw, config, shared=False)
-                and not _same_code(commit, _own_files(model, fw), git_cache)):
+                and not same_code.same_code(commit, _own_files(model, fw), git_cache, config)):
             counts["stale"] += 1  # its own folder changed: a real change
             continue
-        if _same_code(commit, _suite_files(model, fw), git_cache):
-            _write(results_dir, path, doc, new, fingerprint, {"check": "git", "since": commit})
+        same = same_code.same_code(commit, _suite_files(model, fw), git_cache, config)
+        if same:
+            how = {"check": "git", "since": commit}
+            if isinstance(same, same_code.Rename):
+                how["rename"] = same.name
+            _write(results_dir, path, doc, new, fingerprint, how, added)
             counts["git"] += 1
             continue
         if doc["status"] != "ok" or task is None:  # no trained model, nothing to reproduce
@@ -322,20 +213,22 @@ def restamp(results_dir: Path, echo: Callable[[str], None] = print) -> dict[str,
         if probe is None or not ckpt.is_file() or doc.get("checkpoint") is None:
             counts["stale"] += 1
             continue
-        item = {"model": model, "framework": fw, "config": config,
+        item = {"model": model, "framework": fw, "config": now_config,
                 "n_inputs": doc["checkpoint"]["n_inputs"],
                 "n_outputs": doc["checkpoint"]["n_outputs"], "checkpoint": str(ckpt),
                 "inputs": probe[0]["inputs"], "dt": probe[0]["dt"]}
-        pending.setdefault((model.name, fw), []).append((path, doc, item, probe[1], fingerprint))
+        pending.setdefault((model.name, fw), []).append(
+            (path, doc, item, probe[1], fingerprint, added))
     for (name, fw), group in sorted(pending.items()):
         echo(f"restamp: {name}/{fw}: reproducing {len(group)} result(s) from checkpoints")
-        outputs = _reproduce([item for _, _, item, _, _ in group], results_dir)
-        for (path, doc, _, compare, fingerprint), pred in zip(group, outputs, strict=True):
-            new = trust.code_sha256(models[name], fw, doc["config"]["model"])
+        outputs = _reproduce([entry[2] for entry in group], results_dir)
+        for (path, doc, item, compare, fingerprint, added), pred in zip(group, outputs,
+                                                                        strict=True):
+            new = trust.code_sha256(models[name], fw, item["config"])
             diff = None if pred is None else compare(pred)
             if diff is not None and diff <= TOLERANCE:
                 _write(results_dir, path, doc, new, fingerprint,
-                       {"check": "outputs", "max_abs_diff": diff})
+                       {"check": "outputs", "max_abs_diff": diff}, added)
                 counts["outputs"] += 1
             else:
                 echo(f"restamp: {path}: not reproduced (max |diff| {diff}); stays stale")
@@ -371,36 +264,54 @@ def _task(name: str) -> Any:
         return None
 
 
-def _fingerprint(doc: dict[str, Any], model: ModelSpec, task: Any, commit: str | None
-                 ) -> str | None:
+def _added_defaults(doc: dict[str, Any], model: ModelSpec, task: Any) -> dict[str, Any]:
+    """Config keys a declared rename added to the model's metadata with the value the code
+    took without them (``same_code.Rename.config_defaults``), which ``doc``'s config lacks:
+    restamping writes them into its config, as a run today would record them."""
+    config = (doc.get("config") or {}).get("model") or {}
+    if task is None:
+        return {}
+    present, _ = model.resolve(task.name, doc["profile"])
+    return {k: v for rename in same_code.RENAMES for k, v in rename.config_defaults.items()
+            if k not in config and k in present and present[k] == v}
+
+
+def _fingerprint(doc: dict[str, Any], model: ModelSpec, task: Any, commit: str | None,
+                 added: dict[str, Any] | None = None) -> str | None:
     """The fingerprint ``doc`` gets when restamped: its present one, when what it hashes
-    besides the model's module (config, training settings, task) is as the result recorded;
-    None when that changed (a real change: the cell must run again). A result of another task
-    version keeps its fingerprint: it is judged against its own version's files."""
+    besides the model's module (config, training settings, task) is as the result recorded
+    (``added``: config keys restamping adds, see :func:`_added_defaults`); None when that
+    changed (a real change: the cell must run again). A result of another task version keeps
+    its fingerprint: it is judged against its own version's files."""
     if task is None or task.version != doc["task_version"]:
         return doc.get("fingerprint")
     config = (doc.get("config") or {}).get("model") or {}
     training = (doc.get("config") or {}).get("training") or {}
     cell = Cell(model, doc["framework"], task, doc["seed"], size=doc.get("K"))
-    now = fingerprint_of(cell, doc["profile"], config, training)
+    now = fingerprint_of(cell, doc["profile"], {**config, **(added or {})}, training)
     if doc.get("fingerprint") == now:
         return now
-    try:  # the module as it was when the result was written
+    try:  # the module as it was when the result was written, or last restamped
         rel = model.code_file(doc["framework"]).resolve().relative_to(imports.ROOT)
     except ValueError:
         return None
-    old = subprocess.run(["git", "show", f"{commit}:{rel.as_posix()}"], cwd=imports.ROOT,
-                         capture_output=True) if commit else None
-    if old is None or old.returncode != 0:
-        return None
-    before = fingerprint_of(cell, doc["profile"], config, training, code=old.stdout)
-    return now if before == doc.get("fingerprint") else None
+    provenance = doc.get("provenance") or {}
+    for at in dict.fromkeys([commit, (provenance.get("restamped") or {}).get("by")]):
+        old = subprocess.run(["git", "show", f"{at}:{rel.as_posix()}"], cwd=imports.ROOT,
+                             capture_output=True) if at else None
+        if old is not None and old.returncode == 0 and doc.get("fingerprint") == fingerprint_of(
+                cell, doc["profile"], config, training, code=old.stdout):
+            return now
+    return None
 
 
 def _write(results_dir: Path, path: Path, doc: dict[str, Any], new: str, fingerprint: str | None,
-           how: dict[str, Any]) -> None:
+           how: dict[str, Any], added: dict[str, Any]) -> None:
     doc["code_sha256"] = new
     doc["fingerprint"] = fingerprint
+    if added:
+        doc["config"]["model"] = {**doc["config"]["model"], **added}
+        how = {**how, "config_added": added}
     doc["provenance"]["restamped"] = {
         **how, "by": _commit(),
         "at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}

@@ -156,7 +156,7 @@ def _fit_predict(module, spec, train, validation, evaluate, dev) -> Outcome:
                 "steps": len(timer.times), "compile_s": compile_s, **timer.summary(),
                 "eval_s": eval_s, "eval_seqs_per_s": len(predictions) / eval_s,
                 "matmul_precision": MATMUL_PRECISION},
-        memory={"peak_gpu_mb": peak_gpu,
+        peak_memory={"peak_gpu_mb": peak_gpu,
                 "peak_host_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
         nfe=nfe,
         curve=curve,

@@ -127,7 +127,7 @@ def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: di
                 "cuda_graph": graphed, **timer.summary(),
                 "eval_s": eval_s, "eval_seqs_per_s": len(predictions) / eval_s,
                 "matmul_precision": torch.get_float32_matmul_precision()},
-        memory={
+        peak_memory={
             "peak_gpu_mb": torch.cuda.max_memory_allocated(device) / 2**20
             if device.type == "cuda" else None,
             "peak_host_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -38,7 +38,7 @@ class Outcome:
     model: Any  # the trained model (torch.nn.Module or equinox.Module), best parameters
     n_params: int
     timing: dict[str, Any]
-    memory: dict[str, Any]
+    peak_memory: dict[str, Any]
     nfe: dict[str, Any] | None
     curve: dict[str, Any] = field(default_factory=dict)
 

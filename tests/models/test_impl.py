@@ -1,4 +1,4 @@
-"""``bench.models.impl``: which implementation runs, and the memory modes offered."""
+"""``bench.models.impl``: which implementation runs."""
 
 from __future__ import annotations
 
@@ -31,10 +31,3 @@ def test_environment_reaches_child_processes_and_is_checked(monkeypatch):
 def test_unknown_names_are_refused():
     with pytest.raises(ValueError, match="unknown implementation"), impl.using("turbo"):
         pass
-    with pytest.raises(ValueError, match="not a mode; choose one of full, checkpoint"):
-        impl.check_memory("lots", "euler", ("euler",))
-    with pytest.raises(ValueError, match="fixed-step solvers; with dopri5 use memory: adjoint"):
-        impl.check_memory("checkpoint", "dopri5", ("euler",))
-    with pytest.raises(ValueError, match="not offered with rk4"):
-        impl.check_memory("adjoint", "rk4", ("euler", "rk4"), no_adjoint=("rk4",))
-    impl.check_memory("adjoint", "dopri5", ("euler",))  # offered: no error

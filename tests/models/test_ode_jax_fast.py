@@ -1,5 +1,5 @@
 """``bench.models.ode_jax_fast``: the fast path computes the reference path's function, and its
-memory modes keep (checkpoint) or approximate (adjoint) the reference gradients."""
+backprop modes keep (checkpoint) or approximate (adjoint) the reference gradients."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from helpers import FAST_PATH_CONFIGS
 from bench.models import impl
 from bench.models.ode_jax import ODERNN
 
-pytestmark = pytest.mark.slow  # compiles every solver and memory mode
+pytestmark = pytest.mark.slow  # compiles every solver and backprop mode
 
 B, T, I, O = 4, 13, 3, 2
 
@@ -44,10 +44,10 @@ def _max_rel(a, b) -> float:
 
 @pytest.mark.parametrize("solver", ["euler", "rk4"])
 @pytest.mark.parametrize("kw", FAST_PATH_CONFIGS)
-@pytest.mark.parametrize("memory", ["full", "checkpoint"])
-def test_fast_path_equals_reference(solver, kw, memory):
+@pytest.mark.parametrize("backprop", ["full", "checkpoint"])
+def test_fast_path_equals_reference(solver, kw, backprop):
     y_ref, g_ref = _outputs_and_grads(_model(solver=solver, **kw), "reference")
-    y, g = _outputs_and_grads(_model(solver=solver, memory=memory, **kw), "fast")
+    y, g = _outputs_and_grads(_model(solver=solver, backprop=backprop, **kw), "fast")
     np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-6)
     assert len(g) == len(g_ref) and _max_rel(g, g_ref) < 1e-4
 
@@ -55,7 +55,7 @@ def test_fast_path_equals_reference(solver, kw, memory):
 def test_checkpoint_pads_with_exact_zero_steps():
     """T = 13 is not a multiple of its chunk (4): the padding steps must change nothing."""
     y_full, g_full = _outputs_and_grads(_model(), "fast")
-    y_ckpt, g_ckpt = _outputs_and_grads(_model(memory="checkpoint"), "fast")
+    y_ckpt, g_ckpt = _outputs_and_grads(_model(backprop="checkpoint"), "fast")
     np.testing.assert_array_equal(y_ckpt.shape, y_full.shape)
     np.testing.assert_allclose(y_ckpt, y_full, rtol=1e-6, atol=1e-7)
     assert _max_rel(g_ckpt, g_full) < 1e-5
@@ -65,7 +65,7 @@ def test_adjoint_gradients_converge_at_first_order_with_euler():
     errors = []
     for steps in (2, 8, 32):
         y, exact = _outputs_and_grads(_model(steps_per_interval=steps), "fast")
-        y_adj, approx = _outputs_and_grads(_model(steps_per_interval=steps, memory="adjoint"),
+        y_adj, approx = _outputs_and_grads(_model(steps_per_interval=steps, backprop="adjoint"),
                                            "fast")
         np.testing.assert_allclose(y_adj, y, rtol=1e-5, atol=1e-6)  # the same forward solve
         errors.append(_max_rel(approx, exact))
@@ -75,6 +75,6 @@ def test_adjoint_gradients_converge_at_first_order_with_euler():
 
 def test_adjoint_is_refused_with_rk4_and_reference_has_full_memory_only():
     with pytest.raises(ValueError, match="not offered with rk4"):
-        _model(solver="rk4", memory="adjoint")
+        _model(solver="rk4", backprop="adjoint")
     with pytest.raises(ValueError, match="fast path only"):
-        _outputs_and_grads(_model(memory="checkpoint"), "reference")
+        _outputs_and_grads(_model(backprop="checkpoint"), "reference")

@@ -1,5 +1,5 @@
 """``bench.models.ode_torch_fast``: the fast path computes the reference path's function, and its
-memory modes keep (checkpoint) or approximate (adjoint) the reference gradients."""
+backprop modes keep (checkpoint) or approximate (adjoint) the reference gradients."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from helpers import FAST_PATH_CONFIGS
 from bench.models import impl
 from bench.models.ode_torch import ODERNN
 
-pytestmark = pytest.mark.slow  # every solver and memory mode, forward and backward
+pytestmark = pytest.mark.slow  # every solver and backprop mode, forward and backward
 
 B, T, I, O = 4, 13, 3, 2
 
@@ -48,11 +48,11 @@ def _assert_close(a, b, rtol=1e-5):
 
 @pytest.mark.parametrize("solver", ["euler", "rk4"])
 @pytest.mark.parametrize("kw", FAST_PATH_CONFIGS)
-@pytest.mark.parametrize("memory", ["full", "checkpoint"])
-def test_fast_path_equals_reference(solver, kw, memory):
+@pytest.mark.parametrize("backprop", ["full", "checkpoint"])
+def test_fast_path_equals_reference(solver, kw, backprop):
     model = _model(solver=solver, **kw)
     reference = _outputs_and_grads(model, "reference")
-    model.memory = memory
+    model.backprop = backprop
     _assert_close(_outputs_and_grads(model, "fast"), reference)
 
 
@@ -73,7 +73,7 @@ def test_adjoint_gradients_converge_at_first_order_with_euler():
     for steps in (2, 8, 32):
         model = _model(steps_per_interval=steps)
         y, exact = _outputs_and_grads(model, "fast")
-        model.memory = "adjoint"
+        model.backprop = "adjoint"
         y_adj, approx = _outputs_and_grads(model, "fast")
         torch.testing.assert_close(y_adj, y, rtol=1e-5, atol=1e-6)  # the same forward solve
         errors.append(max((approx[n] - exact[n]).abs().max().item()
@@ -86,21 +86,21 @@ def test_adjoint_gradients_converge_at_first_order_with_euler():
 def test_adaptive_adjoint_matches_direct_backpropagation():
     model = _model(solver="dopri5", rtol=1e-7, atol=1e-7)
     y, exact = _outputs_and_grads(model, "fast")
-    model.memory = "adjoint"
+    model.backprop = "adjoint"
     _assert_close(_outputs_and_grads(model, "fast"), (y, exact), rtol=1e-3)
 
 
 def test_memory_modes_are_checked_and_reference_has_full_only():
     with pytest.raises(ValueError, match="not a mode"):
-        _model(memory="everything")
-    with pytest.raises(ValueError, match="use memory: adjoint"):
-        _model(solver="dopri5", memory="checkpoint")
-    model = _model(memory="checkpoint")
+        _model(backprop="everything")
+    with pytest.raises(ValueError, match="use backprop: adjoint"):
+        _model(solver="dopri5", backprop="checkpoint")
+    model = _model(backprop="checkpoint")
     with pytest.raises(ValueError, match="fast path only"):
         _outputs_and_grads(model, "reference")
 
 
 def test_only_fixed_full_memory_models_are_graph_safe():
     assert _model().graph_safe
-    assert not _model(memory="checkpoint").graph_safe
+    assert not _model(backprop="checkpoint").graph_safe
     assert not _model(solver="dopri5").graph_safe

@@ -34,13 +34,13 @@ def test_ode_cases_use_one_tanh_layer_of_width_n(models):
     assert step_time.Case("gru", "torch", 4, 5, 6).config(models["gru"])["N"] == 6
 
 
-@pytest.mark.parametrize("model, framework, solver, memory", [
+@pytest.mark.parametrize("model, framework, solver, backprop", [
     ("gnode", "torch", "euler", "full"), ("gnode", "jax", "euler", "full"),
     ("gnode", "torch", "euler", "checkpoint"), ("gnode", "jax", "euler", "adjoint"),
     ("gru", "torch", None, "full"), ("node", "torch", "dopri5", "full"),
     ("node", "jax", "dopri5", "full")])
-def test_measure_times_a_training_step(models, model, framework, solver, memory):
-    case = step_time.Case(model, framework, 3, 6, 5, solver, memory=memory, repeats=4)
+def test_measure_times_a_training_step(models, model, framework, solver, backprop):
+    case = step_time.Case(model, framework, 3, 6, 5, solver, backprop=backprop, repeats=4)
     r = step_time.measure(case, models[model], "cpu")
     assert r["step_median_ms"] > 0 and r["step_iqr_ms"] >= 0 and r["repeats"] == 4
     assert (r["compile_s"] is not None) == (framework == "jax")
@@ -49,7 +49,7 @@ def test_measure_times_a_training_step(models, model, framework, solver, memory)
     assert (r["nfe_forward"] is not None) == (solver == "dopri5")  # adaptive runs count NFE
     # The fast path is checked against the reference: float32 rounding, or the adjoint's error
     if solver == "euler":
-        assert r["parity_grad_rel"] < (1e-4 if memory != "adjoint" else 10)
+        assert r["parity_grad_rel"] < (1e-4 if backprop != "adjoint" else 10)
     else:
         assert r["parity_grad_rel"] is None
 
@@ -96,7 +96,7 @@ def _record(**kw):
     from bench.results import environment
 
     base = {"model": "gnode", "framework": "torch", "solver": "euler", "impl": "fast",
-            "memory": "full", "sweep": None, "B": 100, "T": 100, "N": 100, "repeats": 20,
+            "backprop": "full", "sweep": None, "B": 100, "T": 100, "N": 100, "repeats": 20,
             "warmup": 3, "step_median_ms": 2.0, "step_iqr_ms": 0.1, "ratio_to_torch_gru": 1.0,
             "compile_s": None, "activations_mb": 5.0, "nfe_forward": None, "cuda_graph": False,
             "parity_grad_rel": 1e-7, "device_class": "cpu",
@@ -111,7 +111,7 @@ def test_report_judges_the_targets_and_plots_the_sweeps(tmp_path):
         _record(ratio_to_torch_gru=1.2), _record(model="node", ratio_to_torch_gru=1.3),
         _record(framework="jax", ratio_to_torch_gru=2.5),
         _record(framework="jax", model="node", ratio_to_torch_gru=0.5),
-        *[_record(sweep="T", B=32, N=64, T=T, memory=m, repeats=5, warmup=1,
+        *[_record(sweep="T", B=32, N=64, T=T, backprop=m, repeats=5, warmup=1,
                   step_median_ms=T / 50, activations_mb=T / (10 if m == "full" else 100))
           for T in (100, 1000) for m in ("full", "checkpoint")],
         *[_record(sweep="N", N=N, repeats=5, warmup=1) for N in (32, 64)]]
@@ -132,11 +132,11 @@ def test_report_judges_the_targets_and_plots_the_sweeps(tmp_path):
     assert "Step time against T" in page and "checkpoint" in page
 
 
-def test_sweeps_cover_t_and_n_and_every_memory_mode():
+def test_sweeps_cover_t_and_n_and_every_backprop_mode():
     from bench.perf import perf_sweeps
 
     cpu = perf_sweeps.cases("cpu")
-    t_points = {(c.model, c.framework, c.memory, c.T) for c in cpu if c.sweep == "T"}
+    t_points = {(c.model, c.framework, c.backprop, c.T) for c in cpu if c.sweep == "T"}
     assert ("gnode", "jax", "adjoint", 10000) in t_points
     assert ("gnode", "torch", "checkpoint", 10000) in t_points
     assert ("gnode", "torch", "adjoint", 1000) in t_points
@@ -144,17 +144,17 @@ def test_sweeps_cover_t_and_n_and_every_memory_mode():
     assert {c.N for c in cpu if c.sweep == "N"} == set(perf_sweeps.N_SWEEP)
     assert len({c.name for c in cpu}) == len(cpu)  # every point its own record file
     gpu = perf_sweeps.cases("gpu")
-    assert ("gnode", "torch", "adjoint", 10000) in {(c.model, c.framework, c.memory, c.T)
+    assert ("gnode", "torch", "adjoint", 10000) in {(c.model, c.framework, c.backprop, c.T)
                                                      for c in gpu}
 
 
 @pytest.mark.parametrize("framework", ["torch", "jax"])
-def test_memory_modes_cut_what_backward_keeps(models, framework):
+def test_backprop_modes_cut_what_backward_keeps(models, framework):
     """Checkpointing keeps a chunk's inputs and states, the adjoint the states: both hold less
     for backward than the full mode, which keeps every intermediate of every step."""
-    def activations(memory: str) -> float:
-        case = step_time.Case("gnode", framework, 4, 400, 16, "euler", memory=memory, repeats=1,
-                         warmup=0)
+    def activations(backprop: str) -> float:
+        case = step_time.Case("gnode", framework, 4, 400, 16, "euler", backprop=backprop,
+                              repeats=1, warmup=0)
         return step_time.measure(case, models["gnode"], "cpu")["activations_mb"]
 
     full, ckpt, adjoint = (activations(m) for m in ("full", "checkpoint", "adjoint"))

@@ -134,10 +134,29 @@ def test_validate_rejects_missing_keys(key):
     assert key in str(e.value) and "x.json" in str(e.value) and "\n" not in str(e.value)
 
 
-@pytest.mark.parametrize("version", [0, 2, "1", None])
+@pytest.mark.parametrize("version", [0, 1, 3, "2", None])
 def test_validate_rejects_other_schema_versions(version):
     with pytest.raises(UserError, match="schema_version"):
         results.validate(minimal(schema_version=version), "x.json")
+
+
+def test_a_schema_1_file_reads_in_schema_2_with_peak_memory_renamed(tmp_path):
+    """Schema 1 called the peak memory ``memory``; read, it is ``peak_memory``, in place and
+    value, and the file keeps its bytes."""
+    peak = {"peak_gpu_mb": None, "peak_host_rss_mb": 512.5}
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(minimal(schema_version=1, memory=peak)))
+    before = path.read_bytes()
+    doc = results.read(path)
+    assert doc["schema_version"] == 2 == results.SCHEMA_VERSION
+    assert doc["peak_memory"] == peak and "memory" not in doc
+    assert path.read_bytes() == before
+    (good, _), = results.load_each(tmp_path)[0]
+    assert good == path
+    # a schema-1 file with a wrong peak memory is still judged, under the field's new name
+    path.write_text(json.dumps(minimal(schema_version=1, memory={"peak_host_rss_mb": "lots"})))
+    with pytest.raises(UserError, match="peak_memory.peak_host_rss_mb must be a number"):
+        results.read(path)
 
 
 def test_validate_rejects_unknown_status_and_non_objects():

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow  # real processes: the harness, its children, Ray
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "hostile"
-TIMING = ("timing", "provenance", "memory", "curve", "attractor", "checkpoint")
+TIMING = ("timing", "provenance", "peak_memory", "curve", "attractor", "checkpoint")
 
 
 def _interruptible() -> None:

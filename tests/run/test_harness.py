@@ -83,7 +83,7 @@ def test_result_document_fields(smoke_run, cell):
     doc = smoke_run[2][cell]
     model, fw = cell
     task_yaml = yaml.safe_load((ROOT / "tasks" / f"{SMOKE_TASK}.yaml").read_text())
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2
     assert (doc["task"], doc["task_version"]) == (SMOKE_TASK, task_yaml["version"])
     assert (doc["model"], doc["framework"], doc["seed"], doc["profile"]) == (model, fw, 0, "smoke")
     assert (doc["device"], doc["device_class"]) == ("cpu", "cpu")
@@ -161,7 +161,7 @@ def test_timing_and_curve(smoke_run, cell):
     curve = doc["curve"]
     assert len(curve["val_loss"]) == len(curve["train_loss"]) == epochs
     assert curve["best_epoch"] == int(np.argmin(curve["val_loss"])) + 1
-    assert doc["memory"]["peak_host_rss_mb"] > 0
+    assert doc["peak_memory"]["peak_host_rss_mb"] > 0
     assert doc["nfe"] is None  # Euler: no adaptive solver to count
 
 
@@ -362,7 +362,7 @@ def test_trainer_never_sees_test_targets_and_metrics_come_from_predictions(
         preds = {k: np.zeros((*v["inputs"].shape[:2], spec.n_outputs), np.float32)
                  for k, v in evaluate.items()}
         return Outcome(predictions=preds, model=None, n_params=1,
-                       timing={"train_total_s": 1.0, "step_median_s": 0.1}, memory={},
+                       timing={"train_total_s": 1.0, "step_median_s": 0.1}, peak_memory={},
                        nfe=None)
 
     monkeypatch.setattr(bench.train.train_torch, "fit_predict", spy)
