@@ -26,7 +26,7 @@ TUNING_SEEDS ?= 0
 # Set by the user (command line or environment), not by the defaults above.
 given = $(filter command line environment environment override,$(origin $(1)))
 
-.PHONY: setup data perf bench expressivity tune check-submission test test-fast leaderboard analyze list lint clean
+.PHONY: setup data perf bench expressivity tune check-submission test test-fast leaderboard screenshots analyze list lint clean
 
 $(PY):
 	$(PYTHON) -m venv --system-site-packages $(VENV) || $(PYTHON) -m venv --system-site-packages --without-pip $(VENV)
@@ -95,6 +95,11 @@ check-submission: setup
 leaderboard: setup
 	$(PY) -m bench leaderboard --results-dir '$(RESULTS)' --out '$(OUTDIR)'
 
+# The HTML site in headless Chromium (no console error), and docs/img's two screenshots.
+screenshots: setup
+	@$(PY) -m bench.tools.install --extra test --browser
+	$(PY) -m bench screenshots --site '$(OUTDIR)/site' --out docs/img
+
 # The memory metric and the attractor analysis again, from the checkpoints (RESULT=<file>: that
 # one; default: every flip-flop result not analysed by this version; FORCE=1 redoes them).
 analyze: setup
@@ -107,7 +112,7 @@ list: setup
 # The data extra too, where it can be installed (its tests skip where it cannot).
 test: setup
 	@$(PY) -m bench.tools.install --extra data --optional
-	@$(PY) -m bench.tools.install --extra test --optional
+	@$(PY) -m bench.tools.install --extra test --optional --browser
 	@$(PY) -m bench.tools.install --extra ray --optional
 	$(PY) -m pytest -q
 

@@ -296,8 +296,18 @@ def cmd_perf(args: argparse.Namespace) -> int:
             {**r, "device": device, "device_class": dclass, **prov}, indent=1,
             sort_keys=True) + "\n").encode())
     page = perf_report.build(Path(args.results_dir) / "perf", Path(args.out) / "perf.md")
-    print(f"perf: {len(records)} measured; wrote {out} and {page}")
+    print(f"perf: {len(records)} measured; wrote {out} and {page}{_site(Path(args.out))}")
     return 0
+
+
+def _site(leaderboard_dir: Path) -> str:
+    """Render the HTML site beside the markdown; what to add to the command's report line."""
+    try:
+        from bench.report import site
+    except ModuleNotFoundError as e:  # markdown-it-py: optional where it cannot be installed
+        return f" (no HTML site: {e.name} is missing; `make setup` installs it)"
+    written = site.build(leaderboard_dir)
+    return f", and the HTML site {leaderboard_dir / 'site' / 'index.html'}" if written else ""
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -391,6 +401,15 @@ def cmd_restamp(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_screenshots(args: argparse.Namespace) -> int:
+    from bench.tools import screenshots
+
+    shots = screenshots.take(Path(args.site), Path(args.out))
+    print(f"screenshots: {Path(args.site)} loads with no console error; wrote "
+          + ", ".join(str(p) for p in shots))
+    return 0
+
+
 def cmd_migrate_store(args: argparse.Namespace) -> int:
     from bench.results import store
 
@@ -449,7 +468,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     written = build(Path(args.results_dir), Path(args.out), problems)
     plots = [p for p in written if p.suffix == ".png"]
     print(f"leaderboard: wrote {', '.join(str(p) for p in written if p not in plots)} "
-          f"and {len(plots)} plot(s)")
+          f"and {len(plots)} plot(s){_site(Path(args.out))}")
     for line in problems:  # every table is written; what was left out, and why
         print(f"error: {line}", file=sys.stderr)
     return 1 if problems else 0
@@ -587,6 +606,11 @@ def parser() -> argparse.ArgumentParser:
                         "provably reproduces (docs/security.md); the rest stay stale")
     rs.add_argument("--results-dir", default="results", help="the folder of result files")
     rs.set_defaults(func=cmd_restamp)
+    sh = sub.add_parser("screenshots", help="open the HTML leaderboard in headless Chromium; "
+                        "fail on a console error; save screenshots of two pages")
+    sh.add_argument("--site", default="leaderboard/site", help="the site's folder")
+    sh.add_argument("--out", default="docs/img", help="where the screenshots go")
+    sh.set_defaults(func=cmd_screenshots)
     sub.add_parser("list", help="tasks (with versions) and models").set_defaults(func=cmd_list)
     lb = sub.add_parser("leaderboard", help="regenerate the leaderboard from result files")
     lb.add_argument("--results-dir", default="results", help="the folder of result files")

@@ -76,6 +76,14 @@ def test_leaderboard_with_missing_results_folder(tmp_path):
     assert not (tmp_path / "lb").exists()
 
 
+def test_screenshots_of_a_site_not_built_yet(tmp_path):
+    r = bench("screenshots", "--site", str(tmp_path / "site"), "--out", str(tmp_path / "img"))
+    assert r.returncode == 2
+    line = assert_one_error_line(r.stderr)
+    assert str(tmp_path / "site" / "index.html") in line and "make leaderboard" in line
+    assert not (tmp_path / "img").exists()
+
+
 def test_malformed_task_file_in_process(tmp_path, monkeypatch, capsys):
     (tmp_path / "flipflop-broken.yaml").write_text("name: flipflop-broken\nversion: [1\n")
     monkeypatch.setattr(bench_tasks, "TASKS_DIR", tmp_path)

@@ -98,7 +98,7 @@ def _readout_panel(ax, spec: dict, arrays: dict[str, np.ndarray], traj_out: np.n
     else:
         ax.set_aspect("equal", adjustable="datalim")
     ax.set_title("readout space")
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
 
 
 def draw(system: Any, arrays: dict[str, np.ndarray], report: dict[str, Any], spec: dict,
@@ -111,7 +111,7 @@ def draw(system: Any, arrays: dict[str, np.ndarray], report: dict[str, Any], spe
 
     D = arrays["visited"].shape[1]
     C = len(system.observe(arrays["visited"][:1])[0])
-    fig = plt.figure(figsize=(10.5, 4.8))
+    fig = plt.figure(figsize=(11.5, 5.6))
     ax = fig.add_subplot(1, 2, 1, projection=None if D == 2 else "3d")
     pts, stab = arrays["points"], arrays["stability"]
     if D == 2:
@@ -134,23 +134,27 @@ def draw(system: Any, arrays: dict[str, np.ndarray], report: dict[str, Any], spe
         ax.set_ylabel(labels[1])
         ax.set_zlabel(labels[2])  # type: ignore[attr-defined]
         ax.set_title("slow points and trajectories" + ("" if D == 3 else f" (N = {D}, PCA)"))
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
     rax = fig.add_subplot(1, 2, 2, projection="3d" if C == 3 else None)
     traj_out = np.stack([system.observe(t) for t in trajectories]) if len(trajectories) \
         else np.zeros((0, 1, C))
     _readout_panel(rax, spec, arrays, traj_out, 3 if C == 3 else 2)
     dim = report["local_dim"]
     crit = report.get("criterion")
-    slow_set = ("" if crit is None else
-                f"; slow set: readout moves < {crit['epsilon']:g} in {crit['horizon']} bins, "
-                f"coverage {report['slow_set_coverage']:.2f}")
-    fig.suptitle(f"{title}\n{report['n_slow_points']} slow points (local dimension "
-                 f"{'—' if dim is None else f'{dim:g}'}){slow_set}", fontsize=9)
+    slow = arrays.get("slow_set")
+    counts = (f"{report['n_slow_points']} slow points: distinct states where the flow "
+              "(nearly) stops, found by the minimiser (local dimension "
+              f"{'—' if dim is None else f'{dim:g}'})")
+    if crit is not None:
+        counts += (f"\nslow set: {0 if slow is None else len(slow)} visited states whose "
+                   f"readout would move < {crit['epsilon']:g} in {crit['horizon']} bins; it "
+                   f"covers {report['slow_set_coverage']:.2f} of the ideal memory set")
+    fig.suptitle(f"{title}\n{counts}", fontsize=10)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=70, metadata={"Software": None})
+    fig.savefig(tmp, dpi=110, metadata={"Software": None})
     plt.close(fig)
     compact(tmp)
     tmp.replace(path)

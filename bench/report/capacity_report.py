@@ -223,6 +223,6 @@ def section(searches: pd.DataFrame, docs: list[dict[str, Any]], title: str, stem
                          ("trajectories", lambda p: trajectories_plot(searches, docs, title, p))):
         png = plots / f"{stem}-{suffix}.png"
         if draw(png):
-            written.append(png)
-            lines += [f"![{stem} {suffix}](plots/{png.name})", ""]
+            written += [png, png.with_suffix(".svg")]
+            lines += plotting.markdown(f"{stem} {suffix}", png)
     return lines, written

@@ -22,6 +22,7 @@ from bench.report import (
     capacity_report,
     claims,
     memory_report,
+    plotting,
     ranking,
     summary,
     table_plots,
@@ -240,8 +241,8 @@ def build(results_dir: Path, out_dir: Path, problems: list[str] | None = None) -
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = out_dir / "plots"
-    for stale in plots.glob("*.png"):  # every plot is redrawn; none may outlive its results
-        if not stale.name.startswith("perf-"):  # make perf's, redrawn by make perf
+    for stale in [*plots.glob("*.png"), *plots.glob("*.svg")]:  # all redrawn; none may outlive
+        if not stale.name.startswith("perf-"):  # its results; make perf's, by make perf
             stale.unlink()
     written = [out_dir / "results.csv", out_dir / "README.md", out_dir / "claims.md"]
     claim_lines = [
@@ -396,12 +397,12 @@ def build(results_dir: Path, out_dir: Path, problems: list[str] | None = None) -
                             _chance(group_docs[0])), ""]
             png = plots / f"{stem}.png"
             if table_plots.draw(group_docs, title, png, label):
-                written.append(png)
-                lines += [f"![{task} {profile} {dclass}](plots/{png.name})", ""]
+                written += [png, png.with_suffix(".svg")]
+                lines += plotting.markdown(f"{task} {profile} {dclass}", png)
             png = plots / f"{stem}-memory.png"
             if memory_report.draw(group_docs, f"{title}: memory and gates", png, label):
-                written.append(png)
-                lines += [f"![{task} {profile} {dclass}: memory](plots/{png.name})", ""]
+                written += [png, png.with_suffix(".svg")]
+                lines += plotting.markdown(f"{task} {profile} {dclass}: memory", png)
         machines = sorted({k[2:] for k in keys},
                           key=lambda m: (m[3] == "default", PROFILE_ORDER.get(m[0], 9),
                                          CLASS_ORDER.get(m[1], 9), m[2]))

@@ -160,7 +160,7 @@ def build(perf_dir: Path, out: Path) -> Path:
                       "warm-up step(s); gnODE on the fast path, Euler.", ""]
             plot = out.parent / "plots" / f"perf-{sweep}-{dclass}.png"
             if _sweep_plot(rs, sweep, plot):
-                lines += [f"![step time against {sweep}](plots/{plot.name})", ""]
+                lines += plotting.markdown(f"step time against {sweep}", plot)
             lines += _sweep_table(rs, sweep)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines).rstrip() + "\n")

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from bench.analysis import portraits
 from bench.report import plotting
 
 COLUMNS = 4  # panels per row before the figure wraps
@@ -109,6 +108,5 @@ def draw(docs: list[dict[str, Any]], title: str, path: Path, label) -> bool:
     legend = "solid: PyTorch, dashed: JAX" + ("; black: target, grey: input" if trial else "")
     fig.suptitle(f"{title}\n{legend}", fontsize=10)
     fig.tight_layout()
-    plotting.save(fig, path, dpi=150)
-    portraits.compact(path)  # a palette: about a third of the bytes, the same picture
+    plotting.save(fig, path)
     return True

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import importlib.util
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -72,9 +74,43 @@ def missing_requirements(pyproject: Path = ROOT / "pyproject.toml",
     return wanted
 
 
+def ensure_chromium(optional: bool) -> int:
+    """Debian's Chromium, which the browser test drives, installed with apt-get (as root)
+    where no Chromium is on the PATH or in ``$CHROMIUM``."""
+    names = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+    if os.environ.get("CHROMIUM") or any(shutil.which(n) for n in names):
+        return 0
+    apt = shutil.which("apt-get")
+    if apt and os.geteuid() == 0:
+        print("setup: installing chromium (apt-get) for the browser test", flush=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+
+        def quiet(*cmd: str) -> bool:
+            return subprocess.call(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   env=env) == 0
+
+        install = (apt, "install", "-y", "-q", "chromium")
+        if quiet(*install) or (quiet(apt, "update", "-q") and quiet(*install)):
+            return 0
+    why = "no Chromium, and apt-get could not install it; install Debian's chromium package"
+    if optional:
+        print(f"setup: warning: {why} (the browser test skips without it)", file=sys.stderr)
+        return 0
+    print(f"setup: error: {why}", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m bench.tools.install [--extra NAME]``: the core dependencies, or an extra's."""
+    """``python -m bench.tools.install [--extra NAME] [--optional] [--browser]``: the core
+    dependencies, or an extra's; ``--browser``: Chromium too."""
     argv = sys.argv[1:] if argv is None else argv
+    status = _packages(argv)
+    if status == 0 and "--browser" in argv:
+        status = ensure_chromium("--optional" in argv)
+    return status
+
+
+def _packages(argv: list[str]) -> int:
     extra = argv[argv.index("--extra") + 1] if "--extra" in argv[:-1] else None
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
     if extra is not None and extra not in meta["project"].get("optional-dependencies", {}):

@@ -72,9 +72,14 @@ def test_build_is_byte_for_byte_reproducible(tmp_path, smoke_run, make_doc):
         assert (out_a / rel).read_bytes() == (out_b / rel).read_bytes(), rel
     assert sorted(p.relative_to(out_a) for p in wa) == files_a
     assert len(wb) == len(wa)
+    readme = (out_a / "README.md").read_text()
     for png in pngs:
         assert (out_a / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert f"(plots/{png.name})" in (out_a / "README.md").read_text()
+        assert f"(plots/{png.name})" in readme
+        svg = (out_a / png).with_suffix(".svg")  # the same figure, as vector graphics
+        assert svg.read_text().startswith("<?xml") and "<svg" in svg.read_text()[:500]
+        assert f"[SVG](plots/{svg.name})" in readme
+    assert {p for p in files_a if p.suffix == ".svg"} == {p.with_suffix(".svg") for p in pngs}
 
 
 def test_cpu_and_gpu_results_are_never_ranked_together(tmp_path, make_doc):
