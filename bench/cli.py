@@ -466,9 +466,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         raise UserError(f"no results folder {args.results_dir!r}; run `make bench` first")
     problems: list[str] = []
     written = build(Path(args.results_dir), Path(args.out), problems)
-    plots = [p for p in written if p.suffix == ".png"]
+    plots = [p for p in written if p.suffix in (".png", ".svg")]
     print(f"leaderboard: wrote {', '.join(str(p) for p in written if p not in plots)} "
-          f"and {len(plots)} plot(s){_site(Path(args.out))}")
+          f"and {sum(p.suffix == '.png' for p in plots)} plot(s) (PNG and SVG)"
+          f"{_site(Path(args.out))}")
     for line in problems:  # every table is written; what was left out, and why
         print(f"error: {line}", file=sys.stderr)
     return 1 if problems else 0

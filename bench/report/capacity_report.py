@@ -125,7 +125,7 @@ def params_plot(searches: pd.DataFrame, title: str, path: Path) -> bool:
     if s.empty:
         return False
     plt = plotting.pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig, ax = plt.subplots(figsize=(6.4, 5.0))
     lines = s.groupby(["entry", "L", "framework"], dropna=False, sort=True)
     models = sorted(s["entry"].unique())
     for (model, L, fw), g in lines:
@@ -149,7 +149,8 @@ def params_plot(searches: pd.DataFrame, title: str, path: Path) -> bool:
     ax.set_xlabel("parameters")
     ax.set_ylabel("capacity K*")
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.14),
+              frameon=False)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     plotting.save(fig, path)

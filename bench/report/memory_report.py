@@ -35,7 +35,7 @@ def draw(docs: list[dict[str, Any]], title: str, path: Path,
     colour = {m: cmap(i % cmap.N) for i, m in enumerate(models)}
     gated = [d for d in held if ((d.get("attractor") or {}).get("gate") or {}).get("histogram")]
     fws = [fw for fw in FRAMEWORKS if any(d["framework"] == fw for d in held)]
-    fig, axes = plt.subplots(1, len(fws) + 1, figsize=(4.6 * (len(fws) + 1), 4.0),
+    fig, axes = plt.subplots(1, len(fws) + 1, figsize=(4.6 * (len(fws) + 1), 4.6),
                              squeeze=False)
     for ax, fw in zip(axes[0], fws):
         for m in models:
@@ -56,7 +56,8 @@ def draw(docs: list[dict[str, Any]], title: str, path: Path,
         ax.set_xlabel("bins held at zero input")
         ax.set_ylabel("coverage of the ideal set (within ε)")
         ax.set_title(f"{fw}: memory over time (mean, seeds' range)", fontsize=9)
-        ax.legend(fontsize=7, title="model (seeds)", title_fontsize=7)
+        ax.legend(fontsize=7, title="model (seeds)", title_fontsize=7, loc="upper center",
+                  bbox_to_anchor=(0.5, -0.17), ncol=3, frameon=False)
     ax = axes[0, -1]
     edges = np.linspace(0.0, 1.0, 21)
     for m in sorted({_label(d) for d in gated}):
@@ -72,7 +73,8 @@ def draw(docs: list[dict[str, Any]], title: str, path: Path,
     ax.set_ylabel("fraction of units × states")
     ax.set_title("gate distribution at zero input", fontsize=9)
     if gated:
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=2,
+                  frameon=False)
     else:
         ax.text(0.5, 0.5, "no gated model exposes its gate here", ha="center",
                 transform=ax.transAxes, fontsize=8)

@@ -97,7 +97,7 @@ def _sweep_plot(rs: list[dict[str, Any]], sweep: str, path: Path) -> bool:
         return False
     plt = plotting.pyplot()
     panels = 2 if sweep == "T" else 1
-    fig, axes = plt.subplots(1, panels, figsize=(6.0 * panels, 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, panels, figsize=(6.0 * panels, 5.2), squeeze=False)
     lines: dict[str, list[dict[str, Any]]] = {}
     for r in points:
         backprop = "" if r.get("backprop", "full") == "full" else f", {r['backprop']}"
@@ -118,8 +118,9 @@ def _sweep_plot(rs: list[dict[str, Any]], sweep: str, path: Path) -> bool:
         axes[0][1].set_title("memory kept for backward, per backprop mode", fontsize=9)
         axes[0][1].set_ylabel("activations (MB)")
     for ax in axes[0]:
-        ax.set_xlabel(sweep)
-        ax.legend(fontsize=7)
+        ax.set_xlabel({"T": "T (time bins per sequence)", "N": "N (state size)"}[sweep])
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2,
+                  frameon=False)
     fig.tight_layout()
     plotting.save(fig, path)
     return True
