@@ -32,7 +32,7 @@ $(PY):
 	$(PYTHON) -m venv --system-site-packages $(VENV) || $(PYTHON) -m venv --system-site-packages --without-pip $(VENV)
 
 setup: $(PY)
-	@$(PY) -m bench.tools.install
+	@$(PY) -m bench.tools.install $(if $(call given,MODEL),--model '$(MODEL)')
 
 # The real data sets, into the data cache (.cache/data): installs the data extra if missing.
 # `make bench` prepares what the tasks it runs lack by itself.
@@ -90,6 +90,7 @@ perf: setup
 # A submission against the contract: metadata, build, shapes, gradients, seeds, a smoke run.
 check-submission: setup
 	@test -n '$(NAME)' || { echo "error: give the folder's name: make check-submission NAME=<name>"; exit 2; }
+	@$(PY) -m bench.tools.install --model '$(NAME)'
 	@$(PY) -m bench check 'submissions/$(NAME)'
 
 leaderboard: setup

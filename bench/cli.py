@@ -92,6 +92,25 @@ def _limits(args: argparse.Namespace):
     return Limits(args.time_limit or base.wall_s, args.memory_limit or base.memory_gb)
 
 
+def _with_requirements(models: list) -> list:
+    """The models whose own requirements are installed; one line for each of the others."""
+    from bench.spec import requirements
+
+    ready = []
+    for model in models:
+        absent = requirements.missing(model.requirements)
+        if absent:
+            print(f"error: model {model.name} needs {', '.join(absent)}, not installed "
+                  f"(`make setup MODEL={model.name}` installs it); its cells are skipped",
+                  file=sys.stderr, flush=True)
+        else:
+            ready.append(model)
+    if models and not ready:
+        raise UserError("no selected model has its requirements installed; run "
+                        "`make setup MODEL=...` with network access")
+    return ready
+
+
 def _run(args: argparse.Namespace, models: list, tasks: list) -> int:
     """Run ``models`` on ``tasks``: cells on held-out tasks, capacity searches on the others."""
     from bench.data import datasets
@@ -101,6 +120,7 @@ def _run(args: argparse.Namespace, models: list, tasks: list) -> int:
                      repair=False)  # only what the cache lacks; a corrupted file is an error
 
     os.environ[impl.ENV] = args.impl  # the cells' child processes inherit it
+    models = _with_requirements(models)
     frameworks, seeds = _frameworks(args.framework), _seeds(args.seeds)
     cells, searches, skipped_fw = [], [], []
     for task in tasks:

@@ -98,6 +98,8 @@ FIELDS: tuple[tuple[str, tuple, bool], ...] = (
     ("provenance.git_dirty", (_maybe(_is(bool)), "true, false or null"), True),
     ("provenance.started_at", TEXT, False), ("provenance.finished_at", TEXT, False),
     ("provenance.isolated", (_is(bool), "true or false"), False),
+    ("provenance.requirements", (lambda v: isinstance(v, list)
+                                 and all(isinstance(r, str) for r in v), "a list of text"), False),
     ("provenance.sandbox", MAPPING, False),
     ("provenance.sandbox.enforced", (_is(bool), "true or false"), False),
 )

@@ -68,7 +68,10 @@ def result_document(cell: Cell, profile: str, device: str,
     }
 
 
-def provenance_record(device: str, started: str, isolated: bool) -> dict[str, Any]:
+def provenance_record(device: str, started: str, isolated: bool,
+                      requirements: list[str] | None = None) -> dict[str, Any]:
+    """Where, when, with what and how a cell ran; ``requirements``: the model's own pinned
+    packages (``bench.spec.requirements``), recorded when it has any."""
     return {
         **environment.git_state(),
         **environment.software(),
@@ -78,6 +81,7 @@ def provenance_record(device: str, started: str, isolated: bool) -> dict[str, An
         "impl": impl.selected(),  # fast or reference: the same function, other arithmetic
         "started_at": started,
         "finished_at": _now(),
+        **({"requirements": list(requirements)} if requirements else {}),
     }
 
 
@@ -238,7 +242,8 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
                 doc["attractor"] = out.attractor
         doc.update(n_params=out.n_params, timing=out.timing, peak_memory=out.peak_memory,
                    nfe=out.nfe, curve=out.curve if task.capacity is None else thinned(out.curve))
-    doc["provenance"] = provenance_record(device, doc.pop("_started"), isolate)
+    doc["provenance"] = provenance_record(device, doc.pop("_started"), isolate,
+                                          cell.model.requirements)
     doc["provenance"]["sandbox"] = confinement
     # revealed only now, after the model's process is gone: anyone can regenerate the data
     doc["test_data"], doc["data_seeds"] = kind, seeds

@@ -166,7 +166,8 @@ def record_failure(cell: Cell, settings: Settings, why: str) -> RunReport:
     doc = result_document(cell, s.profile, s.device, overrides)
     doc.update(status="failed", reason=f"the worker running it was lost: {why}")
     stamp(doc, cell, dict(s.overrides))
-    doc["provenance"] = provenance_record(s.device, doc.pop("_started"), True)
+    doc["provenance"] = provenance_record(s.device, doc.pop("_started"), True,
+                                          cell.model.requirements)
     ledger.write_result(s.results_dir, path, doc)
     report = RunReport()
     report.problems.append(f"{name}: failed: {doc['reason']}")

@@ -115,5 +115,7 @@ def fingerprint_of(cell: Cell, profile: str, config: dict[str, Any],
         code = cell.model.code_file(cell.framework).read_bytes()
     h = hashlib.sha256(code)
     task = cell.task.identity(profile)
-    h.update(json.dumps([config, training, task], sort_keys=True, default=str).encode())
+    pinned = [cell.model.requirements] if cell.model.requirements else []  # a new pin: stale
+    h.update(json.dumps([config, training, task, *pinned], sort_keys=True,
+                        default=str).encode())
     return h.hexdigest()

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from bench.errors import UserError, unknown
+from bench.spec import requirements
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = {"baseline": ROOT / "baselines", "submission": ROOT / "submissions"}
@@ -50,6 +51,11 @@ class ModelSpec:
     def code_file(self, framework: str) -> Path:
         return self.path / MODULE_FILE[framework]
 
+    @property
+    def requirements(self) -> list[str]:
+        """The model's own pinned packages (``bench.spec.requirements``)."""
+        return list(self.metadata.get("requirements") or [])
+
     def load(self, framework: str) -> ModuleType:
         """Import this model's module for ``framework``."""
         if framework not in self.frameworks:
@@ -59,6 +65,11 @@ class ModelSpec:
         mod_name = f"_bench_models.{self.kind}.{self.name.replace('-', '_')}.{framework}"
         if mod_name in sys.modules:
             return sys.modules[mod_name]
+        absent = requirements.missing(self.requirements)
+        if absent:
+            raise UserError(f"model {self.name} needs {', '.join(absent)}, not installed; "
+                            f"`make setup MODEL={self.name}` installs it")
+        requirements.activate(self.requirements)
         spec = importlib.util.spec_from_file_location(mod_name, file)
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
@@ -136,6 +147,10 @@ def validate_metadata(meta: Any, folder: Path) -> dict[str, Any]:
     for key in ("training", "profiles"):
         if meta.get(key) is not None and not isinstance(meta[key], dict):
             raise bad(f"{key} must be a mapping")
+    if meta.get("requirements") is not None:
+        why = requirements.problem(meta["requirements"])
+        if why:
+            raise bad(why)
     for prof, layer in (meta.get("profiles") or {}).items():
         name = prof if str(prof).isprintable() else repr(prof)  # the error stays one line
         _check_layer(layer, f"profiles.{name}", bad, sweep=False)

@@ -4,7 +4,8 @@ It prints one line per check, PASS or FAIL with the reason, and exits non-zero o
 failed check skips the checks that need it. The checker itself never imports the submission:
 model code runs in child processes.
 
-1. ``metadata``: the documented schema (``bench.spec.registry.validate_metadata``).
+1. ``metadata``: the documented schema (``bench.spec.registry.validate_metadata``);
+   ``requirements``: the model's own pinned packages are installed (``bench.spec.requirements``).
 2. Per framework, in a child process:
    - ``build``: the module imports, and ``build(config, I, O)`` returns a model;
    - ``shape``: the outputs have the contract's shape;
@@ -29,7 +30,7 @@ import yaml
 
 from bench.errors import UserError
 from bench.run import wire
-from bench.spec import contract
+from bench.spec import contract, requirements
 from bench.spec.cells import Cell
 from bench.spec.registry import ModelSpec, validate_metadata
 
@@ -225,6 +226,13 @@ def check(folder: Path, echo: Callable[[str], None] = print) -> bool:
         echo(Check("metadata", False, str(e)).line())
         return False
     echo(Check("metadata", True, f"{spec.name}: {', '.join(spec.frameworks)}").line())
+    if spec.requirements:
+        absent = requirements.missing(spec.requirements)
+        echo(Check("requirements", not absent,
+                   f"{', '.join(absent)} not installed: `make check-submission NAME={spec.name}`"
+                   " installs it" if absent else ", ".join(spec.requirements)).line())
+        if absent:
+            return False
     ok = True
     for fw in spec.frameworks:
         checks = contract_checks(spec, fw)

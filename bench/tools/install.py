@@ -107,7 +107,40 @@ def main(argv: list[str] | None = None) -> int:
     status = _packages(argv)
     if status == 0 and "--browser" in argv:
         status = ensure_chromium("--optional" in argv)
+    if status == 0 and "--model" in argv[:-1]:
+        model_requirements(argv[argv.index("--model") + 1])
     return status
+
+
+def model_requirements(selection: str) -> None:
+    """Each selected model's own requirements (``bench.spec.requirements``), each into its own
+    folder: the wheel alone, no dependencies, no build step. A failure is one warning line;
+    the run then skips that model."""
+    import tempfile
+
+    from bench.errors import UserError
+    from bench.spec import requirements
+    from bench.spec.registry import select_models
+
+    try:
+        models = select_models(selection, warn=lambda _: None)
+    except UserError:
+        return  # the run names the unknown model
+    for model in models:
+        for req in requirements.missing(model.requirements):
+            print(f"setup: installing {req} for {model.name} (into its own folder)", flush=True)
+            target = requirements.folder(req)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=target.parent, prefix=".pip-",
+                                             ignore_cleanup_errors=True) as tmp:
+                cmd = [sys.executable, "-m", "pip", "install", "-q", *PIP_NET, "--no-deps",
+                       "--only-binary=:all:", "--no-compile", "--target", tmp, req]
+                if subprocess.call(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) == 0:
+                    shutil.rmtree(target, ignore_errors=True)
+                    os.replace(tmp, target)
+                    continue
+            print(f"setup: warning: could not install {req} for {model.name} (no network?); "
+                  "its cells will be skipped", file=sys.stderr)
 
 
 def _packages(argv: list[str]) -> int:
