@@ -113,7 +113,7 @@ list: setup
 # The data extra too, where it can be installed (its tests skip where it cannot).
 test: setup
 	@$(PY) -m bench.tools.install --extra data --optional
-	@$(PY) -m bench.tools.install --extra test --optional --browser
+	@$(PY) -m bench.tools.install --extra test --optional --browser --model submissions
 	@$(PY) -m bench.tools.install --extra ray --optional
 	$(PY) -m pytest -q
 

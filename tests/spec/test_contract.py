@@ -7,11 +7,14 @@ import jax
 import pytest
 import torch
 
-from bench.spec import contract
+from bench.spec import contract, requirements
 from bench.spec.registry import discover
 
 MODELS = discover()
-CASES = [(name, fw) for name, m in sorted(MODELS.items()) for fw in m.frameworks]
+CASES = [pytest.param(name, fw, marks=pytest.mark.skipif(
+             bool(requirements.missing(m.requirements)),
+             reason=f"{name}'s requirements are not installed (make setup MODEL={name})"))
+         for name, m in sorted(MODELS.items()) for fw in m.frameworks]
 
 
 def _build(name: str, framework: str, solver: str | None = None):
