@@ -98,7 +98,9 @@ def _readout_panel(ax, spec: dict, arrays: dict[str, np.ndarray], traj_out: np.n
     else:
         ax.set_aspect("equal", adjustable="datalim")
     ax.set_title("readout space")
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
+    if ax.get_legend_handles_labels()[0]:  # a panel with nothing labelled gets no legend
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2,
+                  frameon=False)
 
 
 def draw(system: Any, arrays: dict[str, np.ndarray], report: dict[str, Any], spec: dict,
@@ -134,7 +136,9 @@ def draw(system: Any, arrays: dict[str, np.ndarray], report: dict[str, Any], spe
         ax.set_ylabel(labels[1])
         ax.set_zlabel(labels[2])  # type: ignore[attr-defined]
         ax.set_title("slow points and trajectories" + ("" if D == 3 else f" (N = {D}, PCA)"))
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
+    if ax.get_legend_handles_labels()[0]:  # a panel with nothing labelled gets no legend
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2,
+                  frameon=False)
     rax = fig.add_subplot(1, 2, 2, projection="3d" if C == 3 else None)
     traj_out = np.stack([system.observe(t) for t in trajectories]) if len(trajectories) \
         else np.zeros((0, 1, C))
