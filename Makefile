@@ -26,7 +26,7 @@ TUNING_SEEDS ?= 0
 # Set by the user (command line or environment), not by the defaults above.
 given = $(filter command line environment environment override,$(origin $(1)))
 
-.PHONY: setup data perf bench expressivity tune check-submission test test-fast leaderboard screenshots analyze list lint clean
+.PHONY: setup data perf bench expressivity tune check-submission test test-fast leaderboard screenshots gpu-check analyze list lint clean
 
 $(PY):
 	$(PYTHON) -m venv --system-site-packages $(VENV) || $(PYTHON) -m venv --system-site-packages --without-pip $(VENV)
@@ -86,6 +86,11 @@ tune: setup
 perf: setup
 	$(PY) -m bench perf --device '$(DEVICE)' --framework '$(FRAMEWORK)' --results-dir '$(RESULTS)' \
 		--out '$(OUTDIR)' $(if $(filter 0 no false,$(SWEEPS)),--no-sweeps)
+
+# Every CUDA path in one prepared command, for a lent GPU: OUT=<folder> gets results, pages, log.
+gpu-check: $(PY)
+	@test -n '$(OUT)' || { echo "error: give the output folder: make gpu-check OUT=<folder>"; exit 2; }
+	$(PY) -m bench gpu-check --out '$(OUT)'
 
 # A submission against the contract: metadata, build, shapes, gradients, seeds, a smoke run.
 check-submission: setup

@@ -421,6 +421,12 @@ def cmd_restamp(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gpu_check(args: argparse.Namespace) -> int:
+    from bench.tools import gpu_check
+
+    return gpu_check.run(Path(args.out))
+
+
 def cmd_screenshots(args: argparse.Namespace) -> int:
     from bench.tools import screenshots
 
@@ -486,6 +492,11 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         raise UserError(f"no results folder {args.results_dir!r}; run `make bench` first")
     problems: list[str] = []
     written = build(Path(args.results_dir), Path(args.out), problems)
+    if (Path(args.results_dir) / "perf").is_dir():  # make perf's records: its page too
+        from bench.report import perf_report
+
+        written.append(perf_report.build(Path(args.results_dir) / "perf",
+                                         Path(args.out) / "perf.md"))
     plots = [p for p in written if p.suffix in (".png", ".svg")]
     print(f"leaderboard: wrote {', '.join(str(p) for p in written if p not in plots)} "
           f"and {sum(p.suffix == '.png' for p in plots)} plot(s) (PNG and SVG)"
@@ -627,6 +638,10 @@ def parser() -> argparse.ArgumentParser:
                         "provably reproduces (docs/security.md); the rest stay stale")
     rs.add_argument("--results-dir", default="results", help="the folder of result files")
     rs.set_defaults(func=cmd_restamp)
+    gc = sub.add_parser("gpu-check", help="every CUDA path in one command: smoke cells, perf "
+                        "at GPU sizes, the GPU tests (docs/performance.md)")
+    gc.add_argument("--out", required=True, help="the folder for results, pages and the log")
+    gc.set_defaults(func=cmd_gpu_check)
     sh = sub.add_parser("screenshots", help="open the HTML leaderboard in headless Chromium; "
                         "fail on a console error; save screenshots of two pages")
     sh.add_argument("--site", default="leaderboard/site", help="the site's folder")

@@ -29,6 +29,7 @@ def test_only_graph_safe_models_on_a_gpu_under_the_fast_path():
         assert not wants_graphs(_ode(), "cuda")
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
 @pytest.mark.parametrize("build", [_ode, lambda: StandardRNN("gru", 3, 2, N=6)])
 def test_replayed_steps_train_like_eager_steps(build):
