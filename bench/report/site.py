@@ -57,8 +57,20 @@ class _Renderer:
     def __init__(self, pages: dict[str, str]) -> None:
         self.md = MarkdownIt("commonmark", {"html": False}).enable("table")
         self.tokens = {page: self.md.parse(text) for page, text in pages.items()}
+        self.anchors = {page: set(_headings(toks)) for page, toks in self.tokens.items()}
         # where each heading's anchor lives: a link to #x from another page goes there
         self.home = {a: page for page, toks in self.tokens.items() for a in _headings(toks)}
+
+    def _anchor(self, fragment: str, page: str, written_on: str) -> str:
+        """A link to ``#fragment`` written on ``written_on``, seen from ``page``: that page's
+        own heading if it has one, else the page that does."""
+        home = written_on if fragment in self.anchors.get(written_on, ()) else (
+            self.home.get(fragment, written_on))
+        if home == page:
+            return f"#{fragment}"
+        if home == f"task:{fragment}":  # a task's own heading: its page
+            return _file(home)
+        return f"{_file(home)}#{fragment}"
 
     def url(self, target: str, page: str) -> str:
         """``target`` as written in a leaderboard markdown page, seen from ``site/<page>``."""
@@ -66,15 +78,11 @@ class _Renderer:
             return target
         path, _, fragment = target.partition("#")
         if not path:  # an anchor: on this page, or on the page that has the heading
-            home = self.home.get(fragment, page)
-            if home == page:
-                return target
-            if home == f"task:{fragment}":  # a task's own heading: its page
-                return _file(home)
-            return f"{_file(home)}#{fragment}"
-        if path in OTHER_PAGES or path == "README.md":
-            page_file = OTHER_PAGES[path][0] if path in OTHER_PAGES else "index.html"
-            return page_file + (f"#{fragment}" if fragment else "")
+            return self._anchor(fragment, page, page) if fragment else target
+        if path == "README.md":  # the front page, or the task page the heading moved to
+            return self._anchor(fragment, page, "index.html") if fragment else "index.html"
+        if path in OTHER_PAGES:
+            return OTHER_PAGES[path][0] + (f"#{fragment}" if fragment else "")
         return "../" + target  # a plot, a portrait, the docs: beside the markdown
 
     def render(self, page: str) -> str:

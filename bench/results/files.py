@@ -171,7 +171,8 @@ UPGRADES = {1: _from_v1}
 def upgraded(doc: Any) -> Any:
     """``doc`` in the present schema, its older version's fields renamed, as read (the file
     keeps its bytes until the harness or ``bench restamp`` writes it again)."""
-    while isinstance(doc, dict) and doc.get("schema_version") in UPGRADES:
+    while (isinstance(doc, dict) and type(doc.get("schema_version")) is int
+           and doc["schema_version"] in UPGRADES):
         doc = UPGRADES[doc["schema_version"]](doc)
     return doc
 

@@ -135,7 +135,9 @@ def model_requirements(selection: str) -> None:
                                              ignore_cleanup_errors=True) as tmp:
                 cmd = [sys.executable, "-m", "pip", "install", "-q", *PIP_NET, "--no-deps",
                        "--only-binary=:all:", "--no-compile", "--target", tmp, req]
-                if subprocess.call(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) == 0:
+                # run from the empty target: pip finds no local file to take for the name
+                if subprocess.call(cmd, cwd=tmp, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL) == 0:
                     shutil.rmtree(target, ignore_errors=True)
                     os.replace(tmp, target)
                     continue

@@ -170,6 +170,9 @@ def restamp(results_dir: Path, echo: Callable[[str], None] = print) -> dict[str,
                 or not ledger.verified(results_dir, path, table)):
             counts["skipped"] += 1
             continue
+        if not all(same_code.applicable(r, config) for r in same_code.RENAMES):
+            counts["stale"] += 1  # it set a key the present code no longer reads
+            continue
         if doc["task"] not in tasks:
             tasks[doc["task"]] = _task(doc["task"])
         task = tasks[doc["task"]]
@@ -272,7 +275,8 @@ def _added_defaults(doc: dict[str, Any], model: ModelSpec, task: Any) -> dict[st
     if task is None:
         return {}
     present, _ = model.resolve(task.name, doc["profile"])
-    return {k: v for rename in same_code.RENAMES for k, v in rename.config_defaults.items()
+    return {k: v for rename in same_code.RENAMES if same_code.applicable(rename, config)
+            for k, v in rename.config_defaults.items()
             if k not in config and k in present and present[k] == v}
 
 

@@ -68,7 +68,7 @@ def empty(source: str) -> bool:
     """Whether a module holds nothing but a docstring and ``from __future__`` imports."""
     try:
         body = ast.parse(source).body
-    except SyntaxError:
+    except (SyntaxError, ValueError):
         return False
     return all(_docstring(n) or _future(n) for n in body)
 
@@ -147,17 +147,21 @@ def _as_before(tree: ast.AST, modules: dict[str, str]) -> None:
 
 
 def _pruned_tree(tree: ast.AST, known: set[str]) -> str:
-    """The AST without docstrings and without functions whose names ``known`` (the identifiers
-    of the older source) never had: code the older code could not have called."""
+    """The AST without docstrings, and without the module-level, undecorated functions whose
+    names ``known`` (the identifiers of the older source) never had: code the older code could
+    not have called. A method or a decorated function is never dropped: a base class may call
+    the one, and the decorator runs at import."""
 
-    def keep(node: ast.AST) -> bool:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            return node.name in known or node.name.startswith("__")
-        return not _docstring(node)
+    def new_function(node: ast.AST) -> bool:
+        return (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and not node.decorator_list and node.name not in known
+                and not node.name.startswith("__"))
 
+    if isinstance(tree, ast.Module):
+        tree.body = [n for n in tree.body if not new_function(n)]
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            node.body = [n for n in node.body if keep(n)] or [ast.Pass()]
+            node.body = [n for n in node.body if not _docstring(n)] or [ast.Pass()]
     return ast.dump(tree, annotate_fields=False)
 
 
@@ -170,19 +174,26 @@ def pruned(source: str, known: set[str], moved: dict[str, str] | None = None) ->
     return _pruned_tree(tree, known)
 
 
+def _identifier_fields(node: ast.AST):
+    """(field, value) of each identifier a node holds: names, attributes, parameters,
+    keywords, definitions, import names and modules, ``except ... as``, ``global``, match
+    patterns. A string constant holds none (its words are judged apart)."""
+    if isinstance(node, ast.Constant):
+        return
+    for name, value in ast.iter_fields(node):
+        if name == "type_comment":
+            continue
+        if isinstance(value, str) or (isinstance(value, list) and value
+                                      and all(isinstance(v, str) for v in value)):
+            yield name, value
+
+
 def _identifiers(tree: ast.AST) -> set[str]:
     names: set[str] = set()
-    for n in ast.walk(tree):
-        if isinstance(n, ast.Name):
-            names.add(n.id)
-        elif isinstance(n, ast.Attribute):
-            names.add(n.attr)
-        elif isinstance(n, ast.arg | ast.keyword):
-            names.add(n.arg or "")
-        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(n.name)
-        elif isinstance(n, ast.alias):
-            names.update(p for p in (n.asname, *n.name.split(".")) if p)
+    for node in ast.walk(tree):
+        for _, value in _identifier_fields(node):
+            for text in [value] if isinstance(value, str) else value:
+                names.update(p for p in text.split(".") if p)
     return names
 
 
@@ -192,50 +203,26 @@ def _strings(tree: ast.AST) -> list[str]:
 
 
 class _Renamer(ast.NodeTransformer):
+    """Applies a rename to every identifier field (dotted ones part by part) and to whole
+    words inside string constants."""
+
     def __init__(self, rename: Rename) -> None:
         self.ids = dict(rename.identifiers)
         self.words = dict(rename.words)
         self.pattern = re.compile(r"\b(" + "|".join(map(re.escape, self.words)) + r")\b")
 
-    def _id(self, name: str) -> str:
-        return self.ids.get(name, name)
+    def _dotted(self, text: str) -> str:
+        return ".".join(self.ids.get(p, p) for p in text.split("."))
 
-    def visit_Name(self, node: ast.Name) -> ast.AST:
-        node.id = self._id(node.id)
-        return node
-
-    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
-        self.generic_visit(node)
-        node.attr = self._id(node.attr)
-        return node
-
-    def visit_arg(self, node: ast.arg) -> ast.AST:
-        self.generic_visit(node)
-        node.arg = self._id(node.arg)
-        return node
-
-    def visit_keyword(self, node: ast.keyword) -> ast.AST:
-        self.generic_visit(node)
-        if node.arg:
-            node.arg = self._id(node.arg)
-        return node
-
-    def visit_alias(self, node: ast.alias) -> ast.AST:
-        node.name = ".".join(self._id(p) for p in node.name.split("."))
-        node.asname = node.asname and self._id(node.asname)
-        return node
-
-    def _definition(self, node: Any) -> ast.AST:
-        self.generic_visit(node)
-        node.name = self._id(node.name)
-        return node
-
-    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _definition
-
-    def visit_Constant(self, node: ast.Constant) -> ast.AST:
-        if isinstance(node.value, str) and self.words:
-            node.value = self.pattern.sub(lambda m: self.words[m.group(1)], node.value)
-        return node
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, str) and self.words:
+                node.value = self.pattern.sub(lambda m: self.words[m.group(1)], node.value)
+            return node
+        for name, value in list(_identifier_fields(node)):
+            setattr(node, name, self._dotted(value) if isinstance(value, str)
+                    else [self._dotted(v) for v in value])
+        return super().generic_visit(node)
 
 
 def _defines(node: ast.AST) -> set[str]:
@@ -247,10 +234,14 @@ def _defines(node: ast.AST) -> set[str]:
     return set()
 
 
-def _self_contained(body: list[ast.stmt], names: tuple[str, ...]) -> bool:
-    """Whether every name ``body`` reads is one of ``names``, bound inside it, or a builtin."""
+def _self_contained(body: list[ast.stmt], names: tuple[str, ...], rest: ast.Module) -> bool:
+    """Whether every name ``body`` reads is one of ``names``, bound inside it, or a builtin
+    that ``rest`` (what stayed in the older module) does not rebind at its top level."""
     tree = ast.Module(body=body, type_ignores=[])
-    bound = set(names) | set(dir(builtins))
+    shadowed = {name for n in rest.body for name in _defines(n)}
+    shadowed |= {(a.asname or a.name).split(".")[0] for n in rest.body
+                 if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+    bound = set(names) | (set(dir(builtins)) - shadowed)
     for n in ast.walk(tree):
         if isinstance(n, ast.arg):
             bound.add(n.arg)
@@ -339,11 +330,14 @@ def _compare(commit: str, files: list[str], cache: dict, rename: Rename | None) 
     same = True
     try:
         for file in files:
+            if not (imports.ROOT / file).is_file():  # e.g. a model folder outside the repo
+                same = False
+                break
             module, new = _module(file), (imports.ROOT / file).read_text()
             if module in targets:  # split off: compare with the older module's moved part
                 source, names = rename.moved[module]  # type: ignore[union-attr]
                 was = former(source)
-                if was is None or not was[1] or not _self_contained(was[1], names):
+                if was is None or not was[1] or not _self_contained(was[1], names, was[0]):
                     same = False
                     break
                 body = [n for n in ast.parse(new).body if not _future(n)]
@@ -364,7 +358,7 @@ def _compare(commit: str, files: list[str], cache: dict, rename: Rename | None) 
                                                 == _pruned_tree(tree, known))
             if not same:
                 break
-    except SyntaxError:
+    except (SyntaxError, ValueError, UnicodeDecodeError):  # not Python this reads
         same = False
     cache[key] = same
     return same

@@ -49,7 +49,10 @@ See [claims.md](claims.md), [the memory metric](../docs/memory.md) and <https://
 
 ### task-b v1 · quick profile
 
-Back to [the summary](README.md#summary); a [portrait](../results/task-b@v1/x.png).
+Back to [the summary](README.md#summary); a [portrait](../results/task-b@v1/x.png); the
+[other task's table](README.md#task-a); [this page's own table](#notes).
+
+#### Notes
 """
 
 
@@ -57,7 +60,8 @@ def _leaderboard(tmp_path: Path) -> Path:
     out = tmp_path / "leaderboard"
     out.mkdir()
     (out / "README.md").write_text(README)
-    (out / "claims.md").write_text("# Claims\n\n[task-a's table](#task-a)\n")
+    (out / "claims.md").write_text("# Claims\n\n[task-a's table](#task-a), [notes](#notes)"
+                                   "\n\n## Notes\n")
     return out
 
 
@@ -86,6 +90,9 @@ def test_one_page_per_task_and_every_link_made_to_work_from_the_site(tmp_path):
     assert 'href="index.html#summary"' in task_b
     assert 'href="../../results/task-b@v1/x.png"' in task_b
     assert 'href="task-a.html"' in claims
+    # a heading on the page itself wins over one of the same name elsewhere
+    assert 'href="#notes"' in claims and 'href="#notes"' in task_b
+    assert 'href="task-a.html"' in task_b  # README.md#task-a: the task's own page now
     # nothing is fetched from elsewhere: the scripts and styles are the site's own
     for page in (index, task_a, task_b, claims):
         assert re.findall(r'<(?:script|link)[^>]*(?:src|href)="([^"]+)"', page) == [

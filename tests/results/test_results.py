@@ -246,3 +246,10 @@ def test_result_files_are_readable_by_others(tmp_path):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644
     finally:
         os.umask(old)
+
+
+@pytest.mark.parametrize("version", [[1], {"v": 1}, True, 1.0, "1"])
+def test_an_odd_schema_version_is_judged_not_upgraded(version):
+    doc = minimal(schema_version=version, memory={"peak_host_rss_mb": 1.0})
+    assert results.files.upgraded(doc) is doc
+    assert "schema_version" in results.problem(doc)

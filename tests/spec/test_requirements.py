@@ -30,6 +30,10 @@ HOSTILE = [
     "ncps==1.0.1 --pre",
     "ncps==1.0.1\nrequests==2.0",
     "ncps[extra]==1.0.1",  # extras pull packages nobody listed
+    "x==1.tar.gz",  # pip would take a file of that name in its working folder
+    "x==1.whl",
+    "ncps==1.0.1\n",
+    "ncps==1.0.1+local",
     "",
 ]
 
@@ -95,6 +99,8 @@ def _fake_install(name: str, version: str, module: str, pth: str | None = None) 
     where.mkdir(parents=True)
     (where / f"{name}.py").write_text(module)
     (where / f"{name}-{version}.dist-info").mkdir()
+    (where / f"{name}-{version}.dist-info" / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\nThe description.\n")
     if pth is not None:
         (where / "zz-hook.pth").write_text(pth)
 
@@ -105,6 +111,13 @@ def test_installed_means_the_pinned_version_is_in_its_folder(fake_package):
     _fake_install(fake_package, "1.0", "VALUE = 1\n")
     assert requirements.missing([pin]) == []
     assert requirements.missing([f"{fake_package}==1.1"]) == [f"{fake_package}==1.1"]
+    # the dist-info is judged by its metadata, not its folder's spelling
+    info = next(requirements.folder(pin).glob("*.dist-info"))
+    info.rename(info.with_name(f"{fake_package.replace('_', '.')}-1.0.0.dist-info"))
+    assert requirements.missing([pin]) == []
+    (next(requirements.folder(pin).glob("*.dist-info")) / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {fake_package}\nVersion: 1.1\n")
+    assert requirements.missing([pin]) == [pin]
 
 
 MODEL_USING_FAKEPKG = '''

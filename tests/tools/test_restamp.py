@@ -174,3 +174,23 @@ def test_a_result_from_before_the_backprop_key_is_brought_up_to_date(smoke_run, 
     upgraded = json.loads(gru.read_text())
     assert upgraded["schema_version"] == 2 and upgraded["peak_memory"] == gru_doc["memory"]
     assert "restamped" not in upgraded["provenance"] and ledger.verified(out, gru)
+
+
+def test_a_result_that_set_the_old_key_gets_no_default_and_stays_stale(smoke_run, tmp_path):
+    """A run with --set memory=checkpoint trained with checkpointing; the present code reads no
+    memory key, and a forward pass cannot tell the modes apart: it is never restamped."""
+    from bench.spec.tasks import get_task
+
+    source, _, _ = smoke_run
+    out = tmp_path / "results"
+    shutil.copytree(source, out)
+    path, = out.rglob("gnode-torch-seed0.json")
+    doc = json.loads(path.read_text())
+    doc["config"]["model"] = {k: v for k, v in doc["config"]["model"].items()
+                              if k != "backprop"} | {"memory": "checkpoint"}
+    models = discover()
+    assert restamp._added_defaults(doc, models["gnode"], get_task(doc["task"])) == {}
+    results.write_atomic(path, doc)
+    ledger.enter(out, path)
+    counts = restamp.restamp(out, echo=lambda s: None)
+    assert counts["stale"] == 1 and json.loads(path.read_text()) == doc

@@ -193,3 +193,57 @@ def test_the_declared_rename_covers_the_real_change():
             files = restamp._suite_files(models[name], framework)
             assert "bench/models/backprop_modes.py" in files
             assert same_code.same_code(before, files, {}, {}) is same_code.RENAMES[0]
+
+
+def test_a_new_method_or_decorated_function_is_a_change():
+    """A base class may call a method the older code never named (nn.Module's
+    reset_parameters), and a decorator runs at import: neither is unreachable code."""
+    old = "import torch\n\n\nclass L(torch.nn.Linear):\n    pass\n"
+    method = ("import torch\n\n\nclass L(torch.nn.Linear):\n    def reset_parameters(self):\n"
+              "        torch.nn.init.zeros_(self.weight)\n")
+    decorated = old + "\n\n@register\ndef helper():\n    return 1\n"
+    known = {"torch", "L", "nn", "Linear"}
+    assert same_code.pruned(old, known) != same_code.pruned(method, known)
+    assert same_code.pruned(old, known) != same_code.pruned(decorated, known)
+
+
+def test_a_rename_cannot_capture_through_an_except_global_or_match_binding(tmp_path,
+                                                                          monkeypatch):
+    before = ("def f(memory):\n    try:\n        return g()\n    except E as backprop:\n"
+              "        return memory\n")
+    after = before.replace("return memory", "return backprop").replace(
+        "def f(memory)", "def f(backprop)")
+    repo, commit = _repo(tmp_path, {"bench/models/impl.py": IMPL_BEFORE,
+                                    "bench/models/ode.py": ODE_BEFORE + "\n\n" + before})
+    for name, text in zip(FILES, (IMPL_AFTER, MODES_AFTER, ODE_AFTER + "\n\n" + after),
+                          strict=True):
+        (repo / name).write_text(text)
+    monkeypatch.setattr(imports, "ROOT", repo)
+    assert not same_code.same_code(commit, FILES, {})
+
+
+def test_a_moved_definition_may_not_read_a_builtin_its_old_module_rebound(tmp_path,
+                                                                          monkeypatch):
+    rebinds = IMPL_BEFORE.replace('IMPLS = ("fast", "reference")',
+                                  'IMPLS = ("fast", "reference")\nrepr = str')
+    repo, commit = _repo(tmp_path, {"bench/models/impl.py": rebinds,
+                                    "bench/models/ode.py": ODE_BEFORE})
+    moved_reads_repr = MODES_AFTER.replace("if backprop not in MODES:",
+                                           "if repr(backprop) and backprop not in MODES:")
+    old_reads_repr = rebinds.replace("if memory not in MEMORY_MODES:",
+                                     "if repr(memory) and memory not in MEMORY_MODES:")
+    (repo / "bench/models/impl.py").write_text(old_reads_repr)
+    _git(repo, "commit", "-qam", "reads repr")
+    commit = _git(repo, "rev-parse", "HEAD")
+    for name, text in zip(FILES, (IMPL_AFTER + "repr = str\n", moved_reads_repr, ODE_AFTER),
+                          strict=True):
+        (repo / name).write_text(text)
+    monkeypatch.setattr(imports, "ROOT", repo)
+    assert not same_code.same_code(commit, FILES, {})
+
+
+def test_files_it_cannot_read_as_python_are_not_the_same_and_do_not_crash(renamed):
+    repo, before = renamed
+    assert not same_code.same_code(before, ["<outside the repository>"], {})
+    (repo / "bench/models/ode.py").write_bytes(b"x = '\xff\xfe'\n")
+    assert not same_code.same_code(before, FILES, {})
