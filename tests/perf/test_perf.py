@@ -153,7 +153,7 @@ def test_backprop_modes_cut_what_backward_keeps(models, framework):
     """Checkpointing keeps a chunk's inputs and states, the adjoint the states: both hold less
     for backward than the full mode, which keeps every intermediate of every step."""
     def activations(backprop: str) -> float:
-        case = step_time.Case("gnode", framework, 4, 400, 16, "euler", backprop=backprop,
+        case = step_time.Case("gnode", framework, 4, 200, 16, "euler", backprop=backprop,
                               repeats=1, warmup=0)
         return step_time.measure(case, models["gnode"], "cpu")["activations_mb"]
 
