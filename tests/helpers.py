@@ -34,3 +34,15 @@ FAST_PATH_CONFIGS = [
     {"widths": [5], "linear_output": False, "gated": False}, {"h0": "zeros", "activation": "gelu"},
     {"h0": "first-input"},
 ]
+
+
+def with_requirements(spec, *values):
+    """``pytest.param(*values)`` for a model, skipped (with the reason) where its own
+    requirements are not installed."""
+    import pytest
+
+    from bench.spec import requirements
+
+    return pytest.param(*values, marks=pytest.mark.skipif(
+        bool(requirements.missing(spec.requirements)),
+        reason=f"{spec.name}'s requirements are not installed (make setup MODEL={spec.name})"))

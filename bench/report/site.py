@@ -23,6 +23,7 @@ from bench.report.summary import anchor
 
 FRONT_SECTIONS = ("Summary", "Contents", "How to read the tables")
 OTHER_PAGES = {"claims.md": ("claims.html", "Claims"), "perf.md": ("perf.html", "Performance")}
+TITLES = dict(OTHER_PAGES.values())  # an HTML page -> its title
 ASSETS = ("site.js", "site.css")
 EXTERNAL = re.compile(r"^[a-z][a-z0-9+.-]*:", re.IGNORECASE)  # http:, mailto:, ...
 
@@ -139,8 +140,8 @@ def build(leaderboard_dir: Path) -> list[Path]:
     site.mkdir(parents=True, exist_ok=True)
     written = []
     for page in pages:
-        title = page.removeprefix("task:") if page.startswith("task:") else dict(
-            (p, t) for p, t in OTHER_PAGES.values()).get(page, "Summary")
+        title = page.removeprefix("task:") if page.startswith("task:") else TITLES.get(
+            page, "Summary")
         text = _document(title, renderer.render(page), nav, _file(page))
         written.append(site / _file(page))
         write_bytes_atomic(written[-1], text.encode())

@@ -14,9 +14,10 @@ from bench.results.files import (
     problem,
     read,
     result_files,
+    upgraded,
     validate,
     write_atomic,
 )
 
 __all__ = ["REQUIRED", "SCHEMA_VERSION", "cell_path", "load_all", "load_each", "plain",
-           "problem", "read", "result_files", "validate", "write_atomic"]
+           "problem", "read", "result_files", "upgraded", "validate", "write_atomic"]

@@ -12,6 +12,7 @@ repository's own submissions in its process to check them.)
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 import sys
 from pathlib import Path
@@ -76,11 +77,10 @@ def installed(requirement: str) -> bool:
     where = folder(requirement)
     if not where.is_dir():
         return False
-    for meta in where.glob("*.dist-info/METADATA"):
-        fields = dict(line.split(": ", 1) for line in meta.read_text(errors="replace")
-                      .split("\n\n", 1)[0].splitlines() if ": " in line)
-        if (normalise(fields.get("Name", "")) == name
-                and _release(fields.get("Version", "")) == _release(version)):
+    for info in where.glob("*.dist-info"):
+        found = importlib.metadata.PathDistribution(info)
+        if (normalise(found.metadata["Name"] or "") == name
+                and _release(found.version or "") == _release(version)):
             return True
     return False
 

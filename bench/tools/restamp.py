@@ -141,10 +141,10 @@ def _read(path: Path) -> tuple[dict[str, Any] | None, bool]:
     False) for a file that is not a valid result."""
     try:
         raw = json.loads(path.read_text())
-        doc = results.read(path)
+        doc = results.validate(results.upgraded(raw), path)
     except (UserError, ValueError, OSError):
         return None, False
-    return doc, isinstance(raw, dict) and raw.get("schema_version") != doc["schema_version"]
+    return doc, raw.get("schema_version") != doc["schema_version"]
 
 
 def restamp(results_dir: Path, echo: Callable[[str], None] = print) -> dict[str, int]:

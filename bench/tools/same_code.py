@@ -317,10 +317,12 @@ def _compare(commit: str, files: list[str], cache: dict, rename: Rename | None) 
     moved = {_module(new): _module(old) for new, old in renamed.items()}
     targets = list(rename.moved) if rename else []
 
-    def former(module: str) -> tuple[ast.Module, list[ast.stmt]] | None:
-        """The older tree of a present module, renamed, and the statements it split off."""
-        present = next((f for f in files if _module(f) == module), _path(module))
-        old = _show(commit, renamed.get(present, present))
+    def former(module: str, old: str | None = None) -> tuple[ast.Module, list[ast.stmt]] | None:
+        """The older tree of a present module (``old``: its source, if read already), renamed,
+        and the statements it split off."""
+        if old is None:
+            present = next((f for f in files if _module(f) == module), _path(module))
+            old = _show(commit, renamed.get(present, present))
         if old is None:
             return None
         tree = ast.parse(old)
@@ -349,7 +351,7 @@ def _compare(commit: str, files: list[str], cache: dict, rename: Rename | None) 
                 if old is None:  # new since: only an empty package marker changes nothing
                     same = file.endswith("__init__.py") and empty(new)
                 elif old != new or rename:
-                    was = former(module)
+                    was = former(module, old)
                     tree = ast.parse(new)
                     _without_imports_of(tree, targets)
                     _as_before(tree, moved)

@@ -6,15 +6,14 @@ from __future__ import annotations
 import jax
 import pytest
 import torch
+from helpers import with_requirements
 
-from bench.spec import contract, requirements
+from bench.spec import contract
 from bench.spec.registry import discover
 
 MODELS = discover()
-CASES = [pytest.param(name, fw, marks=pytest.mark.skipif(
-             bool(requirements.missing(m.requirements)),
-             reason=f"{name}'s requirements are not installed (make setup MODEL={name})"))
-         for name, m in sorted(MODELS.items()) for fw in m.frameworks]
+CASES = [with_requirements(m, name, fw) for name, m in sorted(MODELS.items())
+         for fw in m.frameworks]
 
 
 def _build(name: str, framework: str, solver: str | None = None):

@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
+from helpers import with_requirements
 
-from bench.spec import requirements
 from bench.spec.registry import discover
 
 MODELS = discover()
@@ -19,9 +19,7 @@ OUTSIDE = ["cfc", "ltc", "ode-rnn", "ode-lstm", "ncde", "lru"]
 
 
 def _ready(name: str):
-    return pytest.param(name, marks=pytest.mark.skipif(
-        bool(requirements.missing(MODELS[name].requirements)),
-        reason=f"{name}'s requirements are not installed (make setup MODEL={name})"))
+    return with_requirements(MODELS[name], name)
 
 
 def _outputs(name: str, x: np.ndarray, dt: np.ndarray) -> np.ndarray:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import with_requirements
 
-from bench.spec import requirements
 from bench.spec.registry import discover
 from bench.tools import checker
 
@@ -72,10 +72,8 @@ def test_bad_metadata_fails_first_and_the_command_exits_non_zero(tmp_path):
     assert last == "check: some checks failed"
 
 
-REGISTERED = [pytest.param(name, fw, marks=pytest.mark.skipif(
-                  bool(requirements.missing(m.requirements)),
-                  reason=f"{name}'s requirements are not installed (make setup MODEL={name})"))
-              for name, m in sorted(discover().items()) for fw in m.frameworks]
+REGISTERED = [with_requirements(m, name, fw) for name, m in sorted(discover().items())
+              for fw in m.frameworks]
 
 
 @pytest.mark.parametrize("name, framework", REGISTERED)
