@@ -286,7 +286,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_perf(args: argparse.Namespace) -> int:
     """Time one training step of every baseline (``make perf``); write records and perf.md."""
-    from bench.perf import perf_sweeps, step_time
+    from bench.perf import ensemble_throughput, perf_sweeps, step_time
     from bench.report import perf_report
     from bench.results import environment
     from bench.run import harness
@@ -308,15 +308,26 @@ def cmd_perf(args: argparse.Namespace) -> int:
         records.append(record)
         what = record.get("error") or f"{record['step_median_ms']:.2f} ms"
         print(f"[{i}/{len(todo)}] {case.label}: {what}", flush=True)
+    together = ensemble_throughput.cases(dclass, list(models)) if "jax" in frameworks else []
+    startup = ensemble_throughput.startup_s() if together else 0.0
+    ensembles = []
+    for i, case in enumerate(together, 1):
+        ensembles.append(ensemble_throughput.measure(case, startup))
+        print(f"[{i}/{len(together)}] {case.label}: "
+              f"{ensembles[-1]['cells_per_hour']:.0f} cells/hour", flush=True)
     prov = {**environment.git_state(), **environment.software(),
             "hardware": environment.hardware(dclass), "command": environment.command_line()}
     out = Path(args.results_dir) / "perf" / dclass
-    for r in step_time.with_ratios(records):
-        atomic.write_bytes_atomic(out / f"{step_time.record_name(r)}.json", (json.dumps(
+    named = [(step_time.record_name(r), r) for r in step_time.with_ratios(records)]
+    named += [(ensemble_throughput.record_name(r), r)
+              for r in ensemble_throughput.with_speedups(ensembles)]
+    for name, r in named:
+        atomic.write_bytes_atomic(out / f"{name}.json", (json.dumps(
             {**r, "device": device, "device_class": dclass, **prov}, indent=1,
             sort_keys=True) + "\n").encode())
     page = perf_report.build(Path(args.results_dir) / "perf", Path(args.out) / "perf.md")
-    print(f"perf: {len(records)} measured; wrote {out} and {page}{_site(Path(args.out))}")
+    print(f"perf: {len(records) + len(ensembles)} measured; wrote {out} and {page}"
+          f"{_site(Path(args.out))}")
     return 0
 
 

@@ -132,18 +132,43 @@ def _sweep_table(rs: list[dict[str, Any]], sweep: str) -> list[str]:
     return _table([_row(r) for r in points])
 
 
+ENSEMBLE_INTRO = (
+    "Many cells as one program (`bench.train.ensemble_jax`): M members of one cell's shape "
+    "(the authors' learning rates and weight decays, then further seeds) trained by one "
+    "`vmap`-ped JAX program, each size in a fresh process. `start-up`: a fresh interpreter "
+    "importing jax, equinox and optax, paid once per program; `compile`: the program's; `step`: "
+    "the median training step of the whole ensemble. cells/hour = 3600 M / (start-up + compile "
+    "+ steps per cell × step), training only; `× one cell` is over the ensemble of 1 measured "
+    "in the same run.")
+
+
+def _ensemble_rows(rs: list[dict[str, Any]]) -> list[str]:
+    rows = [{"model": r["model"], "task": r["task"], "members": str(r["members"]),
+             "start-up (s)": _fmt(r["startup_s"], ".2f"),
+             "compile (s)": _fmt(r["compile_s"], ".2f"),
+             "step (ms)": _fmt(1000 * r["step_median_s"], ".1f"),
+             "steps per cell": str(r["steps_per_cell"]),
+             "cells/hour": _fmt(r["cells_per_hour"], ".0f"),
+             "× one cell": _fmt(r.get("x_solo"), ".2f")}
+            for r in sorted(rs, key=lambda r: (r["model"], r["task"], r["members"]))]
+    return ["### Many cells as one program", "", ENSEMBLE_INTRO, "", *_table(rows)]
+
+
 def build(perf_dir: Path, out: Path) -> Path:
-    records = load(perf_dir)
+    everything = load(perf_dir)
+    ensembles = [r for r in everything if r.get("kind") == "ensemble"]
+    records = [r for r in everything if r.get("kind") != "ensemble"]
     lines = ["# Performance: one training step", "", INTRO, ""]
     if not records:
         lines.append("No measurements yet: run `make perf`.")
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for r in records:
+    for r in records + ensembles:
         groups.setdefault((r["device_class"], hardware_label(r["hardware"])), []).append(r)
     if records and not any(k[0] == "gpu" for k in groups):
         lines += ["GPU rows need a GPU: run `make perf DEVICE=cuda` on a machine with one and "
                   "commit `results/perf/gpu/`.", ""]
-    for (dclass, hw), rs in sorted(groups.items()):
+    for (dclass, hw), both in sorted(groups.items()):
+        rs = [r for r in both if r.get("kind") != "ensemble"]
         lines += [f"## {dclass.upper()}: {hw}", "", "### Targets (fast path, Euler)", ""]
         lines += _targets(dclass, rs)
         fixed = [r for r in rs if not r.get("sweep")]
@@ -163,6 +188,8 @@ def build(perf_dir: Path, out: Path) -> Path:
             if _sweep_plot(rs, sweep, plot):
                 lines += plotting.markdown(f"step time against {sweep}", plot)
             lines += _sweep_table(rs, sweep)
+        together = [r for r in both if r.get("kind") == "ensemble"]
+        lines += _ensemble_rows(together) if together else []
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines).rstrip() + "\n")
     return out

@@ -25,7 +25,7 @@ def jax_device(device: str) -> jax.Device:
     return jax.devices("cpu" if device == "cpu" else "gpu")[0]
 
 
-def _padded(split: dict, idx: np.ndarray, size: int, dev) -> tuple:
+def padded_batch(split: dict, idx: np.ndarray, size: int, dev) -> tuple:
     """A fixed-shape batch (so nothing recompiles) and a weight of 0 on the padding rows."""
     pad = size - len(idx)
     full = np.concatenate([idx, np.repeat(idx[:1], pad)]) if pad else idx
@@ -35,11 +35,11 @@ def _padded(split: dict, idx: np.ndarray, size: int, dev) -> tuple:
     return tuple(jax.device_put(a, dev) for a in (*arrays, lengths, weight))
 
 
-def _eval_batches(split: dict, dev) -> list[tuple]:
+def eval_batches(split: dict, dev) -> list[tuple]:
     """(x, dt, n_real) batches of one fixed shape, placed on the device once."""
     n = len(split["inputs"])
     size = min(EVAL_BATCH, n)
-    return [(*_padded(split, idx, size, dev)[:2], len(idx)) for idx in batches(n, size, None)]
+    return [(*padded_batch(split, idx, size, dev)[:2], len(idx)) for idx in batches(n, size, None)]
 
 
 def loss_of(pred, y, lengths, w, kind: str):
@@ -57,7 +57,7 @@ def loss_of(pred, y, lengths, w, kind: str):
     return jnp.sum(w * sq) / (jnp.sum(w * lengths) * y.shape[-1])
 
 
-def _loss(model, x, dt, y, lengths, w, kind):
+def model_loss(model, x, dt, y, lengths, w, kind):
     return loss_of(jax.vmap(model)(x, dt), y, lengths, w, kind)
 
 
@@ -84,7 +84,7 @@ def _fit_predict(module, spec, train, validation, evaluate, dev) -> Outcome:
     @eqx.filter_jit
     def train_step(params, opt_state, x, dt, y, lengths, w):
         loss, grads = jax.value_and_grad(
-            lambda p: _loss(eqx.combine(p, static), x, dt, y, lengths, w, kind))(params)
+            lambda p: model_loss(eqx.combine(p, static), x, dt, y, lengths, w, kind))(params)
         updates, opt_state = optim.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
@@ -95,8 +95,8 @@ def _fit_predict(module, spec, train, validation, evaluate, dev) -> Outcome:
     def predict_all(params, prepared) -> jax.Array:
         return jnp.concatenate([predict(params, x, dt)[:n] for x, dt, n in prepared])
 
-    val_batches = _eval_batches(validation, dev)
-    test_batches = _eval_batches(evaluate["test"], dev)
+    val_batches = eval_batches(validation, dev)
+    test_batches = eval_batches(evaluate["test"], dev)
     val_targets = jax.device_put(validation["targets"], dev)
     val_lengths = jax.device_put(validation.get("lengths"), dev)
     val_w = jnp.ones(len(val_targets))
@@ -104,7 +104,7 @@ def _fit_predict(module, spec, train, validation, evaluate, dev) -> Outcome:
     sync = lambda: jax.block_until_ready(params)  # noqa: E731
     timer = StepTimer(sync)
     t_start = time.perf_counter()
-    first = _padded(train, np.arange(batch), batch, dev)
+    first = padded_batch(train, np.arange(batch), batch, dev)
     step = train_step.lower(params, opt_state, *first).compile()  # type: ignore[attr-defined]
     compile_s = time.perf_counter() - t_start
 
@@ -112,7 +112,7 @@ def _fit_predict(module, spec, train, validation, evaluate, dev) -> Outcome:
         nonlocal params, opt_state
         losses = []
         for idx in batches(len(train["inputs"]), batch, rng):
-            args = _padded(train, idx, batch, dev)
+            args = padded_batch(train, idx, batch, dev)
             timer.start()
             params, opt_state, loss = step(params, opt_state, *args)
             timer.stop()
@@ -136,7 +136,7 @@ def _fit_predict(module, spec, train, validation, evaluate, dev) -> Outcome:
     predictions = np.asarray(predict_test())  # also the warm-up
     eval_s = median_time(predict_test, lambda: None)
 
-    outputs = {name: np.asarray(predict_all(best_params, _eval_batches(inputs, dev)))
+    outputs = {name: np.asarray(predict_all(best_params, eval_batches(inputs, dev)))
                for name, inputs in evaluate.items() if name != "test"}
     nfe = None
     model = eqx.combine(best_params, static)

@@ -159,3 +159,46 @@ def test_backprop_modes_cut_what_backward_keeps(models, framework):
 
     full, ckpt, adjoint = (activations(m) for m in ("full", "checkpoint", "adjoint"))
     assert ckpt < full / 2 and adjoint < full * 0.8, (full, ckpt, adjoint)
+
+
+def test_ensemble_throughput_is_over_the_solo_program_and_reported(tmp_path):
+    """cells/hour from its parts, the ratio to the ensemble of 1 of the same run, and the
+    perf page's section for them beside the step-time records."""
+    import json
+
+    from bench.perf import ensemble_throughput
+    from bench.results import environment
+
+    def part(members, step):
+        per_program = 2.0 + 3.0 + 600 * step
+        return {"kind": "ensemble", "model": "gnode", "framework": "jax", "task": "t",
+                "members": members, "startup_s": 2.0, "compile_s": 3.0, "step_median_s": step,
+                "steps_per_cell": 600, "cells_per_hour": 3600 * members / per_program,
+                "device_class": "cpu", "hardware": environment.hardware("cpu")}
+
+    records = ensemble_throughput.with_speedups([part(1, 0.01), part(9, 0.05)])
+    # one cell: 3600 / 11 s; nine: 3600 * 9 / 35 s; the ratio (9 / 35) / (1 / 11)
+    assert records[0]["x_solo"] == 1.0
+    assert records[1]["x_solo"] == pytest.approx(9 * 11 / 35)
+    folder = tmp_path / "perf" / "cpu"
+    folder.mkdir(parents=True)
+    for r in [*records, _record()]:
+        (folder / f"{ensemble_throughput.record_name(r) if 'kind' in r else 'x'}.json"
+         ).write_text(json.dumps(r))
+    page = perf_report.build(tmp_path / "perf", tmp_path / "perf.md").read_text()
+    section = page.split("### Many cells as one program")[1]
+    assert "| gnode   | t      | 9 " in section and "2.83" in section  # 9 * 11 / 35
+    assert "### Fixed sizes" in page  # the step-time records are still there
+
+
+def test_ensemble_cases_share_a_batch_size_and_vary_the_optimiser(models):
+    from bench.perf import ensemble_throughput
+
+    case = ensemble_throughput.Case("gnode", "flipflop-2bit-ring", 27)
+    _, specs, train, steps = ensemble_throughput._specs(case)
+    assert len(specs) == 27 and len({s.training["batch_size"] for s in specs}) == 1
+    assert len({(s.seed, s.training["lr"], s.training["weight_decay"]) for s in specs}) == 27
+    assert {s.seed for s in specs} == {0, 1, 2}  # 9 optimiser settings, then seeds
+    batch = specs[0].training["batch_size"]
+    assert steps == specs[0].training["epochs"] * -(-len(train["inputs"]) // batch)
+    assert [c.members for c in ensemble_throughput.cases("cpu", ["gnode"])][:3] == [1, 9, 27]

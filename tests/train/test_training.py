@@ -33,7 +33,7 @@ def test_jax_padding_rows_have_zero_weight_and_do_not_change_the_loss():
              "dt": np.full((7, 4), 0.1, np.float32),
              "targets": rng.normal(size=(7, 4, 1)).astype(np.float32)}
     idx = np.array([5, 2, 6])
-    x, dt, y, lengths, w = train_jax._padded(split, idx, 5, jax.devices("cpu")[0])
+    x, dt, y, lengths, w = train_jax.padded_batch(split, idx, 5, jax.devices("cpu")[0])
     assert lengths is None  # equal lengths: every step counts, the plain mean
     assert x.shape == (5, 4, 2) and w.tolist() == [1, 1, 1, 0, 0]
 
@@ -41,5 +41,5 @@ def test_jax_padding_rows_have_zero_weight_and_do_not_change_the_loss():
         return jnp.sum(xs, axis=-1, keepdims=True)
 
     expected = np.mean((split["inputs"][idx].sum(-1, keepdims=True) - split["targets"][idx]) ** 2)
-    assert float(train_jax._loss(model, x, dt, y, lengths, w, "mse")) == pytest.approx(
+    assert float(train_jax.model_loss(model, x, dt, y, lengths, w, "mse")) == pytest.approx(
         expected, rel=1e-6)
