@@ -18,6 +18,7 @@ RESULT    ?=
 NAME      ?=
 EXECUTOR  ?= local
 JOBS      ?= 1
+ENSEMBLE  ?= 27
 N         ?=
 L         ?=
 GRID      ?= paper
@@ -44,7 +45,7 @@ data: setup
 bench: setup
 	@$(PY) -m bench run --model '$(MODEL)' --framework '$(FRAMEWORK)' --device '$(DEVICE)' \
 		--task '$(TASK)' --profile '$(PROFILE)' --seeds '$(SEEDS)' --results-dir '$(RESULTS)' \
-		--impl '$(IMPL)' --executor '$(EXECUTOR)' --jobs '$(JOBS)' \
+		--impl '$(IMPL)' --executor '$(EXECUTOR)' --jobs '$(JOBS)' --ensemble '$(ENSEMBLE)' \
 		$(if $(TIME_LIMIT),--time-limit '$(TIME_LIMIT)') \
 		$(if $(MEMORY_LIMIT),--memory-limit '$(MEMORY_LIMIT)') \
 		$(if $(filter 1 yes true,$(OPEN)),--open) \
@@ -75,7 +76,8 @@ tune: setup
 		--profile '$(if $(call given,PROFILE),$(PROFILE),paper)' \
 		--seeds '$(if $(call given,SEEDS),$(SEEDS),1-5)' --grid '$(GRID)' \
 		--tuning-seeds '$(TUNING_SEEDS)' --results-dir '$(RESULTS)' --impl '$(IMPL)' \
-		--executor '$(EXECUTOR)' --jobs '$(JOBS)' $(if $(filter 1 yes true,$(OPEN)),--open) \
+		--executor '$(EXECUTOR)' --jobs '$(JOBS)' --ensemble '$(ENSEMBLE)' \
+		$(if $(filter 1 yes true,$(OPEN)),--open) \
 		$(if $(filter 1 yes true,$(FORCE)),--force); status=$$?; \
 	if [ $$status -ne 2 ]; then \
 		$(PY) -m bench leaderboard --results-dir '$(RESULTS)' --out '$(OUTDIR)' || exit $$?; fi; \

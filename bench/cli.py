@@ -160,7 +160,7 @@ def _run(args: argparse.Namespace, models: list, tasks: list) -> int:
                               retries=args.retries, share=args.share)
     report = harness.run(cells, args.profile, device, Path(args.results_dir), args.force,
                          overrides, echo=echo, limits=limits, executor=executor,
-                         test_data="public" if args.open else None)
+                         test_data="public" if args.open else None, ensemble=args.ensemble)
     if searches:
         more = capacity.run(searches, args.profile, device, Path(args.results_dir), args.force,
                             overrides, echo=echo, limits=limits, executor=executor)
@@ -224,7 +224,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         echo(f"tune: study {i}/{len(studies)}: {study.label}: searching")
         report.extend(harness.run(tuning.tuning_cells(study, args.grid, tune_seeds),
                                   args.profile, device, results_dir, args.force, overrides,
-                                  echo=echo, limits=_limits(args), executor=executor))
+                                  echo=echo, limits=_limits(args), executor=executor,
+                                  ensemble=args.ensemble))
         try:
             record = tuning.select(study, args.grid, tune_seeds, args.profile, device,
                                    results_dir, overrides)
@@ -238,7 +239,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         report.extend(harness.run(tuning.tuned_cells(study, record, seeds), args.profile,
                                   device, results_dir, args.force, overrides, echo=echo,
                                   limits=_limits(args), executor=executor,
-                                  test_data="public" if args.open else None))
+                                  test_data="public" if args.open else None,
+                                  ensemble=args.ensemble))
     print(f"tune: {len(report.done)} done, {len(report.skipped)} already done, "
           f"{len(report.problems)} diverged or failed, {len(unselected)} stud(ies) without a "
           "selection")
@@ -562,6 +564,10 @@ def _common(r: argparse.ArgumentParser) -> None:
     x.add_argument("--jobs", type=int, default=1,
                    help="local: cells at once (default 1; more share the machine, and their "
                         "results say so)")
+    x.add_argument("--ensemble", type=int, default=27, metavar="N",
+                   help="JAX cells that differ only in seed, learning rate and weight decay "
+                        "train as one vmapped program of up to N members (default 27; 1: every "
+                        "cell alone); each keeps its own result (bench/run/ensembles.py)")
     x.add_argument("--ray-address", help="ray: a cluster to join (default: $RAY_ADDRESS, else "
                    "a local Ray instance)")
     x.add_argument("--retries", type=int, default=2,

@@ -75,6 +75,7 @@ def flatten(doc: dict[str, Any], path: Path | None = None) -> dict[str, Any]:
         "step_median_ms": None if step is None else 1e3 * step,
         "compile_s": t.get("compile_s"),
         "cells_beside": t.get("cells_beside") or 0,  # timed beside other cells on its node
+        "ensemble_members": t.get("ensemble_members") or 1,  # trained in one program of these
         "eval_seqs_per_s": t.get("eval_seqs_per_s"),
         "peak_gpu_mb": (doc.get("peak_memory") or {}).get("peak_gpu_mb"),
         "nfe_eval_forward": (doc.get("nfe") or {}).get("eval_forward"),

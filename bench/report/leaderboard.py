@@ -96,7 +96,8 @@ def table(group: pd.DataFrame, higher: dict[str, bool], results_link: str | None
         iv = ranking.interval(ok[f"metric.{primary}"].to_numpy()) if len(ok) else None
         bad = sorted(set(g.loc[g["status"] != "ok", "status"]))
         beside = ok["cells_beside"] if "cells_beside" in ok else pd.Series(dtype=float)
-        shared = " *" if (beside.fillna(0) > 0).any() else ""
+        members = ok["ensemble_members"] if "ensemble_members" in ok else pd.Series(dtype=float)
+        shared = " *" if (beside.fillna(0) > 0).any() or (members.fillna(1) > 1).any() else ""
         rows.append({
             "_score": score,
             "model": f"{model}" + ("" if g["model_kind"].iloc[0] == "baseline"

@@ -72,6 +72,8 @@ FIELDS: tuple[tuple[str, tuple, bool], ...] = (
       for k in ("train_total_s", "step_median_s", "step_iqr_s", "first_step_s", "compile_s",
                 "eval_s", "eval_seqs_per_s")),
     ("timing.cells_beside", (_maybe(lambda v: _int(v) and v >= 0), "an integer >= 0"), False),
+    ("timing.ensemble_members", (_maybe(lambda v: _int(v) and v >= 1), "an integer >= 1"),
+     False),
     ("peak_memory", MAPPING_OR_NULL, False), ("peak_memory.*", NUMBER_OR_NULL, False),
     ("nfe", MAPPING_OR_NULL, False), ("nfe.*", NUMBER_OR_NULL, False),
     ("hold", MAPPING_OR_NULL, False), ("hold.write_error", NUMBER_OR_NULL, False),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -130,18 +131,37 @@ def thinned(curve: dict[str, Any], points: int = CURVE_POINTS) -> dict[str, Any]
             **{k: [curve[k][i] for i in keep] for k in ("train_loss", "val_loss") if k in curve}}
 
 
-def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
-             path: Path | None = None, isolate: bool = True,
-             limits: model_process.Limits | None = None,
-             results_dir: Path | None = None) -> dict[str, Any]:
-    """Run one cell; return its result document.
+@dataclass
+class Prepared:
+    """A cell made ready for its model's process: its document, data and job, and what the
+    harness keeps (the test targets, the probes, the example trial)."""
+    cell: Cell
+    profile: str
+    device: str
+    doc: dict[str, Any]
+    path: Path | None  # where the result will be written; None for a tuning cell
+    kind: str  # the test data: public, secret or training
+    seeds: dict[str, int]
+    train: dict[str, Any]
+    validation: dict[str, Any]
+    test: dict[str, Any]
+    sets: dict[str, dict[str, Any]]  # what the model's process predicts on: inputs only
+    probes: dict[str, Any]
+    trial: dict[str, Any] | None
+    spec: TrainSpec
+    analysis: dict[str, Any] | None
 
-    This process generates the data and keeps the test targets. The model is built, trained
-    and made to predict by :mod:`bench.run.model_process`: in a child process held to ``limits``
-    (``isolate``, the default), or here (tests). With ``path`` (where the result will be
-    written), the trained parameters and the attractor analysis are placed beside it. A
-    tuning cell keeps only what selection needs: no probes, parameters or analysis.
-    """
+    def job(self, scratch: Path) -> model_process.ModelJob:
+        return model_process.ModelJob(self.cell.model, self.cell.framework, self.spec,
+                                      self.train, self.validation, self.sets, scratch,
+                                      self.path.name if self.path else "cell.json",
+                                      self.analysis, save=self.path is not None)
+
+
+def prepare(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
+            path: Path | None = None, seeds: dict[str, int] | None = None) -> Prepared:
+    """Resolve the cell's config and make its data. ``seeds``: the held-out data's seeds, when
+    cells trained together share them (default: drawn for this cell, :func:`data_seeds`)."""
     task, model = cell.task, cell.model
     doc = result_document(cell, profile, device, overrides)
     tuning = cell.role == "tuning"
@@ -149,10 +169,9 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
     if cell.test_data not in TEST_DATA:
         raise UserError(f"test data {cell.test_data!r}: use one of {', '.join(TEST_DATA)}")
     # a capacity task scores the fit to its training targets: there is nothing to hold back
-    if isolate:  # the child's libraries load while this process makes the data
-        isolation.warm([cell.framework])
     kind = "training" if task.capacity is not None else cell.test_data
-    seeds = data_seeds(task, kind) if kind != "training" else {}
+    if seeds is None:
+        seeds = data_seeds(task, kind) if kind != "training" else {}
     train, validation, test = (task.load_split(s, profile, cell.size, seed=seeds.get(s))
                                for s in SPLITS)
     if sequences.gets_elapsed_time(task, model):
@@ -176,33 +195,89 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
                         "title": analyze.title_for(doc), "test": sets["test"],
                         "probe": None if probe is None else
                         {k: probe[k] for k in ("inputs", "dt", "start")}}
+    return Prepared(cell, profile, device, doc, path, kind, seeds, train, validation, test, sets,
+                    probes, trial, spec, analysis_job)
+
+
+def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
+             path: Path | None = None, isolate: bool = True,
+             limits: model_process.Limits | None = None,
+             results_dir: Path | None = None) -> dict[str, Any]:
+    """Run one cell; return its result document.
+
+    This process generates the data and keeps the test targets. The model is built, trained
+    and made to predict by :mod:`bench.run.model_process`: in a child process held to ``limits``
+    (``isolate``, the default), or here (tests). With ``path`` (where the result will be
+    written), the trained parameters and the attractor analysis are placed beside it. A
+    tuning cell keeps only what selection needs: no probes, parameters or analysis.
+    """
+    if isolate:  # the child's libraries load while this process makes the data
+        isolation.warm([cell.framework])
+    p = prepare(cell, profile, device, overrides, path)
     with isolation.scratch_folder() as scratch:
-        job = model_process.ModelJob(model, cell.framework, spec, train, validation, sets,
-                                     Path(scratch), path.name if path else "cell.json",
-                                     analysis_job, save=path is not None)
-        confinement: dict[str, Any] = {"enforced": False, "mechanism": "none",
-                                   "reason": "not isolated (a test's in-process run)"}
+        job = p.job(Path(scratch))
         if isolate:
             out, confinement = model_process.run_isolated(
                 job, limits or model_process.LIMITS[profile],
                 [results_dir] if results_dir is not None else [])
         else:
-            out = model_process.run_job(job)
-        if path is not None:  # the child's files, into place atomically
-            expected = {checkpoints.path_for(path, cell.framework).name,
-                        path.with_suffix(".slowpoints.json").name, path.with_suffix(".png").name}
-            names = [n for n in (out.checkpoint, *_analysis_files(out.attractor)) if n]
-            if any(n not in expected for n in names):
+            out, confinement = model_process.run_job(job), NOT_ISOLATED
+        return finish(p, out, Path(scratch), confinement, isolate)
+
+
+def run_cells_together(cells: list[tuple[Cell, dict[str, Any], Path | None]], profile: str,
+                       device: str, isolate: bool = True,
+                       limits: model_process.Limits | None = None,
+                       results_dir: Path | None = None) -> list[dict[str, Any]]:
+    """Run cells (each with its overrides and result path) as one program
+    (``bench.train.ensemble_jax``); their result documents, in order.
+
+    The cells share their held-out data (one draw of secret seeds) and one model process; each
+    result is what its cell alone would have written, to float32 tolerance, and records the
+    ensemble (``timing.ensemble_members``: its timing is the whole program's).
+    """
+    if isolate:
+        isolation.warm([cells[0][0].framework])
+    first, overrides, path = cells[0]
+    lead = prepare(first, profile, device, overrides, path)
+    prepared = [lead] + [prepare(c, profile, device, o, p, seeds=lead.seeds)
+                         for c, o, p in cells[1:]]
+    with isolation.scratch_folder() as scratch:
+        job = model_process.EnsembleJob([p.job(Path(scratch)) for p in prepared])
+        if isolate:
+            outs, confinement = model_process.run_ensemble_isolated(
+                job, limits or model_process.LIMITS[profile],
+                [results_dir] if results_dir is not None else [])
+        else:
+            outs, confinement = model_process.run_ensemble(job), NOT_ISOLATED
+        return [finish(p, out, Path(scratch), confinement, isolate)
+                for p, out in zip(prepared, outs, strict=True)]
+
+
+NOT_ISOLATED: dict[str, Any] = {"enforced": False, "mechanism": "none",
+                                "reason": "not isolated (a test's in-process run)"}
+
+
+def finish(p: Prepared, out: model_process.ModelReport, scratch: Path,
+           confinement: dict[str, Any], isolate: bool) -> dict[str, Any]:
+    """The cell's result document from its model's report: files into place, the metrics."""
+    cell, task, doc, path, spec, test = p.cell, p.cell.task, p.doc, p.path, p.spec, p.test
+    tuning, probes, trial = cell.role == "tuning", p.probes, p.trial
+    if path is not None:  # the child's files, into place atomically
+        expected = {checkpoints.path_for(path, cell.framework).name,
+                    path.with_suffix(".slowpoints.json").name, path.with_suffix(".png").name}
+        names = [n for n in (out.checkpoint, *_analysis_files(out.attractor)) if n]
+        if any(n not in expected for n in names):
+            out = model_process.ModelReport(status="failed", reason=(
+                f"the model's process named unexpected files {sorted(set(names) - expected)}"))
+        for name in names if out.status == "ok" else []:
+            try:  # never through a link the model's process planted
+                data = wire.read_file(Path(scratch) / name, wire.MAX_ARRAY_BYTES)
+            except wire.WireError as e:
                 out = model_process.ModelReport(status="failed", reason=(
-                    f"the model's process named unexpected files {sorted(set(names) - expected)}"))
-            for name in names if out.status == "ok" else []:
-                try:  # never through a link the model's process planted
-                    data = wire.read_file(Path(scratch) / name, wire.MAX_ARRAY_BYTES)
-                except wire.WireError as e:
-                    out = model_process.ModelReport(status="failed", reason=(
-                        f"the model's process left an unusable file: {e}"))
-                    break
-                atomic.write_bytes_atomic(path.with_name(name), data)
+                    f"the model's process left an unusable file: {e}"))
+                break
+            atomic.write_bytes_atomic(path.with_name(name), data)
     if out.status != "ok":
         doc.update(status=out.status, reason=out.reason)
     else:
@@ -211,8 +286,8 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
         # A state that blows up while holding is a memory that failed, scored as such by the
         # hold probe, not a diverged cell. A tuning cell's outcome is its training alone: the
         # selection must not see the test split, not even whether its predictions are finite.
-        bad = [k for k, p in out.predictions.items()  # the example only draws a plot
-               if k not in ("hold", "example") and not tuning and not np.all(np.isfinite(p))]
+        bad = [k for k, pr in out.predictions.items()  # the example only draws a plot
+               if k not in ("hold", "example") and not tuning and not np.all(np.isfinite(pr))]
         if problem:
             doc.update(status="failed", reason=problem)
         elif bad:
@@ -242,11 +317,11 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
                 doc["attractor"] = out.attractor
         doc.update(n_params=out.n_params, timing=out.timing, peak_memory=out.peak_memory,
                    nfe=out.nfe, curve=out.curve if task.capacity is None else thinned(out.curve))
-    doc["provenance"] = provenance_record(device, doc.pop("_started"), isolate,
+    doc["provenance"] = provenance_record(p.device, doc.pop("_started"), isolate,
                                           cell.model.requirements)
     doc["provenance"]["sandbox"] = confinement
     # revealed only now, after the model's process is gone: anyone can regenerate the data
-    doc["test_data"], doc["data_seeds"] = kind, seeds
+    doc["test_data"], doc["data_seeds"] = p.kind, p.seeds
     return doc
 
 

@@ -17,8 +17,8 @@ from typing import Any
 from bench import results
 from bench.errors import UserError
 from bench.results import ledger, store, trust
-from bench.run import executors, model_process, sandbox, scheduler
-from bench.run.cell import provenance_record, result_document, run_cell
+from bench.run import ensembles, executors, model_process, sandbox, scheduler
+from bench.run.cell import provenance_record, result_document, run_cell, run_cells_together
 from bench.run.scheduler import RunReport, Settings
 from bench.spec.cells import (
     Cell,
@@ -106,6 +106,21 @@ def locate(cell: Cell, profile: str, device: str, results_dir: Path,
     return overrides, path, f"{cell.task.key} {label}/{cell.framework}{size} seed {cell.seed}"
 
 
+def _todo(cell: Cell, settings: Settings, report: RunReport,
+          echo: Callable[[str], None]) -> tuple[dict[str, Any], Path, str] | None:
+    """(overrides, result file, name) of a cell to run; None (and counted as skipped) when its
+    result on file is current."""
+    s = settings
+    overrides, path, name = locate(cell, s.profile, s.device, s.results_dir, dict(s.overrides))
+    if path.exists() and not s.force:
+        why = _rerun_reason(path, cell, s.profile, overrides, s.results_dir)
+        if why is None:
+            report.skipped.append(name)  # summed up in one line by the scheduler
+            return None
+        echo(f" {name}: running again: {why}")
+    return overrides, path, name
+
+
 def process(cell: Cell, settings: Settings, report: RunReport,
             echo: Callable[[str], None]) -> dict[str, Any]:
     """Run one cell unless its result is current; return its result document (old or new).
@@ -113,28 +128,61 @@ def process(cell: Cell, settings: Settings, report: RunReport,
     ``report`` collects the outcome; every line goes to ``echo``.
     """
     s = settings
-    run_overrides = dict(s.overrides)
-    overrides, path, name = locate(cell, s.profile, s.device, s.results_dir, run_overrides)
-    if path.exists() and not s.force:
-        why = _rerun_reason(path, cell, s.profile, overrides, s.results_dir)
-        if why is None:
-            report.skipped.append(name)  # summed up in one line by the scheduler
-            return results.read(path)
-        echo(f" {name}: running again: {why}")
+    todo = _todo(cell, s, report, echo)
+    if todo is None:
+        return results.read(locate(cell, s.profile, s.device, s.results_dir,
+                                   dict(s.overrides))[1])
+    overrides, path, name = todo
     before = ledger.snapshot(s.results_dir)
     with executors.running() as others:  # cells beside this one on this node, for timing
         at_start = others()
         doc = run_cell(cell, s.profile, s.device, overrides, path, s.isolate, s.limits,
                        s.results_dir)
         doc.setdefault("timing", {})["cells_beside"] = executors.beside(others, at_start)
+    _write(cell, doc, path, name, s, ledger.forged_since(s.results_dir, before), report, echo)
+    return doc
+
+
+def process_group(group: ensembles.Group, settings: Settings, report: RunReport,
+                  echo: Callable[[str], None]) -> None:
+    """Run a group's cells that are not current as one program; each gets its own result and
+    ledger line. A program that fails as a whole (every member failed alike: a model that
+    cannot be ``vmap``-ped, say) is retried one cell at a time."""
+    s = settings
+    todo = [(c, *t) for c in group.cells if (t := _todo(c, s, report, echo)) is not None]
+    if len(todo) < 2:
+        for cell, *_ in todo:
+            process(cell, dataclasses.replace(s, force=True), report, echo)
+        return
+    before = ledger.snapshot(s.results_dir)
+    with executors.running() as others:
+        at_start = others()
+        docs = run_cells_together([(c, o, p) for c, o, p, _ in todo], s.profile, s.device,
+                                  s.isolate, s.limits, s.results_dir)
+        beside = executors.beside(others, at_start)
     forged = ledger.forged_since(s.results_dir, before)
+    reasons = {(d["status"], d["reason"]) for d in docs}
+    if not forged and len(reasons) == 1 and docs[0]["status"] == "failed":
+        echo(f" {group.label}: the program failed ({docs[0]['reason']}); running its "
+             f"{len(todo)} cells one by one")
+        for cell, *_ in todo:
+            process(cell, dataclasses.replace(s, force=True), report, echo)
+        return
+    for (cell, _, path, name), doc in zip(todo, docs, strict=True):
+        doc.setdefault("timing", {})["cells_beside"] = beside
+        _write(cell, doc, path, name, s, forged, report, echo)
+
+
+def _write(cell: Cell, doc: dict[str, Any], path: Path, name: str, settings: Settings,
+           forged: list[str], report: RunReport, echo: Callable[[str], None]) -> None:
+    """Stamp and write a cell's result with its ledger line; report and echo its outcome."""
     if forged:  # the model's process (or someone) wrote results behind the harness
         doc.update(status="failed", metrics={}, reason=(
             f"result files changed while this cell's model ran, not by the harness: "
             f"{', '.join(forged)}; a model may not write results (they are unverified)"))
-    stamp(doc, cell, run_overrides)
-    store.compact(s.results_dir, doc)  # the trial it shares with other results: once per task
-    ledger.write_result(s.results_dir, path, doc)
+    stamp(doc, cell, dict(settings.overrides))
+    store.compact(settings.results_dir, doc)  # the trial it shares with other results: once
+    ledger.write_result(settings.results_dir, path, doc)
     if doc["status"] == "ok":
         report.done.append(name)
         m = ", ".join(f"{k} {v:.4g}" for k, v in doc["metrics"].items())
@@ -142,26 +190,36 @@ def process(cell: Cell, settings: Settings, report: RunReport,
         a = doc.get("attractor") or {}
         slow = (f"; {a['n_slow_points']} slow points, coverage {a['coverage']:.2f}"
                 if a.get("status") == "ok" else "")
+        shared = (f" (one program of {t['ensemble_members']})"
+                  if (t.get("ensemble_members") or 1) > 1 else "")
         echo(f" {name}: {m}; train {t['train_total_s']:.1f} s, "
-             f"step {1e3 * t['step_median_s']:.2f} ms{slow}")
+             f"step {1e3 * t['step_median_s']:.2f} ms{shared}{slow}")
     else:
         report.problems.append(f"{name}: {doc['status']}: {doc['reason']}")
         echo(f" {name}: {doc['status'].upper()}: {doc['reason']}")
-    return doc
 
 
-def run_unit(cell: Cell, settings: Settings,
+def run_unit(unit: Cell | ensembles.Group, settings: Settings,
              echo: Callable[[str], None] | None = None) -> tuple[RunReport, list[str]]:
-    """One cell as a scheduler's unit: its outcome, and the lines it echoed (kept and
-    returned when ``echo`` is None)."""
+    """One cell, or a group of cells trained as one program, as a scheduler's unit: its
+    outcome, and the lines it echoed (kept and returned when ``echo`` is None)."""
     report, lines = RunReport(), list[str]()
-    process(cell, settings, report, lines.append if echo is None else echo)
+    say = lines.append if echo is None else echo
+    if isinstance(unit, ensembles.Group):
+        process_group(unit, settings, report, say)
+    else:
+        process(unit, settings, report, say)
     return report, lines
 
 
-def record_failure(cell: Cell, settings: Settings, why: str) -> RunReport:
-    """Write a ``failed`` result for a cell whose worker was lost (Ray, past its retries)."""
-    s = settings
+def record_failure(unit: Cell | ensembles.Group, settings: Settings, why: str) -> RunReport:
+    """Write a ``failed`` result for each cell whose worker was lost (Ray, past its retries)."""
+    if isinstance(unit, ensembles.Group):
+        report = RunReport()
+        for cell in unit.cells:
+            report.extend(record_failure(cell, settings, why))
+        return report
+    cell, s = unit, settings
     overrides, path, name = locate(cell, s.profile, s.device, s.results_dir, s.overrides)
     doc = result_document(cell, s.profile, s.device, overrides)
     doc.update(status="failed", reason=f"the worker running it was lost: {why}")
@@ -178,7 +236,7 @@ def run(cells: list[Cell], profile: str, device: str, results_dir: Path, force: 
         overrides: dict[str, Any] | None = None, echo: Callable[[str], None] = print,
         isolate: bool = True, limits: model_process.Limits | None = None,
         executor: executors.Local | executors.Ray | None = None,
-        test_data: str | None = None) -> RunReport:
+        test_data: str | None = None, ensemble: int = ensembles.MAX_MEMBERS) -> RunReport:
     """Run every cell not already done; write each result as soon as it exists.
 
     A cell is done when its result file exists, did not fail, and has the cell's current
@@ -186,7 +244,9 @@ def run(cells: list[Cell], profile: str, device: str, results_dir: Path, force: 
     (``secret`` by default). With ``isolate`` (the default) every cell's model runs in its own
     sandboxed process, held to ``limits`` (default: the profile's,
     ``bench.run.model_process.LIMITS``). ``executor`` (``bench.run.executors``) runs the cells
-    elsewhere or several at once; by default they run here, one after another.
+    elsewhere or several at once; by default they run here, one after another. JAX cells that
+    differ only in seed, learning rate and weight decay train as one program, up to
+    ``ensemble`` of them (``bench.run.ensembles``; 1: every cell alone).
     """
     settings = Settings(profile, device, Path(results_dir), force, dict(overrides or {}),
                         isolate, limits)
@@ -204,6 +264,7 @@ def run(cells: list[Cell], profile: str, device: str, results_dir: Path, force: 
              "security modules): model code runs unconfined, and results record "
              "sandbox.enforced: false (a submission's result is then never ranked)")
     return scheduler.schedule(
-        executor or executors.Local(1), functools.partial(run_unit, settings=settings), cells,
+        executor or executors.Local(1), functools.partial(run_unit, settings=settings),
+        ensembles.grouped(cells, profile, settings.overrides, ensemble),
         gpu=device == "cuda", echo=echo,
         lost=lambda cell, why: record_failure(cell, settings, why))

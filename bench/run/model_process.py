@@ -34,12 +34,13 @@ from bench.errors import UserError
 from bench.run import isolation, wire
 from bench.run.isolation import STOP, Limits
 from bench.spec.registry import ModelSpec
-from bench.train.training import Diverged, TrainSpec
+from bench.train.training import Diverged, Outcome, TrainSpec
 
 TRAINERS = {"torch": "bench.train.train_torch", "jax": "bench.train.train_jax"}
 
 
-__all__ = ["LIMITS", "STOP", "Limits", "ModelJob", "ModelReport", "run_isolated", "run_job"]
+__all__ = ["LIMITS", "STOP", "EnsembleJob", "Limits", "ModelJob", "ModelReport", "run_ensemble",
+           "run_ensemble_isolated", "run_isolated", "run_job"]
 
 LIMITS = {"smoke": Limits(600, 8), "quick": Limits(4 * 3600, 16), "paper": Limits(24 * 3600, 64)}
 
@@ -56,6 +57,13 @@ class ModelJob:
     result_name: str  # the result file's name, e.g. gnode-torch-seed0.json
     analysis: dict[str, Any] | None = None  # task, profile, device, title, test, probe
     save: bool = True  # leave the trained parameters (and the analysis) in ``scratch``
+
+
+@dataclass
+class EnsembleJob:
+    """Cells trained as one program (``bench.train.ensemble_jax``): a job per member, all of one
+    model, framework, data, evaluation inputs and scratch folder; their result names differ."""
+    members: list[ModelJob]
 
 
 @dataclass
@@ -79,23 +87,49 @@ def _is_oom(e: BaseException) -> bool:
 
 def run_job(job: ModelJob) -> ModelReport:
     """Train, predict and analyse in this process; a model's error becomes the report's status."""
-    from bench.run import analyze
-    from bench.train import checkpoints
-
-    report = ModelReport()
     try:
         module = job.model.load(job.framework)
         trainer = importlib.import_module(TRAINERS[job.framework])
         out = trainer.fit_predict(module, job.spec, job.train, job.validation, job.inputs)
-    except Diverged as e:
+    except Exception as e:
+        return _failure(e)
+    return _finished(out, job)
+
+
+def run_ensemble(job: EnsembleJob) -> list[ModelReport]:
+    """Train every member of ``job`` as one program (``bench.train.ensemble_jax``), then save
+    and analyse each as :func:`run_job` would; one report per member, in order."""
+    first = job.members[0]
+    try:
+        from bench.train import ensemble_jax
+
+        module = first.model.load(first.framework)
+        outs = ensemble_jax.fit_predict_ensemble(module, [m.spec for m in job.members],
+                                                 first.train, first.validation, first.inputs)
+    except Exception as e:  # the program failed: every member with it
+        return [_failure(e)] * len(job.members)
+    return [ModelReport(status="diverged", reason=str(out)) if isinstance(out, Diverged)
+            else _finished(out, member) for member, out in zip(job.members, outs, strict=True)]
+
+
+def _failure(e: BaseException) -> ModelReport:
+    """What a training that raised reports."""
+    if isinstance(e, Diverged):
         return ModelReport(status="diverged", reason=str(e))
-    except UserError as e:  # e.g. a submission without build(): this cell fails, others go on
+    if isinstance(e, UserError):  # e.g. a submission without build(): this cell fails, others go on
         return ModelReport(status="failed", reason=str(e))
-    except Exception as e:  # a model's own error must not stop the other cells
-        last = traceback.extract_tb(e.__traceback__)[-1]
-        return ModelReport(status="oom" if _is_oom(e) else "failed",
-                           reason=f"{type(e).__name__}: {e} "
-                                  f"({Path(last.filename).name}:{last.lineno})")
+    # a model's own error must not stop the other cells
+    last = traceback.extract_tb(e.__traceback__)[-1]
+    return ModelReport(status="oom" if _is_oom(e) else "failed",
+                       reason=f"{type(e).__name__}: {e} ({Path(last.filename).name}:{last.lineno})")
+
+
+def _finished(out: Outcome, job: ModelJob) -> ModelReport:
+    """A trained model's report; its parameters and analysis left in the scratch folder."""
+    from bench.run import analyze
+    from bench.train import checkpoints
+
+    report = ModelReport()
     report.predictions, report.n_params = out.predictions, out.n_params
     report.timing, report.peak_memory = out.timing, out.peak_memory
     report.nfe, report.curve = out.nfe, out.curve
@@ -131,12 +165,18 @@ REPORT_SCHEMA = {
     "checkpoint": (str, type(None)),
     "attractor": (wire.MapOf(wire.JSON), type(None)),
 }
+ENSEMBLE_SCHEMA = {"members": wire.ListOf(REPORT_SCHEMA)}
 CHILD_STATUSES = ("ok", "failed", "diverged", "oom")
 
 
 def child_main(job: ModelJob) -> dict[str, Any]:
     """The worker's target: :func:`run_job`, as plain data."""
     return asdict(run_job(job))
+
+
+def ensemble_main(job: EnsembleJob) -> dict[str, Any]:
+    """The worker's target for an ensemble: :func:`run_ensemble`, as plain data."""
+    return {"members": [asdict(r) for r in run_ensemble(job)]}
 
 
 def _problem(report: dict[str, Any], job: ModelJob) -> str | None:
@@ -177,3 +217,30 @@ def run_isolated(job: ModelJob, limits: Limits,
         return ModelReport(status="failed", reason=f"the cell's process sent an unusable "
                            f"report: {problem}"), sandbox
     return ModelReport(**out.value), sandbox
+
+
+def run_ensemble_isolated(job: EnsembleJob, limits: Limits, results_dirs: Sequence[Path] = ()
+                          ) -> tuple[list[ModelReport], dict[str, Any]]:
+    """:func:`run_ensemble` in one sandboxed child, as :func:`run_isolated`. The child's wall
+    clock is the members' limits together: they train one after another's worth of work."""
+    first, m = job.members[0], len(job.members)
+    limits = Limits(limits.wall_s * m, limits.memory_gb)
+    out = isolation.run("bench.run.model_process:ensemble_main", job, first.scratch, limits,
+                        ENSEMBLE_SCHEMA, results_dirs, framework=first.framework)
+    sandbox = {**out.sandbox, "keeper": {k: out.verdict.get(k) for k in
+                                         ("peak_memory_gb", "leftover_processes")}}
+    if not out.returned:
+        status, reason = isolation.ended(out, limits)
+        return [ModelReport(status=status, reason=reason) for _ in range(m)], sandbox
+    reports = out.value["members"]
+    if len(reports) != m:
+        return [ModelReport(status="failed", reason=(
+            f"the ensemble's process sent {len(reports)} reports for {m} members"))
+            for _ in range(m)], sandbox
+    answers = []
+    for report, member in zip(reports, job.members, strict=True):
+        problem = _problem(report, member)
+        answers.append(ModelReport(status="failed", reason=f"the ensemble's process sent an "
+                                   f"unusable report: {problem}") if problem
+                       else ModelReport(**report))
+    return answers, sandbox

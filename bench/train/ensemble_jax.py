@@ -45,10 +45,14 @@ from bench.train.train_jax import (
     model_loss,
     padded_batch,
 )
-from bench.train.training import Diverged, Outcome, TrainSpec, batches, median_time
-
-SHARED = ("batch_size", "betas", "epochs", "loss")  # what the members of one program share
-VARIED = ("lr", "weight_decay")  # besides the seed
+from bench.train.training import (
+    ENSEMBLE_VARIED,
+    Diverged,
+    Outcome,
+    TrainSpec,
+    batches,
+    median_time,
+)
 
 
 def incompatibility(specs: Sequence[TrainSpec]) -> str | None:
@@ -62,7 +66,7 @@ def incompatibility(specs: Sequence[TrainSpec]) -> str | None:
         if (s.device, s.n_inputs, s.n_outputs) != (first.device, first.n_inputs, first.n_outputs):
             return "the members' device or input and output sizes differ"
         for key in set(s.training) | set(first.training):
-            if key not in VARIED and s.training.get(key) != first.training.get(key):
+            if key not in ENSEMBLE_VARIED and s.training.get(key) != first.training.get(key):
                 return f"the members' training setting {key!r} differs"
     return None
 

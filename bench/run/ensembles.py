@@ -1,0 +1,76 @@
+"""Which cells of a run train as one program (``bench.train.ensemble_jax``).
+
+Cells may share one ``vmap``-ped JAX program when they differ only in their seed, learning rate
+and weight decay: the same task and data size, model and config, profile, role, test data and
+every other training setting. The authors' protocol is made of such cells: 9 optimiser settings
+per batch size, and seeds. :func:`grouped` turns a run's cells into units of work: a cell alone,
+or a :class:`Group` of at most ``max_members`` cells, in the run's order.
+
+PyTorch cells, capacity searches (each K is its own data) and cells alone in their shape run
+as before, one model process each.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bench.spec.cells import Cell, resolve_training
+from bench.train.training import ENSEMBLE_VARIED
+
+MAX_MEMBERS = 27  # the authors' grid for one model and task
+
+
+@dataclass(frozen=True)
+class Group:
+    """Cells that train as one program; each still gets its own result and ledger line."""
+
+    cells: tuple[Cell, ...]
+
+    @property
+    def label(self) -> str:
+        c = self.cells[0]
+        return f"{c.task.name} {c.model.name}/{c.framework} ensemble of {len(self.cells)}"
+
+
+def shape(cell: Cell, profile: str, overrides: Mapping[str, Any]) -> str | None:
+    """What a cell shares with the cells it can train beside in one program; None when it
+    trains alone (not JAX, or a capacity search)."""
+    if cell.framework != "jax" or cell.task.capacity is not None:
+        return None
+    config, training = resolve_training(cell.task, cell.model, profile,
+                                        cell.overrides(dict(overrides)))
+    shared = {k: v for k, v in training.items() if k not in ENSEMBLE_VARIED}
+    return json.dumps([cell.task.name, cell.task.version, cell.model.name, cell.size,
+                       cell.role, cell.test_data, config, shared], sort_keys=True, default=str)
+
+
+def grouped(cells: list[Cell], profile: str, overrides: Mapping[str, Any],
+            max_members: int = MAX_MEMBERS) -> list[Cell | Group]:
+    """The run's units: groups of cells of one shape (at most ``max_members``; 1: none), and
+    the other cells alone, in the order of each unit's first cell."""
+    if max_members <= 1:
+        return list(cells)
+    by_shape: dict[str, list[Cell]] = {}
+    order: list[Cell | str] = []
+    for cell in cells:
+        key = shape(cell, profile, overrides)
+        if key is None:
+            order.append(cell)
+            continue
+        if key not in by_shape:
+            by_shape[key] = []
+            order.append(key)
+        by_shape[key].append(cell)
+    units: list[Cell | Group] = []
+    for item in order:
+        if isinstance(item, Cell):
+            units.append(item)
+            continue
+        members = by_shape[item]
+        for i in range(0, len(members), max_members):
+            chunk = tuple(members[i : i + max_members])
+            units.append(chunk[0] if len(chunk) == 1 else Group(chunk))
+    return units

@@ -1,0 +1,76 @@
+"""Cells trained as one program through the harness (``bench.run.ensembles``,
+``bench.run.harness.process_group``): which cells group, and that each member's result is its
+solo cell's, with its own ledger line, its own failure and its own resume."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import results
+from bench.results import ledger
+from bench.run import ensembles, harness
+from bench.spec.cells import Cell
+from bench.spec.tasks import get_task
+
+RING = "flipflop-2bit-ring"
+
+
+def cell(models, model="gru", framework="jax", seed=0, task=RING, **kw):
+    return Cell(models[model], framework, get_task(task), seed, **kw)
+
+
+def test_cells_that_differ_in_seed_and_optimiser_group_and_the_rest_stay_alone(models):
+    same = [cell(models, seed=s) for s in range(3)]
+    optimiser = [cell(models, seed=0, training={"lr": lr, "weight_decay": wd})
+                 for lr, wd in ((1e-2, 0.1), (1e-3, 1e-3))]
+    torch_cell = cell(models, framework="torch")
+    other_size = cell(models, sweep={"N": 7})
+    other_batch = cell(models, training={"batch_size": 10})
+    capacity = cell(models, task="expressivity-smooth", size=2)
+    tuning = cell(models, role="tuning")
+    units = ensembles.grouped([same[0], torch_cell, *same[1:], *optimiser, other_size,
+                               capacity, other_batch, tuning], "quick", {})
+    assert units == [ensembles.Group((*same, *optimiser)), torch_cell, other_size, capacity,
+                     other_batch, tuning]
+    # the command's own overrides apply to every cell, and keep them together
+    assert ensembles.grouped(same, "quick", {"epochs": 3}) == [ensembles.Group(tuple(same))]
+    # at most max_members a program; a remainder of one runs alone; 1 turns grouping off
+    assert ensembles.grouped(same, "quick", {}, max_members=2) == [
+        ensembles.Group(tuple(same[:2])), same[2]]
+    assert ensembles.grouped(same, "quick", {}, max_members=1) == same
+
+
+@pytest.mark.slow
+def test_members_are_their_solo_cells_fail_alone_and_resume(models, tmp_path):
+    """Two seeds and a learning rate that blows up, on public test data (the same for every
+    cell, so the solo run's metrics are comparable): the ensemble's results equal the solo
+    cells' to float32 tolerance; the wild member is diverged alone; every result has its own
+    ledger line; a rerun skips them all."""
+    cells = [cell(models, seed=0), cell(models, seed=1),
+             cell(models, seed=0, training={"lr": 1e30})]
+    together, alone = tmp_path / "together", tmp_path / "alone"
+    lines: list[str] = []
+    report = harness.run(cells, "smoke", "cpu", together, test_data="public", echo=lines.append)
+    assert len(report.done) == 2 and len(report.problems) == 1
+    assert sum("one program of 3" in line for line in lines) == 2
+    solo = harness.run(cells, "smoke", "cpu", alone, test_data="public", isolate=False,
+                       ensemble=1, echo=lambda s: None)
+    assert len(solo.done) == 2
+    files = sorted(results.result_files(together))
+    assert len(files) == 3
+    assert {p.name for p in files} == {p.name for p in results.result_files(alone)}
+    for path in files:
+        doc, ref = results.read(path), results.read(alone / path.relative_to(together))
+        assert doc["status"] == ref["status"], path.name
+        assert doc["fingerprint"] == ref["fingerprint"]
+        if doc["status"] != "ok":
+            assert doc["status"] == "diverged" and doc["reason"] == ref["reason"]
+            continue
+        assert doc["timing"]["ensemble_members"] == 3
+        for name, value in ref["metrics"].items():
+            assert doc["metrics"][name] == pytest.approx(value, rel=1e-4, abs=1e-6), name
+        assert doc["hold"]["memory_auc"] == pytest.approx(ref["hold"]["memory_auc"], abs=1e-4)
+        assert (path.with_name(doc["checkpoint"]["file"])).exists()
+    assert {p.relative_to(together).as_posix() for p in files} <= set(ledger.entries(together))
+    again = harness.run(cells, "smoke", "cpu", together, test_data="public", echo=lambda s: None)
+    assert len(again.skipped) == 3 and not again.done  # a diverged result is an outcome too
