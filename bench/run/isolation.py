@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.run import sandbox, wire
+from bench.train.compile_cache import ENV as COMPILE_CACHE_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRATCH_ROOT_NAME = "ctrnn-bench-scratch"
@@ -66,6 +67,17 @@ class Outcome:
     returned: bool = False
     error: str | None = None
     sandbox: dict[str, Any] = field(default_factory=dict)
+
+
+def compile_cache_root() -> Path:
+    """Where the models' JAX compile caches live, one folder each (``compile_cache_dir``)."""
+    return ROOT / ".cache" / "jax-compile"
+
+
+def compile_cache_dir(kind: str, name: str) -> Path:
+    """A model's own compile cache: the only folder besides its scratch its process may write,
+    so a submission can fill its own cache, never another model's."""
+    return compile_cache_root() / f"{kind}-{name}"
 
 
 def scratch_root() -> Path:
@@ -103,7 +115,7 @@ def hidden_paths(results_dirs: Sequence[Path] = ()) -> list[str]:
     from bench.data.datasets import cache_dir
 
     paths = [ROOT / "results", *results_dirs, cache_dir(), ROOT / ".git", scratch_root(),
-             Path("/dev/shm")]
+             compile_cache_root(), Path("/dev/shm")]
     return sorted({os.path.realpath(p) for p in paths if Path(p).exists()}
                   | set(sandbox.package_data_paths()))
 
@@ -238,20 +250,26 @@ def _read_verdict(keeper: int, pipe: int, poll_s: float) -> bytes:
 
 def run(target: str, job: Any, scratch: Path, limits: Limits, schema: Any = wire.JSON,
         results_dirs: Sequence[Path] = (), poll_s: float = 0.2,
-        framework: str | None = None) -> Outcome:
+        framework: str | None = None, compile_cache: Path | None = None) -> Outcome:
     """Call ``target`` (``"module:function"``, suite code) on ``job`` in a sandboxed child that
-    writes only ``scratch``; wait for it within ``limits``. ``framework`` (``torch`` or
-    ``jax``): the one the child will use, preloaded for it.
+    writes only ``scratch`` (and ``compile_cache``, its model's JAX compile cache); wait for it
+    within ``limits``. ``framework`` (``torch`` or ``jax``): the one the child will use,
+    preloaded for it.
 
     Raises KeyboardInterrupt (after stopping the child) if the run is interrupted.
     """
     job_file, request_file = scratch / "job.pkl", scratch / "request.json"
     job_file.write_bytes(pickle.dumps(job))
     hidden = hidden_paths(list(results_dirs))
+    env, writable = _environment(scratch), []
+    if compile_cache is not None:
+        compile_cache.mkdir(parents=True, exist_ok=True)
+        sandbox.prepare_scratch(compile_cache)
+        env[COMPILE_CACHE_ENV], writable = str(compile_cache), [str(compile_cache)]
     request_file.write_text(json.dumps({
-        "scratch": str(scratch), "hidden": hidden, "job": str(job_file), "target": target,
-        "uid": sandbox.sandbox_uid()}))
-    keeper_request = {"cwd": str(scratch), "env": _environment(scratch),
+        "scratch": str(scratch), "hidden": hidden, "writable": writable, "job": str(job_file),
+        "target": target, "uid": sandbox.sandbox_uid()}))
+    keeper_request = {"cwd": str(scratch), "env": env,
                       "request_file": str(request_file),
                       "wall_s": limits.wall_s, "memory_gb": limits.memory_gb}
     zygote = _zygote((framework,) if framework else ())

@@ -198,6 +198,13 @@ def _problem(report: dict[str, Any], job: ModelJob) -> str | None:
     return None
 
 
+def _compile_cache(job: ModelJob) -> Path | None:
+    """The model's own JAX compile cache (``bench.train.compile_cache``); None for PyTorch."""
+    if job.framework != "jax":
+        return None
+    return isolation.compile_cache_dir(job.model.kind, job.model.name)
+
+
 def run_isolated(job: ModelJob, limits: Limits,
                  results_dirs: Sequence[Path] = ()) -> tuple[ModelReport, dict[str, Any]]:
     """:func:`run_job` in a sandboxed, contained child (``bench.run.isolation``) held to ``limits``.
@@ -206,7 +213,8 @@ def run_isolated(job: ModelJob, limits: Limits,
     files are left in ``job.scratch``; the caller moves them.
     """
     out = isolation.run("bench.run.model_process:child_main", job, job.scratch, limits,
-                        REPORT_SCHEMA, results_dirs, framework=job.framework)
+                        REPORT_SCHEMA, results_dirs, framework=job.framework,
+                        compile_cache=_compile_cache(job))
     sandbox = {**out.sandbox, "keeper": {k: out.verdict.get(k) for k in
                                          ("peak_memory_gb", "leftover_processes")}}
     if not out.returned:
@@ -226,7 +234,8 @@ def run_ensemble_isolated(job: EnsembleJob, limits: Limits, results_dirs: Sequen
     first, m = job.members[0], len(job.members)
     limits = Limits(limits.wall_s * m, limits.memory_gb)
     out = isolation.run("bench.run.model_process:ensemble_main", job, first.scratch, limits,
-                        ENSEMBLE_SCHEMA, results_dirs, framework=first.framework)
+                        ENSEMBLE_SCHEMA, results_dirs, framework=first.framework,
+                        compile_cache=_compile_cache(first))
     sandbox = {**out.sandbox, "keeper": {k: out.verdict.get(k) for k in
                                          ("peak_memory_gb", "leftover_processes")}}
     if not out.returned:

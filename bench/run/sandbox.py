@@ -66,10 +66,11 @@ def devices() -> list[str]:
 
 @dataclass(frozen=True)
 class Policy:
-    """What the model's process may touch: ``scratch`` read-write, ``hidden`` not at all,
-    every other path read-only."""
+    """What the model's process may touch: ``scratch`` (and ``writable``: its own compile
+    cache) read-write, ``hidden`` not at all, every other path read-only."""
     scratch: str
     hidden: tuple[str, ...] = ()
+    writable: tuple[str, ...] = ()
     uid: int = -1  # who to become under root (sandbox_uid()); -1: stay who we are
     network: bool = False
 
@@ -200,7 +201,7 @@ def _landlock(policy: Policy, abi: int) -> tuple[bool, bool]:
     dev_rights = READ_FILE | WRITE_FILE | (TRUNCATE if abi >= 3 else 0)
     rules.append(("/dev", READ_DIR))
     rules += [(d, dev_rights | (READ_DIR if os.path.isdir(d) else 0)) for d in devices()]
-    rules.append((policy.scratch, handled))
+    rules += [(folder, handled) for folder in (policy.scratch, *policy.writable)]
     try:
         for path, rights in rules:
             try:

@@ -28,7 +28,8 @@ from bench.run import sandbox
 
 def main(request_file: str, report_pipe: str) -> int:
     request = json.loads(Path(request_file).read_text())
-    policy = sandbox.Policy(request["scratch"], tuple(request["hidden"]), uid=request["uid"])
+    policy = sandbox.Policy(request["scratch"], tuple(request["hidden"]),
+                            tuple(request.get("writable", ())), uid=request["uid"])
     report_fd = int(report_pipe)
     try:
         enforced = sandbox.enter(policy).record()

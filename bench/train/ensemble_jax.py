@@ -36,6 +36,7 @@ import optax
 
 from bench.progress import bar
 from bench.spec.contract import has_nfe_counts
+from bench.train import compile_cache
 from bench.train.timing import StepTimer
 from bench.train.train_jax import (
     MATMUL_PRECISION,
@@ -107,8 +108,13 @@ def fit_predict_ensemble(module: ModuleType, specs: Sequence[TrainSpec], train: 
     if why:
         raise ValueError(f"these cells cannot train as one program: {why}")
     dev = jax_device(specs[0].device)
+    cached = compile_cache.enable()
     with jax.default_matmul_precision(MATMUL_PRECISION), jax.default_device(dev):
-        return _fit_predict(module, list(specs), train, validation, evaluate, dev)
+        outs = _fit_predict(module, list(specs), train, validation, evaluate, dev)
+    for out in outs if cached else []:
+        if isinstance(out, Outcome):
+            out.timing.update(compile_cache.stats())
+    return outs
 
 
 def _build(module: ModuleType, specs: list[TrainSpec], dev) -> tuple[Any, Any, int]:

@@ -13,6 +13,7 @@ import numpy as np
 import optax
 
 from bench.spec.contract import has_nfe_counts
+from bench.train import compile_cache
 from bench.train.timing import StepTimer
 from bench.train.training import EVAL_BATCH, Outcome, TrainSpec, batches, fit_epochs, median_time
 
@@ -64,8 +65,12 @@ def model_loss(model, x, dt, y, lengths, w, kind):
 def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: dict,
                 evaluate: dict[str, dict]) -> Outcome:
     dev = jax_device(spec.device)
+    cached = compile_cache.enable()
     with jax.default_matmul_precision(MATMUL_PRECISION), jax.default_device(dev):
-        return _fit_predict(module, spec, train, validation, evaluate, dev)
+        out = _fit_predict(module, spec, train, validation, evaluate, dev)
+    if cached:
+        out.timing.update(compile_cache.stats())
+    return out
 
 
 def _fit_predict(module, spec, train, validation, evaluate, dev) -> Outcome:

@@ -250,3 +250,32 @@ def test_a_killed_harness_leaves_no_process_and_no_scratch_folder(tmp_path):
     while (alive() or Path(scratch).exists()) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert alive() == [] and not Path(scratch).exists()
+
+
+@needs_landlock
+def test_a_model_writes_its_own_compile_cache_and_cannot_poison_another(tmp_path, monkeypatch):
+    """The JAX compile cache is the one folder besides its scratch a model's process may write
+    (``bench.train.compile_cache``): a submission that plants an entry in the baselines' cache
+    would run its code inside theirs. The child may write its own folder only, and may not even
+    read another model's."""
+    monkeypatch.setattr(isolation, "compile_cache_root", lambda: tmp_path / "jax-compile")
+    own = isolation.compile_cache_dir("submission", "evil")
+    theirs = isolation.compile_cache_dir("baseline", "gnode")
+    theirs.mkdir(parents=True)
+    entry = theirs / "jit_step-0123-cache"
+    entry.write_bytes(b"a compiled executable")
+    targets = [own / "jit_step-0123-cache", entry, theirs / "jit_new-cache"]
+    with isolation.scratch_folder() as scratch:
+        wrote = isolation.run(f"{ATTACKS}:write_files", {"paths": [str(p) for p in targets]},
+                              scratch, LIMITS, compile_cache=own)
+    with isolation.scratch_folder() as scratch:
+        read = isolation.run(f"{ATTACKS}:read_files", {"paths": [str(entry)]}, scratch, LIMITS,
+                             compile_cache=own)
+    assert wrote.returned and read.returned
+    assert wrote.value[str(targets[0])] is None  # its own cache: written
+    assert (own / "jit_step-0123-cache").read_text() == "forged\n"
+    assert wrote.value[str(entry)] == "PermissionError"
+    assert wrote.value[str(theirs / "jit_new-cache")] == "PermissionError"
+    assert read.value[str(entry)] == "PermissionError"
+    assert entry.read_bytes() == b"a compiled executable"
+    assert sorted(p.name for p in theirs.iterdir()) == ["jit_step-0123-cache"]
