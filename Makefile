@@ -19,6 +19,7 @@ NAME      ?=
 EXECUTOR  ?= local
 JOBS      ?= 1
 ENSEMBLE  ?= 27
+PART      ?=
 N         ?=
 L         ?=
 GRID      ?= paper
@@ -87,7 +88,7 @@ tune: setup
 # the sweeps over T and N (SWEEPS=0 skips them); writes results/perf and leaderboard/perf.md.
 perf: setup
 	$(PY) -m bench perf --device '$(DEVICE)' --framework '$(FRAMEWORK)' --results-dir '$(RESULTS)' \
-		--out '$(OUTDIR)' $(if $(filter 0 no false,$(SWEEPS)),--no-sweeps)
+		--out '$(OUTDIR)' $(if $(filter 0 no false,$(SWEEPS)),--no-sweeps) $(if $(PART),--part '$(PART)')
 
 # Every CUDA path in one prepared command, for a lent GPU: OUT=<folder> gets results, pages, log.
 gpu-check: $(PY)

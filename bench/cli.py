@@ -298,8 +298,9 @@ def cmd_perf(args: argparse.Namespace) -> int:
     device = harness.resolve_device(args.device, frameworks)
     dclass = device_class(device)
     models = {m.name: m for m in select_models(args.model)}
-    todo = step_time.cases(models, frameworks, step_time.SIZES[dclass], device)
-    if not args.no_sweeps:
+    todo = (step_time.cases(models, frameworks, step_time.SIZES[dclass], device)
+            if args.part != "ensembles" else [])
+    if not args.no_sweeps and args.part != "ensembles":
         todo += [c for c in perf_sweeps.cases(dclass)
                  if c.model in models and c.framework in frameworks]
     if dclass == "cpu":
@@ -310,7 +311,8 @@ def cmd_perf(args: argparse.Namespace) -> int:
         records.append(record)
         what = record.get("error") or f"{record['step_median_ms']:.2f} ms"
         print(f"[{i}/{len(todo)}] {case.label}: {what}", flush=True)
-    together = ensemble_throughput.cases(dclass, list(models)) if "jax" in frameworks else []
+    together = (ensemble_throughput.cases(dclass, list(models))
+                if "jax" in frameworks and args.part != "steps" else [])
     startup = ensemble_throughput.startup_s() if together else 0.0
     ensembles = []
     for i, case in enumerate(together, 1):
@@ -629,6 +631,9 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("--out", default="leaderboard", help="where the pages and plots go")
     f.add_argument("--no-sweeps", action="store_true",
                    help="only the fixed sizes, not the sweeps over T and N")
+    f.add_argument("--part", choices=("all", "steps", "ensembles"), default="all",
+                   help="steps: the step times (and sweeps); ensembles: cells per hour of "
+                        "ensembles of 1, 9 and 27 (default: all)")
     f.set_defaults(func=cmd_perf)
     c = sub.add_parser("check", help="check a submission folder against the contract")
     c.add_argument("folder", help="e.g. submissions/example-ctrnn")

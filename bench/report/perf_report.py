@@ -154,21 +154,48 @@ def _ensemble_rows(rs: list[dict[str, Any]]) -> list[str]:
     return ["### Many cells as one program", "", ENSEMBLE_INTRO, "", *_table(rows)]
 
 
+WALLCLOCK_INTRO = (
+    "A slice of the quick profile run from cold by two revisions of the suite, each in a "
+    "worktree of its own with an empty compile cache, on the same machine in one session "
+    "(`benchmarks/quick_profile_wallclock.py`): `python -m bench run --framework jax --open` "
+    "on the models, task and seeds shown. `outside training`: the wall-clock less the training "
+    "the results record (a shared program counted once), per cell: start-up, data, "
+    "compile, evaluation and analysis. `hit rate`: compiles found in the JAX compile cache, "
+    "over the newer revision's cells.")
+
+
+def _wallclock_rows(rs: list[dict[str, Any]]) -> list[str]:
+    rows = []
+    for r in sorted(rs, key=lambda r: (r["task"], r["after"]["git_commit"])):
+        b, a = r["before"], r["after"]
+        rows.append({
+            "slice": f"{r['models']} on {r['task']}, seeds {r['seeds']} ({a['cells']} cells)",
+            "before": f"{b['git_commit'][:7]}: {b['wall_s']:.0f} s",
+            "after": f"{a['git_commit'][:7]}: {a['wall_s']:.0f} s",
+            "× faster": _fmt(r["speedup"], ".2f"),
+            "outside training per cell (s)": f"{b['outside_training_per_cell_s']:.1f} → "
+                                             f"{a['outside_training_per_cell_s']:.1f}",
+            "hit rate": _fmt(a.get("compile_cache_hit_rate"), ".2f")})
+    return ["### The quick profile's wall-clock, before and after", "", WALLCLOCK_INTRO, "",
+            *_table(rows)]
+
+
 def build(perf_dir: Path, out: Path) -> Path:
     everything = load(perf_dir)
     ensembles = [r for r in everything if r.get("kind") == "ensemble"]
-    records = [r for r in everything if r.get("kind") != "ensemble"]
+    wallclocks = [r for r in everything if r.get("kind") == "wallclock"]
+    records = [r for r in everything if r.get("kind") is None]
     lines = ["# Performance: one training step", "", INTRO, ""]
     if not records:
         lines.append("No measurements yet: run `make perf`.")
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for r in records + ensembles:
+    for r in records + ensembles + wallclocks:
         groups.setdefault((r["device_class"], hardware_label(r["hardware"])), []).append(r)
     if records and not any(k[0] == "gpu" for k in groups):
         lines += ["GPU rows need a GPU: run `make perf DEVICE=cuda` on a machine with one and "
                   "commit `results/perf/gpu/`.", ""]
     for (dclass, hw), both in sorted(groups.items()):
-        rs = [r for r in both if r.get("kind") != "ensemble"]
+        rs = [r for r in both if r.get("kind") is None]
         lines += [f"## {dclass.upper()}: {hw}", "", "### Targets (fast path, Euler)", ""]
         lines += _targets(dclass, rs)
         fixed = [r for r in rs if not r.get("sweep")]
@@ -190,6 +217,8 @@ def build(perf_dir: Path, out: Path) -> Path:
             lines += _sweep_table(rs, sweep)
         together = [r for r in both if r.get("kind") == "ensemble"]
         lines += _ensemble_rows(together) if together else []
+        timed = [r for r in both if r.get("kind") == "wallclock"]
+        lines += _wallclock_rows(timed) if timed else []
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines).rstrip() + "\n")
     return out

@@ -202,3 +202,26 @@ def test_ensemble_cases_share_a_batch_size_and_vary_the_optimiser(models):
     batch = specs[0].training["batch_size"]
     assert steps == specs[0].training["epochs"] * -(-len(train["inputs"]) // batch)
     assert [c.members for c in ensemble_throughput.cases("cpu", ["gnode"])][:3] == [1, 9, 27]
+
+
+def test_wallclock_records_show_before_after_and_the_cells_outside_training(tmp_path):
+    import json
+
+    from bench.results import environment
+
+    side = {"cells": 18, "training_s": 100.0, "compile_cache_hit_rate": None}
+    record = {"kind": "wallclock", "models": "gnode,gru", "task": "t", "seeds": "0-2",
+              "profile": "quick", "framework": "jax", "device_class": "cpu",
+              "hardware": environment.hardware("cpu"), "speedup": 2.0,
+              "before": {**side, "git_commit": "a" * 40, "wall_s": 400.0,
+                         "outside_training_per_cell_s": 300 / 18},
+              "after": {**side, "git_commit": "b" * 40, "wall_s": 200.0,
+                        "outside_training_per_cell_s": 100 / 18,
+                        "compile_cache_hit_rate": 0.75}}
+    folder = tmp_path / "perf" / "cpu"
+    folder.mkdir(parents=True)
+    (folder / "wallclock.json").write_text(json.dumps(record))
+    page = perf_report.build(tmp_path / "perf", tmp_path / "perf.md").read_text()
+    row = page.split("### The quick profile's wall-clock, before and after")[1]
+    assert "aaaaaaa: 400 s" in row and "bbbbbbb: 200 s" in row and "2.00" in row
+    assert "16.7 → 5.6" in row and "0.75" in row and "(18 cells)" in row
