@@ -6,9 +6,11 @@ each cell is start-up rather than training?
 
 Each revision is checked out into a worktree of its own, with an empty JAX compile cache, and
 runs the same command from cold: ``python -m bench run --framework jax --open`` on the slice,
-into a results folder of its own. The wall-clock is the whole command's. Outside training is
-the wall-clock less the training the results record (a program shared by M cells counted
-once), per cell. The compile-cache hit rate is over the "after" results.
+into a results folder of its own. The newer revision then runs it once more into a new results
+folder, its compile cache now warm (``after_warm``: a rerun, or further seeds of one shape).
+The wall-clock is the whole command's. Outside training is the wall-clock less the training the
+results record (a program shared by M cells counted once), per cell. The compile-cache hit rate
+is over each run's results.
 
 The record goes to ``results/perf/cpu/wallclock-<after>-over-<before>.json``; ``make perf`` and
 ``make leaderboard`` show it in ``leaderboard/perf.md``. Run it on a quiet machine.
@@ -83,12 +85,13 @@ def main() -> None:
         for side, rev in revs.items():
             tree = _worktree(rev, Path(tmp) / side)
             try:
-                wall = _run(tree, args, Path(tmp) / f"results-{side}")
-                record[side] = {"git_commit": rev, **_summary(Path(tmp) / f"results-{side}",
-                                                              wall)}
+                for run in (side, "after_warm") if side == "after" else (side,):
+                    wall = _run(tree, args, Path(tmp) / f"results-{run}")
+                    record[run] = {"git_commit": rev,
+                                   **_summary(Path(tmp) / f"results-{run}", wall)}
+                    print(f"{run} ({rev[:7]}): {record[run]}", flush=True)
             finally:
                 _git("worktree", "remove", "--force", str(tree))
-            print(f"{side} ({rev[:7]}): {record[side]}", flush=True)
     record["speedup"] = record["before"]["wall_s"] / record["after"]["wall_s"]
     record.update(device_class="cpu", hardware=environment.hardware("cpu"),
                   **environment.software(), command=environment.command_line())

@@ -160,22 +160,26 @@ WALLCLOCK_INTRO = (
     "(`benchmarks/quick_profile_wallclock.py`): `python -m bench run --framework jax --open` "
     "on the models, task and seeds shown. `outside training`: the wall-clock less the training "
     "the results record (a shared program counted once), per cell: start-up, data, "
-    "compile, evaluation and analysis. `hit rate`: compiles found in the JAX compile cache, "
-    "over the newer revision's cells.")
+    "compile, evaluation and analysis. `warm cache`: the newer revision once more, into a new "
+    "results folder, with the compile cache its first run filled (a rerun, or more seeds of one "
+    "shape). `hit rate`: compiles found in the JAX compile cache, cold run → warm run.")
 
 
 def _wallclock_rows(rs: list[dict[str, Any]]) -> list[str]:
     rows = []
     for r in sorted(rs, key=lambda r: (r["task"], r["after"]["git_commit"])):
-        b, a = r["before"], r["after"]
+        b, a, w = r["before"], r["after"], r.get("after_warm")
         rows.append({
             "slice": f"{r['models']} on {r['task']}, seeds {r['seeds']} ({a['cells']} cells)",
             "before": f"{b['git_commit'][:7]}: {b['wall_s']:.0f} s",
             "after": f"{a['git_commit'][:7]}: {a['wall_s']:.0f} s",
             "× faster": _fmt(r["speedup"], ".2f"),
-            "outside training per cell (s)": f"{b['outside_training_per_cell_s']:.1f} → "
-                                             f"{a['outside_training_per_cell_s']:.1f}",
-            "hit rate": _fmt(a.get("compile_cache_hit_rate"), ".2f")})
+            "warm cache": "—" if w is None else f"{w['wall_s']:.0f} s "
+                                                  f"({b['wall_s'] / w['wall_s']:.2f}×)",
+            "outside training per cell (s)": " → ".join(
+                f"{x['outside_training_per_cell_s']:.1f}" for x in (b, a, w) if x),
+            "hit rate": " → ".join(_fmt(x.get("compile_cache_hit_rate"), ".2f")
+                                   for x in (a, w) if x)})
     return ["### The quick profile's wall-clock, before and after", "", WALLCLOCK_INTRO, "",
             *_table(rows)]
 
