@@ -133,7 +133,7 @@ def _sweep_table(rs: list[dict[str, Any]], sweep: str) -> list[str]:
 
 
 ENSEMBLE_INTRO = (
-    "Many cells as one program (`bench.train.ensemble_jax`): M members of one cell's shape "
+    "`bench.train.ensemble_jax`: M members of one cell's shape "
     "(the authors' learning rates and weight decays, then further seeds) trained by one "
     "`vmap`-ped JAX program, each size in a fresh process. `start-up`: a fresh interpreter "
     "importing jax, equinox and optax, paid once per program; `compile`: the program's; `step`: "

@@ -9,8 +9,10 @@ H100 or H200):
 1. ``smoke``: one smoke cell of every baseline in both frameworks with ``--device cuda``
    (the CUDA-graph capture of the graph-safe models included), on the 2-bit ring;
 2. ``perf``: ``make perf DEVICE=cuda`` at the CPU and GPU sizes, without the sweeps;
-3. ``tests``: the tests marked ``gpu``, which skip on a CPU;
-4. ``leaderboard``: the pages of what steps 1 and 2 wrote.
+3. ``ensembles``: cells per hour of the gnODE trained alone and as ensembles of 9, 27 and 81
+   (``make perf PART=ensembles``);
+4. ``tests``: the tests marked ``gpu``, which skip on a CPU;
+5. ``leaderboard``: the pages of what steps 1 to 3 wrote.
 
 Everything goes under ``DIR``: ``results/`` (cells and ``perf/gpu`` records), ``leaderboard/``,
 ``tests.xml``, ``gpu-check.log`` (every step's output) and ``summary.json``. What to commit
@@ -49,14 +51,17 @@ def steps(out: Path) -> list[Step]:
     return [
         Step("smoke", [py, "-m", "bench", "run", "--model", BASELINES, "--framework", "all",
                        "--device", "cuda", "--profile", "smoke", "--task", SMOKE_TASK,
-                       "--seeds", "0", "--results-dir", str(results)], 210),
+                       "--seeds", "0", "--results-dir", str(results)], 190),
         Step("perf", [py, "-m", "bench", "perf", "--model", BASELINES, "--framework", "all",
-                      "--device", "cuda", "--no-sweeps", "--results-dir", str(results),
-                      "--out", str(board)], 180),
+                      "--device", "cuda", "--no-sweeps", "--part", "steps", "--results-dir",
+                      str(results), "--out", str(board)], 160),
+        Step("ensembles", [py, "-m", "bench", "perf", "--model", "gnode", "--framework", "jax",
+                           "--device", "cuda", "--part", "ensembles", "--results-dir",
+                           str(results), "--out", str(board)], 60),
         Step("tests", [py, "-m", "pytest", "-q", "-m", "gpu", "-p", "no:cacheprovider",
-                       f"--junitxml={out / 'tests.xml'}", "tests"], 60),
+                       f"--junitxml={out / 'tests.xml'}", "tests"], 45),
         Step("leaderboard", [py, "-m", "bench", "leaderboard", "--results-dir", str(results),
-                             "--out", str(board)], 30),
+                             "--out", str(board)], 25),
     ]
 
 

@@ -30,7 +30,7 @@ def test_without_cuda_it_fails_in_one_line_and_runs_nothing(tmp_path):
 
 def test_the_steps_cover_every_cuda_path_and_write_only_under_out(tmp_path):
     steps = {s.name: s for s in gpu_check.steps(tmp_path)}
-    assert list(steps) == ["smoke", "perf", "tests", "leaderboard"]
+    assert list(steps) == ["smoke", "perf", "ensembles", "tests", "leaderboard"]
     smoke = steps["smoke"].command
     assert smoke[smoke.index("--device") + 1] == "cuda"
     assert smoke[smoke.index("--framework") + 1] == "all"
@@ -38,6 +38,9 @@ def test_the_steps_cover_every_cuda_path_and_write_only_under_out(tmp_path):
         "gnode", "node", "gru", "lstm", "mgru", "rnn"}
     perf = steps["perf"].command
     assert "--no-sweeps" in perf and perf[perf.index("--device") + 1] == "cuda"
+    together = steps["ensembles"].command
+    assert together[together.index("--part") + 1] == "ensembles"
+    assert together[together.index("--device") + 1] == "cuda"
     assert steps["tests"].command[steps["tests"].command.index("-m", 3) + 1] == "gpu"
     for step in steps.values():  # every path it writes is under the folder given
         paths = [a.split("=", 1)[-1] for a in step.command if str(tmp_path) in a]
