@@ -205,6 +205,23 @@ def _compile_cache(job: ModelJob) -> Path | None:
     return isolation.compile_cache_dir(job.model.kind, job.model.name)
 
 
+def _isolated(target: str, job: ModelJob | EnsembleJob, lead: ModelJob, limits: Limits,
+              schema: Any, results_dirs: Sequence[Path]
+              ) -> tuple[isolation.Outcome, dict[str, Any], ModelReport | None]:
+    """``target`` of this module on ``job`` in a sandboxed child, in ``lead``'s scratch folder
+    with its model's compile cache: the outcome, the sandbox's record, and the report of a
+    child that ended without answering (None when it answered)."""
+    out = isolation.run(f"bench.run.model_process:{target}", job, lead.scratch, limits, schema,
+                        results_dirs, framework=lead.framework,
+                        compile_cache=_compile_cache(lead))
+    sandbox = {**out.sandbox, "keeper": {k: out.verdict.get(k) for k in
+                                         ("peak_memory_gb", "leftover_processes")}}
+    if out.returned:
+        return out, sandbox, None
+    status, reason = isolation.ended(out, limits)
+    return out, sandbox, ModelReport(status=status, reason=reason)
+
+
 def run_isolated(job: ModelJob, limits: Limits,
                  results_dirs: Sequence[Path] = ()) -> tuple[ModelReport, dict[str, Any]]:
     """:func:`run_job` in a sandboxed, contained child (``bench.run.isolation``) held to ``limits``.
@@ -212,14 +229,10 @@ def run_isolated(job: ModelJob, limits: Limits,
     Returns the report and the sandbox's record (for the result's provenance). The child's
     files are left in ``job.scratch``; the caller moves them.
     """
-    out = isolation.run("bench.run.model_process:child_main", job, job.scratch, limits,
-                        REPORT_SCHEMA, results_dirs, framework=job.framework,
-                        compile_cache=_compile_cache(job))
-    sandbox = {**out.sandbox, "keeper": {k: out.verdict.get(k) for k in
-                                         ("peak_memory_gb", "leftover_processes")}}
-    if not out.returned:
-        status, reason = isolation.ended(out, limits)
-        return ModelReport(status=status, reason=reason), sandbox
+    out, sandbox, ended = _isolated("child_main", job, job, limits, REPORT_SCHEMA,
+                                    results_dirs)
+    if ended is not None:
+        return ended, sandbox
     problem = _problem(out.value, job)
     if problem:
         return ModelReport(status="failed", reason=f"the cell's process sent an unusable "
@@ -233,14 +246,10 @@ def run_ensemble_isolated(job: EnsembleJob, limits: Limits, results_dirs: Sequen
     clock is the members' limits together: they train one after another's worth of work."""
     first, m = job.members[0], len(job.members)
     limits = Limits(limits.wall_s * m, limits.memory_gb)
-    out = isolation.run("bench.run.model_process:ensemble_main", job, first.scratch, limits,
-                        ENSEMBLE_SCHEMA, results_dirs, framework=first.framework,
-                        compile_cache=_compile_cache(first))
-    sandbox = {**out.sandbox, "keeper": {k: out.verdict.get(k) for k in
-                                         ("peak_memory_gb", "leftover_processes")}}
-    if not out.returned:
-        status, reason = isolation.ended(out, limits)
-        return [ModelReport(status=status, reason=reason) for _ in range(m)], sandbox
+    out, sandbox, ended = _isolated("ensemble_main", job, first, limits, ENSEMBLE_SCHEMA,
+                                    results_dirs)
+    if ended is not None:
+        return [ended] * m, sandbox
     reports = out.value["members"]
     if len(reports) != m:
         return [ModelReport(status="failed", reason=(

@@ -35,15 +35,16 @@ import numpy as np
 import optax
 
 from bench.progress import bar
-from bench.spec.contract import has_nfe_counts
 from bench.train import compile_cache
 from bench.train.timing import StepTimer
 from bench.train.train_jax import (
     MATMUL_PRECISION,
     eval_batches,
+    evaluate_best,
     jax_device,
     loss_of,
     model_loss,
+    nfe_of,
     padded_batch,
 )
 from bench.train.training import (
@@ -52,7 +53,6 @@ from bench.train.training import (
     Outcome,
     TrainSpec,
     batches,
-    median_time,
 )
 
 
@@ -220,13 +220,8 @@ def _fit_predict(module, specs: list[TrainSpec], train, validation, evaluate,
         progress.close()
     train_total = time.perf_counter() - t_start
 
-    def predict_test() -> jax.Array:
-        return jax.block_until_ready(predict_all(best_params, test_batches))
-
-    predictions = np.asarray(predict_test())  # also the warm-up
-    eval_s = median_time(predict_test, lambda: None)
-    outputs = {name: np.asarray(predict_all(best_params, eval_batches(inputs, dev)))
-               for name, inputs in evaluate.items() if name != "test"}
+    predictions, eval_s, outputs = evaluate_best(predict_all, best_params, test_batches,
+                                                 evaluate, dev)  # (M, n, T, O) each
     timing = {"train_total_s": train_total, "epochs": tr["epochs"], "steps": len(timer.times),
               "compile_s": compile_s, **timer.summary(), "eval_s": eval_s,
               "eval_seqs_per_s": m * predictions.shape[1] / eval_s,
@@ -245,14 +240,7 @@ def _fit_predict(module, specs: list[TrainSpec], train, validation, evaluate,
         out.append(Outcome(
             predictions={"test": predictions[i], **{k: v[i] for k, v in outputs.items()}},
             model=model, n_params=n_params, timing=dict(timing), peak_memory=dict(peak),
-            nfe=_nfe(model, test_batches[0]), curve={**mb.curve, "best_epoch": mb.best_epoch + 1}))
+            nfe=nfe_of(model, test_batches[0]),
+            curve={**mb.curve, "best_epoch": mb.best_epoch + 1}))
     return out
 
-
-def _nfe(model: Any, first_batch: tuple) -> dict[str, float] | None:
-    """Function evaluations per test sequence, as the solo trainer counts them."""
-    if not has_nfe_counts(model):
-        return None
-    x, dt, n = first_batch
-    _, stats = eqx.filter_jit(jax.vmap(lambda a, b: model(a, b, return_stats=True)))(x, dt)
-    return {"eval_forward": float(jnp.mean(stats["nfe_forward"][:n]))}

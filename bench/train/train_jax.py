@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import resource
 import time
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -60,6 +62,30 @@ def loss_of(pred, y, lengths, w, kind: str):
 
 def model_loss(model, x, dt, y, lengths, w, kind):
     return loss_of(jax.vmap(model)(x, dt), y, lengths, w, kind)
+
+
+def evaluate_best(predict_all: Callable[[Any, list], jax.Array], best: Any,
+                  test_batches: list[tuple], evaluate: dict[str, dict], dev
+                  ) -> tuple[np.ndarray, float, dict[str, np.ndarray]]:
+    """The test predictions of the best parameters, their timed pass (median of 3, after a
+    warm-up), and the predictions on the other evaluation sets."""
+    def predict_test() -> jax.Array:
+        return jax.block_until_ready(predict_all(best, test_batches))
+
+    predictions = np.asarray(predict_test())  # also the warm-up
+    eval_s = median_time(predict_test, lambda: None)
+    outputs = {name: np.asarray(predict_all(best, eval_batches(inputs, dev)))
+               for name, inputs in evaluate.items() if name != "test"}
+    return predictions, eval_s, outputs
+
+
+def nfe_of(model: Any, first_batch: tuple) -> dict[str, float] | None:
+    """Field evaluations per test sequence of a model that counts them (None otherwise)."""
+    if not has_nfe_counts(model):
+        return None
+    x, dt, n = first_batch
+    _, stats = eqx.filter_jit(jax.vmap(lambda a, b: model(a, b, return_stats=True)))(x, dt)
+    return {"eval_forward": float(jnp.mean(stats["nfe_forward"][:n]))}  # per sequence
 
 
 def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: dict,
@@ -135,20 +161,10 @@ def _fit_predict(module, spec, train, validation, evaluate, dev) -> Outcome:
                                     lambda: params)
     train_total = time.perf_counter() - t_start
 
-    def predict_test() -> jax.Array:
-        return jax.block_until_ready(predict_all(best_params, test_batches))
-
-    predictions = np.asarray(predict_test())  # also the warm-up
-    eval_s = median_time(predict_test, lambda: None)
-
-    outputs = {name: np.asarray(predict_all(best_params, eval_batches(inputs, dev)))
-               for name, inputs in evaluate.items() if name != "test"}
-    nfe = None
+    predictions, eval_s, outputs = evaluate_best(predict_all, best_params, test_batches,
+                                                 evaluate, dev)
     model = eqx.combine(best_params, static)
-    if has_nfe_counts(model):
-        x, dt, n = test_batches[0]
-        _, stats = eqx.filter_jit(jax.vmap(lambda a, b: model(a, b, return_stats=True)))(x, dt)
-        nfe = {"eval_forward": float(jnp.mean(stats["nfe_forward"][:n]))}  # per sequence
+    nfe = nfe_of(model, test_batches[0])
 
     peak_gpu = None
     if spec.device != "cpu":  # the process's peak: one cell per process (harness isolation)
