@@ -8,7 +8,7 @@ import pytest
 
 from bench import results
 from bench.results import ledger
-from bench.run import ensembles, harness
+from bench.run import ensembles, harness, isolation
 from bench.spec.cells import Cell
 from bench.spec.tasks import get_task
 
@@ -41,11 +41,12 @@ def test_cells_that_differ_in_seed_and_optimiser_group_and_the_rest_stay_alone(m
 
 
 @pytest.mark.slow
-def test_members_are_their_solo_cells_fail_alone_and_resume(models, tmp_path):
+def test_members_are_their_solo_cells_fail_alone_and_resume(models, tmp_path, monkeypatch):
     """Two seeds and a learning rate that blows up, on public test data (the same for every
     cell, so the solo run's metrics are comparable): the ensemble's results equal the solo
     cells' to float32 tolerance; the wild member is diverged alone; every result has its own
-    ledger line; a rerun skips them all."""
+    ledger line; a rerun skips them all. The solo cells, each in a process of its own, find
+    the programs the first of them compiled in the model's compile cache."""
     cells = [cell(models, seed=0), cell(models, seed=1),
              cell(models, seed=0, training={"lr": 1e30})]
     together, alone = tmp_path / "together", tmp_path / "alone"
@@ -53,9 +54,14 @@ def test_members_are_their_solo_cells_fail_alone_and_resume(models, tmp_path):
     report = harness.run(cells, "smoke", "cpu", together, test_data="public", echo=lines.append)
     assert len(report.done) == 2 and len(report.problems) == 1
     assert sum("one program of 3" in line for line in lines) == 2
-    solo = harness.run(cells, "smoke", "cpu", alone, test_data="public", isolate=False,
-                       ensemble=1, echo=lambda s: None)
+    monkeypatch.setattr(isolation, "compile_cache_root", lambda: tmp_path / "jax-compile")
+    solo = harness.run(cells, "smoke", "cpu", alone, test_data="public", ensemble=1,
+                       echo=lambda s: None)
     assert len(solo.done) == 2
+    first, second = (results.read(harness.locate(c, "smoke", "cpu", alone, {})[1])["timing"]
+                     for c in cells[:2])
+    assert first["compile_cache_hits"] == 0 and first["compile_cache_misses"] > 0
+    assert second["compile_cache_hits"] > 0  # the same programs, compiled once
     files = sorted(results.result_files(together))
     assert len(files) == 3
     assert {p.name for p in files} == {p.name for p in results.result_files(alone)}
