@@ -315,9 +315,9 @@ def cmd_perf(args: argparse.Namespace) -> int:
                 if "jax" in frameworks and args.part != "steps" else [])
     startup = ensemble_throughput.startup_s() if together else 0.0
     ensembles = []
-    for i, case in enumerate(together, 1):
-        ensembles.append(ensemble_throughput.measure(case, startup))
-        print(f"[{i}/{len(together)}] {case.label}: "
+    for i, program in enumerate(together, 1):
+        ensembles.append(ensemble_throughput.measure(program, startup))
+        print(f"[{i}/{len(together)}] {program.label}: "
               f"{ensembles[-1]['cells_per_hour']:.0f} cells/hour", flush=True)
     prov = {**environment.git_state(), **environment.software(),
             "hardware": environment.hardware(dclass), "command": environment.command_line()}
