@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import atomic  # noqa: E402
-from bench.results import environment  # noqa: E402
+from bench.results import environment, read, result_files  # noqa: E402
 
 
 def _git(*args: str) -> str:
@@ -58,9 +58,7 @@ def _run(tree: Path, args: argparse.Namespace, results: Path) -> float:
 
 
 def _summary(results: Path, wall: float) -> dict[str, float | int]:
-    docs = [json.loads(p.read_text()) for p in results.rglob("*-seed*.json")
-            if not p.name.endswith(".slowpoints.json")]
-    docs = [d for d in docs if d.get("status") == "ok"]
+    docs = [d for d in map(read, result_files(results)) if d.get("status") == "ok"]
     timing = [d["timing"] for d in docs]
     training = sum(t["train_total_s"] / (t.get("ensemble_members") or 1) for t in timing)
     hits = sum(t.get("compile_cache_hits", 0) for t in timing)

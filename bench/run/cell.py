@@ -159,9 +159,10 @@ class Prepared:
 
 
 def prepare(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
-            path: Path | None = None, seeds: dict[str, int] | None = None) -> Prepared:
-    """Resolve the cell's config and make its data. ``seeds``: the held-out data's seeds, when
-    cells trained together share them (default: drawn for this cell, :func:`data_seeds`)."""
+            path: Path | None = None, data_of: Prepared | None = None) -> Prepared:
+    """Resolve the cell's config and make its data. ``data_of``: a cell of the same shape
+    trained beside this one (``bench.run.ensembles``), whose data and held-out seeds this cell
+    shares instead of making its own."""
     task, model = cell.task, cell.model
     doc = result_document(cell, profile, device, overrides)
     tuning = cell.role == "tuning"
@@ -170,20 +171,12 @@ def prepare(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
         raise UserError(f"test data {cell.test_data!r}: use one of {', '.join(TEST_DATA)}")
     # a capacity task scores the fit to its training targets: there is nothing to hold back
     kind = "training" if task.capacity is not None else cell.test_data
-    if seeds is None:
-        seeds = data_seeds(task, kind) if kind != "training" else {}
-    train, validation, test = (task.load_split(s, profile, cell.size, seed=seeds.get(s))
-                               for s in SPLITS)
-    if sequences.gets_elapsed_time(task, model):
-        unit = float(task.data["dt"])
-        train, validation, test = (sequences.with_elapsed_time(s, unit)
-                                   for s in (train, validation, test))
-    sets, probes = _evaluation_sets(task, profile, test, probes=not tuning, seeds=seeds)
-    trial = None if tuning else sequences.example_trial(task, profile)
-    if trial is not None:  # public, whatever seed the test split has; its targets stay here
-        seen = (sequences.with_elapsed_time(trial, float(task.data["dt"]))
-                if sequences.gets_elapsed_time(task, model) else trial)
-        sets["example"] = {"inputs": seen["inputs"], "dt": seen["dt"]}
+    if data_of is not None:  # the same objects: the job pickles them once for all members
+        d = data_of
+        seeds, train, validation, test = d.seeds, d.train, d.validation, d.test
+        sets, probes, trial = d.sets, d.probes, d.trial
+    else:
+        seeds, train, validation, test, sets, probes, trial = _data(cell, profile, kind)
     spec = TrainSpec(config=doc["config"]["model"], training=doc["config"]["training"],
                      seed=cell.seed, device=device, n_inputs=train["inputs"].shape[-1],
                      n_outputs=sequences.n_outputs(task, train),
@@ -197,6 +190,26 @@ def prepare(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
                         {k: probe[k] for k in ("inputs", "dt", "start")}}
     return Prepared(cell, profile, device, doc, path, kind, seeds, train, validation, test, sets,
                     probes, trial, spec, analysis_job)
+
+
+def _data(cell: Cell, profile: str, kind: str) -> tuple:
+    """(seeds, train, validation, test, the sets the model predicts on, the probes kept here,
+    the example trial) of a cell."""
+    task, model, tuning = cell.task, cell.model, cell.role == "tuning"
+    seeds = data_seeds(task, kind) if kind != "training" else {}
+    train, validation, test = (task.load_split(s, profile, cell.size, seed=seeds.get(s))
+                               for s in SPLITS)
+    if sequences.gets_elapsed_time(task, model):
+        unit = float(task.data["dt"])
+        train, validation, test = (sequences.with_elapsed_time(s, unit)
+                                   for s in (train, validation, test))
+    sets, probes = _evaluation_sets(task, profile, test, probes=not tuning, seeds=seeds)
+    trial = None if tuning else sequences.example_trial(task, profile)
+    if trial is not None:  # public, whatever seed the test split has; its targets stay here
+        seen = (sequences.with_elapsed_time(trial, float(task.data["dt"]))
+                if sequences.gets_elapsed_time(task, model) else trial)
+        sets["example"] = {"inputs": seen["inputs"], "dt": seen["dt"]}
+    return seeds, train, validation, test, sets, probes, trial
 
 
 def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
@@ -232,7 +245,7 @@ def run_cells_together(cells: list[tuple[Cell, dict[str, Any], Path | None]], pr
     """Run cells (each with its overrides and result path) as one program
     (``bench.train.ensemble_jax``); their result documents, in order.
 
-    The cells share their held-out data (one draw of secret seeds) and one model process; each
+    The cells share their data (one draw of secret seeds, made once) and one model process; each
     result is what its cell alone would have written, to float32 tolerance, and records the
     ensemble (``timing.ensemble_members``: its timing is the whole program's).
     """
@@ -240,7 +253,7 @@ def run_cells_together(cells: list[tuple[Cell, dict[str, Any], Path | None]], pr
         isolation.warm([cells[0][0].framework])
     first, overrides, path = cells[0]
     lead = prepare(first, profile, device, overrides, path)
-    prepared = [lead] + [prepare(c, profile, device, o, p, seeds=lead.seeds)
+    prepared = [lead] + [prepare(c, profile, device, o, p, data_of=lead)
                          for c, o, p in cells[1:]]
     with isolation.scratch_folder() as scratch:
         job = model_process.EnsembleJob([p.job(Path(scratch)) for p in prepared])

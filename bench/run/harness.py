@@ -107,18 +107,18 @@ def locate(cell: Cell, profile: str, device: str, results_dir: Path,
 
 
 def _todo(cell: Cell, settings: Settings, report: RunReport,
-          echo: Callable[[str], None]) -> tuple[dict[str, Any], Path, str] | None:
-    """(overrides, result file, name) of a cell to run; None (and counted as skipped) when its
-    result on file is current."""
+          echo: Callable[[str], None]) -> tuple[dict[str, Any], Path, str, bool]:
+    """(overrides, result file, name, whether to run it): not when its result on file is
+    current, which is then counted as skipped."""
     s = settings
     overrides, path, name = locate(cell, s.profile, s.device, s.results_dir, dict(s.overrides))
     if path.exists() and not s.force:
         why = _rerun_reason(path, cell, s.profile, overrides, s.results_dir)
         if why is None:
             report.skipped.append(name)  # summed up in one line by the scheduler
-            return None
+            return overrides, path, name, False
         echo(f" {name}: running again: {why}")
-    return overrides, path, name
+    return overrides, path, name, True
 
 
 def process(cell: Cell, settings: Settings, report: RunReport,
@@ -128,11 +128,9 @@ def process(cell: Cell, settings: Settings, report: RunReport,
     ``report`` collects the outcome; every line goes to ``echo``.
     """
     s = settings
-    todo = _todo(cell, s, report, echo)
-    if todo is None:
-        return results.read(locate(cell, s.profile, s.device, s.results_dir,
-                                   dict(s.overrides))[1])
-    overrides, path, name = todo
+    overrides, path, name, run = _todo(cell, s, report, echo)
+    if not run:
+        return results.read(path)
     before = ledger.snapshot(s.results_dir)
     with executors.running() as others:  # cells beside this one on this node, for timing
         at_start = others()
@@ -149,7 +147,8 @@ def process_group(group: ensembles.Group, settings: Settings, report: RunReport,
     ledger line. A program that fails as a whole (every member failed alike: a model that
     cannot be ``vmap``-ped, say) is retried one cell at a time."""
     s = settings
-    todo = [(c, *t) for c in group.cells if (t := _todo(c, s, report, echo)) is not None]
+    todo = [(c, o, p, n) for c in group.cells
+            for o, p, n, run in [_todo(c, s, report, echo)] if run]
     if len(todo) < 2:
         for cell, *_ in todo:
             process(cell, dataclasses.replace(s, force=True), report, echo)

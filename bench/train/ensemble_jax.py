@@ -41,11 +41,11 @@ from bench.train.train_jax import (
     MATMUL_PRECISION,
     eval_batches,
     evaluate_best,
+    host_batch,
     jax_device,
     loss_of,
     model_loss,
     nfe_of,
-    padded_batch,
 )
 from bench.train.training import (
     ENSEMBLE_VARIED,
@@ -75,7 +75,6 @@ def incompatibility(specs: Sequence[TrainSpec]) -> str | None:
 @dataclass
 class _Member:
     """A member's bookkeeping across epochs (its parameters live in the stacked arrays)."""
-    spec: TrainSpec
     rng: np.random.Generator
     failure: Diverged | None = None
     best: float = float("inf")
@@ -138,7 +137,7 @@ def _fit_predict(module, specs: list[TrainSpec], train, validation, evaluate,
     tr = specs[0].training
     kind = tr.get("loss", "mse")
     m = len(specs)
-    members = [_Member(s, np.random.default_rng(s.seed)) for s in specs]
+    members = [_Member(np.random.default_rng(s.seed)) for s in specs]
     params, static, n_params = _build(module, specs, dev)
     lrs = jnp.asarray([s.training["lr"] for s in specs], jnp.float32)
     wds = jnp.asarray([s.training["weight_decay"] for s in specs], jnp.float32)
@@ -168,8 +167,9 @@ def _fit_predict(module, specs: list[TrainSpec], train, validation, evaluate,
     batch = min(tr["batch_size"], n_train)
     timer = StepTimer(lambda: jax.block_until_ready(params))
 
-    def member_batches(step_idx: list[np.ndarray]) -> tuple:
-        return _stack([padded_batch(train, idx, batch, dev) for idx in step_idx])
+    def member_batches(step_idx: list[np.ndarray]) -> tuple:  # stacked on the host, put once
+        parts = zip(*(host_batch(train, idx, batch) for idx in step_idx), strict=True)
+        return tuple(None if p[0] is None else jax.device_put(np.stack(p), dev) for p in parts)
 
     t_start = time.perf_counter()
     first = member_batches([np.arange(batch)] * m)

@@ -28,14 +28,20 @@ def jax_device(device: str) -> jax.Device:
     return jax.devices("cpu" if device == "cpu" else "gpu")[0]
 
 
-def padded_batch(split: dict, idx: np.ndarray, size: int, dev) -> tuple:
-    """A fixed-shape batch (so nothing recompiles) and a weight of 0 on the padding rows."""
+def host_batch(split: dict, idx: np.ndarray, size: int) -> tuple:
+    """A fixed-shape batch (so nothing recompiles) and a weight of 0 on the padding rows, as
+    numpy arrays; lengths None when every step is valid."""
     pad = size - len(idx)
     full = np.concatenate([idx, np.repeat(idx[:1], pad)]) if pad else idx
     weight = np.concatenate([np.ones(len(idx)), np.zeros(pad)]).astype(np.float32)
     arrays = [split[k][full] for k in ("inputs", "dt", "targets") if k in split]
-    lengths = split["lengths"][full] if "lengths" in split else None  # None: every step valid
-    return tuple(jax.device_put(a, dev) for a in (*arrays, lengths, weight))
+    lengths = split["lengths"][full] if "lengths" in split else None
+    return (*arrays, lengths, weight)
+
+
+def padded_batch(split: dict, idx: np.ndarray, size: int, dev) -> tuple:
+    """:func:`host_batch` on the device."""
+    return tuple(jax.device_put(a, dev) for a in host_batch(split, idx, size))
 
 
 def eval_batches(split: dict, dev) -> list[tuple]:
