@@ -311,12 +311,12 @@ def cmd_perf(args: argparse.Namespace) -> int:
         records.append(record)
         what = record.get("error") or f"{record['step_median_ms']:.2f} ms"
         print(f"[{i}/{len(todo)}] {case.label}: {what}", flush=True)
-    together = (ensemble_throughput.cases(dclass, list(models))
-                if "jax" in frameworks and args.part != "steps" else [])
-    startup = ensemble_throughput.startup_s() if together else 0.0
+    together = (ensemble_throughput.cases(dclass, list(models), tuple(frameworks))
+                if args.part != "steps" else [])
+    startup = {f: ensemble_throughput.startup_s(f) for f in {c.framework for c in together}}
     ensembles = []
     for i, program in enumerate(together, 1):
-        ensembles.append(ensemble_throughput.measure(program, startup))
+        ensembles.append(ensemble_throughput.measure(program, startup[program.framework]))
         print(f"[{i}/{len(together)}] {program.label}: "
               f"{ensembles[-1]['cells_per_hour']:.0f} cells/hour", flush=True)
     prov = {**environment.git_state(), **environment.software(),

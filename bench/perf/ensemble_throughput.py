@@ -1,5 +1,6 @@
 """How many cells an hour: one cell alone against ensembles of 9 and 27 trained as one program
-(``bench.train.ensemble_jax``), and the start-up each separate cell pays.
+(``bench.train.ensemble_jax``, ``bench.train.ensemble_torch``), and the start-up each separate
+cell pays.
 
 A case is a real cell: a baseline on a flip-flop task at the quick profile, its own data and
 training settings. An ensemble of M holds M members of the authors' grid shape (seeds, learning
@@ -7,8 +8,9 @@ rates and weight decays differ,
 at the cell's batch size). Each size is measured in a fresh process, so the compile is
 paid as a cell would pay it:
 
-- ``startup_s``: a model process's imports (python, jax, equinox, optax) before any work;
-- ``compile_s``: the program's compile;
+- ``startup_s``: a model process's imports (python, and jax, equinox and optax or torch) before
+  any work;
+- ``compile_s``: the program's compile (JAX; PyTorch runs eagerly: 0);
 - ``step_median_s``: one training step of the whole ensemble, median over ``TIMED`` steps (the first
   two are not timed).
 
@@ -30,11 +32,14 @@ from dataclasses import dataclass
 from typing import Any
 
 SIZES = {"cpu": [1, 9, 27], "gpu": [1, 9, 27, 81]}
-CASES = [("gnode", "flipflop-2bit-ring"), ("gru", "flipflop-2bit-ring")]
+# torch.nn.GRU has no vmap batching rule (its cells train alone): the mGRU stands in for it.
+CASES = [("gnode", "jax", "flipflop-2bit-ring"), ("gru", "jax", "flipflop-2bit-ring"),
+         ("gnode", "torch", "flipflop-2bit-ring"), ("mgru", "torch", "flipflop-2bit-ring")]
 PROFILE = "quick"
 TIMED = 22  # training steps each size runs (the first two are not timed)
 EVAL = 20  # sequences the short run validates and predicts on
-STARTUP = "import jax, equinox, optax, numpy"  # what a JAX cell's model process imports
+# what a cell's model process imports, per framework
+STARTUP = {"jax": "import jax, equinox, optax, numpy", "torch": "import torch, numpy"}
 
 
 @dataclass(frozen=True)
@@ -43,24 +48,27 @@ class Case:
     task: str
     members: int
     device: str = "cpu"
+    framework: str = "jax"
 
     @property
     def label(self) -> str:
-        return f"{self.model}/jax {self.task} ensemble of {self.members}"
+        return f"{self.model}/{self.framework} {self.task} ensemble of {self.members}"
 
 
-def cases(device_class: str, models: list[str] | None = None) -> list[Case]:
+def cases(device_class: str, models: list[str] | None = None,
+          frameworks: tuple[str, ...] = ("jax", "torch")) -> list[Case]:
     device = "cpu" if device_class == "cpu" else "cuda"
-    return [Case(m, t, n, device) for m, t in CASES for n in SIZES[device_class]
-            if models is None or m in models]
+    return [Case(m, t, n, device, f) for m, f, t in CASES for n in SIZES[device_class]
+            if (models is None or m in models) and f in frameworks]
 
 
-def startup_s(repeats: int = 3) -> float:
-    """Median wall-clock of a fresh interpreter importing what a JAX cell imports."""
+def startup_s(framework: str, repeats: int = 3) -> float:
+    """Median wall-clock of a fresh interpreter importing what a cell of ``framework``
+    imports."""
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", STARTUP], check=True)
+        subprocess.run([sys.executable, "-c", STARTUP[framework]], check=True)
         times.append(time.perf_counter() - t0)
     return sorted(times)[len(times) // 2]
 
@@ -87,23 +95,24 @@ def _specs(case: Case) -> tuple[Any, list, dict, int]:
         for i in range(case.members)]
     batch = min(training["batch_size"], len(train["inputs"]))
     steps = training["epochs"] * math.ceil(len(train["inputs"]) / batch)
-    return model.load("jax"), specs, train, steps
+    return model.load(case.framework), specs, train, steps
 
 
 def _measure(case: Case) -> dict[str, Any]:
     """In this (fresh) process: the real ensemble trainer for the few epochs that make
     ``TIMED`` steps; its compile and its median step time."""
-    from bench.train import ensemble_jax
+    import importlib
 
+    trainer = importlib.import_module(f"bench.train.ensemble_{case.framework}")
     module, specs, train, steps = _specs(case)
     per_epoch = steps // specs[0].training["epochs"]
     short = [dataclasses.replace(s, training={**s.training, "epochs": math.ceil(TIMED / per_epoch)})
              for s in specs]
     few = {k: v[:EVAL] for k, v in train.items()}  # validation and test: not what is timed
-    members = ensemble_jax.fit_predict_ensemble(
+    members = trainer.fit_predict_ensemble(
         module, short, train, few, {"test": {k: few[k] for k in ("inputs", "dt")}})
     timing = next(m.timing for m in members if hasattr(m, "timing"))
-    return {"compile_s": timing["compile_s"], "step_median_s": timing["step_median_s"],
+    return {"compile_s": timing["compile_s"] or 0.0, "step_median_s": timing["step_median_s"],
             "timed_steps": timing["timed_steps"], "steps_per_cell": steps}
 
 
@@ -113,17 +122,21 @@ def measure(case: Case, startup: float) -> dict[str, Any]:
     with ctx.Pool(1) as pool:
         part = pool.apply(_measure, (case,))
     per_program = startup + part["compile_s"] + part["steps_per_cell"] * part["step_median_s"]
-    return {"kind": "ensemble", "model": case.model, "framework": "jax", "task": case.task,
+    return {"kind": "ensemble", "model": case.model, "framework": case.framework,
+            "task": case.task,
             "profile": PROFILE, "members": case.members, "startup_s": startup, **part,
             "cells_per_hour": 3600 * case.members / per_program}
 
 
 def with_speedups(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each record's throughput over its case's ensemble of 1 measured in the same run."""
-    solo = {(r["model"], r["task"]): r["cells_per_hour"] for r in records if r["members"] == 1}
-    return [{**r, "x_solo": (r["cells_per_hour"] / solo[(r["model"], r["task"])]
-                             if (r["model"], r["task"]) in solo else None)} for r in records]
+    def key(r: dict[str, Any]) -> tuple[str, str, str]:
+        return r["model"], r.get("framework", "jax"), r["task"]
+
+    solo = {key(r): r["cells_per_hour"] for r in records if r["members"] == 1}
+    return [{**r, "x_solo": solo[key(r)] and r["cells_per_hour"] / solo[key(r)]
+             if key(r) in solo else None} for r in records]
 
 
 def record_name(r: dict[str, Any]) -> str:
-    return f"ensemble-{r['model']}-jax-{r['task']}-m{r['members']}"
+    return f"ensemble-{r['model']}-{r.get('framework', 'jax')}-{r['task']}-m{r['members']}"

@@ -133,24 +133,28 @@ def _sweep_table(rs: list[dict[str, Any]], sweep: str) -> list[str]:
 
 
 ENSEMBLE_INTRO = (
-    "`bench.train.ensemble_jax`: M members of one cell's shape "
+    "`bench.train.ensemble_jax` and `bench.train.ensemble_torch`: M members of one cell's shape "
     "(the authors' learning rates and weight decays, then further seeds) trained by one "
-    "`vmap`-ped JAX program, each size in a fresh process. `start-up`: a fresh interpreter "
-    "importing jax, equinox and optax, paid once per program; `compile`: the program's; `step`: "
-    "the median training step of the whole ensemble. cells/hour = 3600 M / (start-up + compile "
-    "+ steps per cell × step), training only; `× one cell` is over the ensemble of 1 measured "
-    "in the same run.")
+    "`vmap`-ped program, each size in a fresh process. `start-up`: a fresh interpreter "
+    "importing the framework (jax, equinox and optax; or torch), paid once per program; "
+    "`compile`: the program's (JAX; PyTorch runs eagerly); `step`: the median training step of "
+    "the whole ensemble. cells/hour = 3600 M / (start-up + compile + steps per cell × step), "
+    "training only; `× one cell` is over the ensemble of 1 of the same model and framework, "
+    "measured in the same run. `torch.nn.GRU` and `LSTM` cannot be `vmap`-ped (their cells "
+    "train alone); the mGRU stands in for a discrete-time PyTorch model.")
 
 
 def _ensemble_rows(rs: list[dict[str, Any]]) -> list[str]:
-    rows = [{"model": r["model"], "task": r["task"], "members": str(r["members"]),
+    rows = [{"model": r["model"], "framework": r.get("framework", "jax"), "task": r["task"],
+             "members": str(r["members"]),
              "start-up (s)": _fmt(r["startup_s"], ".2f"),
              "compile (s)": _fmt(r["compile_s"], ".2f"),
              "step (ms)": _fmt(1000 * r["step_median_s"], ".1f"),
              "steps per cell": str(r["steps_per_cell"]),
              "cells/hour": _fmt(r["cells_per_hour"], ".0f"),
              "× one cell": _fmt(r.get("x_solo"), ".2f")}
-            for r in sorted(rs, key=lambda r: (r["model"], r["task"], r["members"]))]
+            for r in sorted(rs, key=lambda r: (r["model"], r.get("framework", "jax"), r["task"],
+                                               r["members"]))]
     return ["### Many cells as one program", "", ENSEMBLE_INTRO, "", *_table(rows)]
 
 

@@ -1,13 +1,16 @@
-"""Which cells of a run train as one program (``bench.train.ensemble_jax``).
+"""Which cells of a run train as one program (``bench.train.ensemble_jax``,
+``bench.train.ensemble_torch``).
 
-Cells may share one ``vmap``-ped JAX program when they differ only in their seed, learning rate
+Cells may share one ``vmap``-ped program when they differ only in their seed, learning rate
 and weight decay: the same task and data size, model and config, profile, role, test data and
 every other training setting. The authors' protocol is made of such cells: 9 optimiser settings
 per batch size, and seeds. :func:`grouped` turns a run's cells into units of work: a cell alone,
 or a :class:`Group` of at most ``max_members`` cells, in the run's order.
 
-PyTorch cells, capacity searches (each K is its own data) and cells alone in their shape run
-as before, one model process each.
+Capacity searches (each K is its own data) and cells alone in their shape run as before, one
+model process each. So do the cells of a PyTorch model that ``torch.func.vmap`` cannot run
+(``torch.nn.GRU``, say): its program refuses itself on the first batch and the harness trains
+the cells one by one.
 """
 
 from __future__ import annotations
@@ -37,14 +40,15 @@ class Group:
 
 def shape(cell: Cell, profile: str, overrides: Mapping[str, Any]) -> str | None:
     """What a cell shares with the cells it can train beside in one program; None when it
-    trains alone (not JAX, or a capacity search)."""
-    if cell.framework != "jax" or cell.task.capacity is not None:
+    trains alone (a capacity search)."""
+    if cell.task.capacity is not None:
         return None
     config, training = resolve_training(cell.task, cell.model, profile,
                                         cell.overrides(dict(overrides)))
     shared = {k: v for k, v in training.items() if k not in ENSEMBLE_VARIED}
-    return json.dumps([cell.task.name, cell.task.version, cell.model.name, cell.size,
-                       cell.role, cell.test_data, config, shared], sort_keys=True, default=str)
+    return json.dumps([cell.task.name, cell.task.version, cell.model.name, cell.framework,
+                       cell.size, cell.role, cell.test_data, config, shared], sort_keys=True,
+                      default=str)
 
 
 def grouped(cells: list[Cell], profile: str, overrides: Mapping[str, Any],

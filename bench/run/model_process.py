@@ -37,6 +37,7 @@ from bench.spec.registry import ModelSpec
 from bench.train.training import Diverged, Outcome, TrainSpec
 
 TRAINERS = {"torch": "bench.train.train_torch", "jax": "bench.train.train_jax"}
+ENSEMBLE_TRAINERS = {"torch": "bench.train.ensemble_torch", "jax": "bench.train.ensemble_jax"}
 
 
 __all__ = ["LIMITS", "STOP", "EnsembleJob", "Limits", "ModelJob", "ModelReport", "run_ensemble",
@@ -61,7 +62,7 @@ class ModelJob:
 
 @dataclass
 class EnsembleJob:
-    """Cells trained as one program (``bench.train.ensemble_jax``): a job per member, all of one
+    """Cells trained as one program (``bench.train.ensemble_*``): a job per member, all of one
     model, framework, data, evaluation inputs and scratch folder; their result names differ."""
     members: list[ModelJob]
 
@@ -97,15 +98,18 @@ def run_job(job: ModelJob) -> ModelReport:
 
 
 def run_ensemble(job: EnsembleJob) -> list[ModelReport]:
-    """Train every member of ``job`` as one program (``bench.train.ensemble_jax``), then save
+    """Train every member of ``job`` as one program (``bench.train.ensemble_*``), then save
     and analyse each as :func:`run_job` would; one report per member, in order."""
+    from bench.train.ensemble import CannotEnsemble
+
     first = job.members[0]
     try:
-        from bench.train import ensemble_jax
-
         module = first.model.load(first.framework)
-        outs = ensemble_jax.fit_predict_ensemble(module, [m.spec for m in job.members],
-                                                 first.train, first.validation, first.inputs)
+        trainer = importlib.import_module(ENSEMBLE_TRAINERS[first.framework])
+        outs = trainer.fit_predict_ensemble(module, [m.spec for m in job.members],
+                                            first.train, first.validation, first.inputs)
+    except CannotEnsemble as e:  # the harness trains the cells one by one
+        return [ModelReport(status="failed", reason=str(e))] * len(job.members)
     except Exception as e:  # the program failed: every member with it
         return [_failure(e)] * len(job.members)
     return [ModelReport(status="diverged", reason=str(out)) if isinstance(out, Diverged)

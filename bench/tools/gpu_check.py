@@ -9,8 +9,8 @@ H100 or H200):
 1. ``smoke``: one smoke cell of every baseline in both frameworks with ``--device cuda``
    (the CUDA-graph capture of the graph-safe models included), on the 2-bit ring;
 2. ``perf``: ``make perf DEVICE=cuda`` at the CPU and GPU sizes, without the sweeps;
-3. ``ensembles``: cells per hour of the gnODE trained alone and as ensembles of 9, 27 and 81
-   (``make perf PART=ensembles``);
+3. ``ensembles``: cells per hour of the gnODE, in both frameworks, trained alone and as
+   ensembles of 9, 27 and 81 (``make perf PART=ensembles``);
 4. ``tests``: the tests marked ``gpu``, which skip on a CPU;
 5. ``leaderboard``: the pages of what steps 1 to 3 wrote.
 
@@ -51,13 +51,13 @@ def steps(out: Path) -> list[Step]:
     return [
         Step("smoke", [py, "-m", "bench", "run", "--model", BASELINES, "--framework", "all",
                        "--device", "cuda", "--profile", "smoke", "--task", SMOKE_TASK,
-                       "--seeds", "0", "--results-dir", str(results)], 190),
+                       "--seeds", "0", "--results-dir", str(results)], 175),
         Step("perf", [py, "-m", "bench", "perf", "--model", BASELINES, "--framework", "all",
                       "--device", "cuda", "--no-sweeps", "--part", "steps", "--results-dir",
-                      str(results), "--out", str(board)], 160),
-        Step("ensembles", [py, "-m", "bench", "perf", "--model", "gnode", "--framework", "jax",
+                      str(results), "--out", str(board)], 150),
+        Step("ensembles", [py, "-m", "bench", "perf", "--model", "gnode", "--framework", "all",
                            "--device", "cuda", "--part", "ensembles", "--results-dir",
-                           str(results), "--out", str(board)], 60),
+                           str(results), "--out", str(board)], 85),
         Step("tests", [py, "-m", "pytest", "-q", "-m", "gpu", "-p", "no:cacheprovider",
                        f"--junitxml={out / 'tests.xml'}", "tests"], 45),
         Step("leaderboard", [py, "-m", "bench", "leaderboard", "--results-dir", str(results),

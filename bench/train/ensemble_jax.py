@@ -24,7 +24,6 @@ from __future__ import annotations
 import resource
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -34,8 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from bench.progress import bar
 from bench.train import compile_cache
+from bench.train.ensemble import fit_members, incompatibility
 from bench.train.timing import StepTimer
 from bench.train.train_jax import (
     MATMUL_PRECISION,
@@ -47,41 +46,7 @@ from bench.train.train_jax import (
     model_loss,
     nfe_of,
 )
-from bench.train.training import (
-    ENSEMBLE_VARIED,
-    Diverged,
-    Outcome,
-    TrainSpec,
-    batches,
-)
-
-
-def incompatibility(specs: Sequence[TrainSpec]) -> str | None:
-    """Why ``specs`` cannot train as one program, or None when they can."""
-    if not specs:
-        return "an ensemble needs at least one member"
-    first = specs[0]
-    for s in specs[1:]:
-        if s.config != first.config:
-            return "the members' model configs differ"
-        if (s.device, s.n_inputs, s.n_outputs) != (first.device, first.n_inputs, first.n_outputs):
-            return "the members' device or input and output sizes differ"
-        for key in set(s.training) | set(first.training):
-            if key not in ENSEMBLE_VARIED and s.training.get(key) != first.training.get(key):
-                return f"the members' training setting {key!r} differs"
-    return None
-
-
-@dataclass
-class _Member:
-    """A member's bookkeeping across epochs (its parameters live in the stacked arrays)."""
-    rng: np.random.Generator
-    failure: Diverged | None = None
-    best: float = float("inf")
-    best_epoch: int = -1
-
-    def __post_init__(self) -> None:
-        self.curve: dict[str, Any] = {"train_loss": [], "val_loss": []}
+from bench.train.training import Diverged, Outcome, TrainSpec, batches
 
 
 def _stack(trees: list) -> Any:
@@ -137,7 +102,7 @@ def _fit_predict(module, specs: list[TrainSpec], train, validation, evaluate,
     tr = specs[0].training
     kind = tr.get("loss", "mse")
     m = len(specs)
-    members = [_Member(np.random.default_rng(s.seed)) for s in specs]
+    rngs = [np.random.default_rng(s.seed) for s in specs]
     params, static, n_params = _build(module, specs, dev)
     lrs = jnp.asarray([s.training["lr"] for s in specs], jnp.float32)
     wds = jnp.asarray([s.training["weight_decay"] for s in specs], jnp.float32)
@@ -183,41 +148,26 @@ def _fit_predict(module, specs: list[TrainSpec], train, validation, evaluate,
         return np.asarray([float(loss_of(pred[i], val_targets, val_lengths, val_w, kind))
                            for i in range(m)])
 
+    def run_epoch() -> np.ndarray:
+        nonlocal params, opt_state
+        order = [batches(n_train, batch, rng) for rng in rngs]
+        losses = []
+        for k in range(len(order[0])):
+            args = member_batches([o[k] for o in order])
+            timer.start()
+            params, opt_state, loss = step(params, opt_state, lrs, wds, *args)
+            timer.stop()
+            losses.append(loss)
+        return np.asarray(jnp.mean(jnp.stack(losses), axis=0))
+
     best_params = params
-    progress = bar(tr["epochs"], f"ensemble of {m}")
-    try:
-        for epoch in range(tr["epochs"]):
-            order = [batches(n_train, batch, mb.rng) for mb in members]
-            losses = []
-            for k in range(len(order[0])):
-                args = member_batches([o[k] for o in order])
-                timer.start()
-                params, opt_state, loss = step(params, opt_state, lrs, wds, *args)
-                timer.stop()
-                losses.append(loss)
-            train_loss = np.asarray(jnp.mean(jnp.stack(losses), axis=0))
-            val_loss = validate(params)
-            improved = np.zeros(m, bool)
-            for i, mb in enumerate(members):
-                if mb.failure is not None:
-                    continue
-                for what, value in (("training", train_loss[i]), ("validation", val_loss[i])):
-                    if not np.isfinite(value) and mb.failure is None:
-                        mb.failure = Diverged(f"{what} loss is {value} in epoch {epoch + 1}")
-                if mb.failure is not None:
-                    continue
-                mb.curve["train_loss"].append(float(train_loss[i]))
-                mb.curve["val_loss"].append(float(val_loss[i]))
-                if val_loss[i] < mb.best:
-                    mb.best, mb.best_epoch, improved[i] = float(val_loss[i]), epoch, True
-            best_params = _where(jnp.asarray(improved), params, best_params)
-            alive = sum(mb.failure is None for mb in members)
-            progress.set_postfix_str(f"{alive}/{m} members training")
-            progress.update()
-            if not alive:
-                break
-    finally:
-        progress.close()
+
+    def keep(improved: np.ndarray) -> None:
+        nonlocal best_params
+        best_params = _where(jnp.asarray(improved), params, best_params)
+
+    members = fit_members(tr["epochs"], m, f"ensemble of {m}", run_epoch,
+                          lambda: validate(params), keep)
     train_total = time.perf_counter() - t_start
 
     predictions, eval_s, outputs = evaluate_best(predict_all, best_params, test_batches,
@@ -240,7 +190,6 @@ def _fit_predict(module, specs: list[TrainSpec], train, validation, evaluate,
         out.append(Outcome(
             predictions={"test": predictions[i], **{k: v[i] for k, v in outputs.items()}},
             model=model, n_params=n_params, timing=dict(timing), peak_memory=dict(peak),
-            nfe=nfe_of(model, test_batches[0]),
-            curve={**mb.curve, "best_epoch": mb.best_epoch + 1}))
+            nfe=nfe_of(model, test_batches[0]), curve=mb.curve))
     return out
 

@@ -17,13 +17,15 @@ from bench.train.timing import StepTimer
 from bench.train.training import EVAL_BATCH, Outcome, TrainSpec, batches, fit_epochs, median_time
 
 
-def _sync(device: torch.device):
+def device_sync(device: torch.device):
+    """A function that waits for ``device`` to finish its queued work (a no-op on a CPU)."""
     if device.type == "cuda":
         return lambda: torch.cuda.synchronize(device)
     return lambda: None
 
 
-def _tensors(split: dict, device: torch.device) -> dict[str, torch.Tensor]:
+def on_device(split: dict, device: torch.device) -> dict[str, torch.Tensor]:
+    """A split's arrays (inputs, dt, and targets and lengths where present) as tensors."""
     return {k: torch.as_tensor(split[k], device=device)
             for k in ("inputs", "dt", "targets", "lengths") if k in split}
 
@@ -58,7 +60,7 @@ def _predict(model, data: dict[str, torch.Tensor]) -> torch.Tensor:
 def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: dict,
                 evaluate: dict[str, dict]) -> Outcome:
     device = torch.device(spec.device)
-    sync = _sync(device)
+    sync = device_sync(device)
     torch.manual_seed(spec.seed)
     rng = np.random.default_rng(spec.seed)
     model = module.build(spec.config, spec.n_inputs, spec.n_outputs).to(device)
@@ -68,8 +70,8 @@ def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: di
                             weight_decay=tr["weight_decay"], capturable=graphed)
     kind = tr.get("loss", "mse")
     graph = GraphedStep(model, opt, lambda b: loss_of(model(b["inputs"], b["dt"]), b, kind))
-    tr_data, va_data = _tensors(train, device), _tensors(validation, device)
-    te_data = _tensors(evaluate["test"], device)
+    tr_data, va_data = on_device(train, device), on_device(validation, device)
+    te_data = on_device(evaluate["test"], device)
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -115,7 +117,7 @@ def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: di
     eval_s = median_time(lambda: _predict(model, te_data), sync)
     if nfe is not None:
         nfe["eval_forward"] = model.nfe_forward
-    outputs = {name: _predict(model, _tensors(inputs, device)).cpu().numpy()
+    outputs = {name: _predict(model, on_device(inputs, device)).cpu().numpy()
                for name, inputs in evaluate.items() if name != "test"}
 
     return Outcome(

@@ -187,7 +187,7 @@ def test_ensemble_throughput_is_over_the_solo_program_and_reported(tmp_path):
          ).write_text(json.dumps(r))
     page = perf_report.build(tmp_path / "perf", tmp_path / "perf.md").read_text()
     section = page.split("### Many cells as one program")[1]
-    assert "| gnode   | t      | 9 " in section and "2.83" in section  # 9 * 11 / 35
+    assert "| gnode   | jax         | t      | 9 " in section and "2.83" in section  # 9 * 11 / 35
     assert "### Fixed sizes" in page  # the step-time records are still there
 
 
@@ -201,7 +201,10 @@ def test_ensemble_cases_share_a_batch_size_and_vary_the_optimiser(models):
     assert {s.seed for s in specs} == {0, 1, 2}  # 9 optimiser settings, then seeds
     batch = specs[0].training["batch_size"]
     assert steps == specs[0].training["epochs"] * -(-len(train["inputs"]) // batch)
-    assert [c.members for c in ensemble_throughput.cases("cpu", ["gnode"])][:3] == [1, 9, 27]
+    assert [(c.framework, c.members) for c in ensemble_throughput.cases("cpu", ["gnode"])] == [
+        ("jax", 1), ("jax", 9), ("jax", 27), ("torch", 1), ("torch", 9), ("torch", 27)]
+    assert {c.model for c in ensemble_throughput.cases("cpu", None, ("torch",))} == {"gnode",
+                                                                                     "mgru"}
 
 
 def test_wallclock_records_show_before_after_and_the_cells_outside_training(tmp_path):

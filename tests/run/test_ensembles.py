@@ -23,15 +23,15 @@ def test_cells_that_differ_in_seed_and_optimiser_group_and_the_rest_stay_alone(m
     same = [cell(models, seed=s) for s in range(3)]
     optimiser = [cell(models, seed=0, training={"lr": lr, "weight_decay": wd})
                  for lr, wd in ((1e-2, 0.1), (1e-3, 1e-3))]
-    torch_cell = cell(models, framework="torch")
+    torch_cells = [cell(models, framework="torch", seed=s) for s in range(2)]
     other_size = cell(models, sweep={"N": 7})
     other_batch = cell(models, training={"batch_size": 10})
     capacity = cell(models, task="expressivity-smooth", size=2)
     tuning = cell(models, role="tuning")
-    units = ensembles.grouped([same[0], torch_cell, *same[1:], *optimiser, other_size,
-                               capacity, other_batch, tuning], "quick", {})
-    assert units == [ensembles.Group((*same, *optimiser)), torch_cell, other_size, capacity,
-                     other_batch, tuning]
+    units = ensembles.grouped([same[0], torch_cells[0], *same[1:], *optimiser, torch_cells[1],
+                               other_size, capacity, other_batch, tuning], "quick", {})
+    assert units == [ensembles.Group((*same, *optimiser)), ensembles.Group(tuple(torch_cells)),
+                     other_size, capacity, other_batch, tuning]
     # the command's own overrides apply to every cell, and keep them together
     assert ensembles.grouped(same, "quick", {"epochs": 3}) == [ensembles.Group(tuple(same))]
     # at most max_members a program; a remainder of one runs alone; 1 turns grouping off
@@ -80,3 +80,23 @@ def test_members_are_their_solo_cells_fail_alone_and_resume(models, tmp_path, mo
     assert {p.relative_to(together).as_posix() for p in files} <= set(ledger.entries(together))
     again = harness.run(cells, "smoke", "cpu", together, test_data="public", echo=lambda s: None)
     assert len(again.skipped) == 3 and not again.done  # a diverged result is an outcome too
+
+
+@pytest.mark.slow
+def test_a_torch_model_vmap_cannot_run_falls_back_to_one_cell_at_a_time(models, tmp_path):
+    """PyTorch cells group too. The mGRU's two seeds train as one program; ``torch.nn.GRU`` has
+    no ``vmap`` batching rule, so the GRU's program refuses itself, says why, and its cells
+    train one by one, each with the result it has alone."""
+    cells = [cell(models, model=m, framework="torch", seed=s, training={"epochs": 2})
+             for m in ("mgru", "gru") for s in (0, 1)]
+    lines: list[str] = []
+    report = harness.run(cells, "smoke", "cpu", tmp_path, test_data="public", echo=lines.append)
+    assert len(report.done) == 4 and not report.problems
+    assert sum("one program of 2" in line for line in lines) == 2  # the mGRU's
+    fallback = [line for line in lines if "one by one" in line]
+    assert len(fallback) == 1 and "gru/torch" in fallback[0]
+    assert "vmap cannot run this model" in fallback[0]
+    for c in cells:
+        doc = results.read(harness.locate(c, "smoke", "cpu", tmp_path, {})[1])
+        assert doc["status"] == "ok"
+        assert doc["timing"].get("ensemble_members", 1) == (2 if c.model.name == "mgru" else 1)

@@ -11,7 +11,7 @@ import pytest
 from test_trainers import JAX as CONSTANT
 from test_trainers import splits as constant_splits
 
-from bench.train import ensemble_jax, train_jax
+from bench.train import ensemble, ensemble_jax, train_jax
 from bench.train.training import Diverged, TrainSpec
 
 N_TRAIN, T, I, O = 24, 12, 3, 2
@@ -124,9 +124,9 @@ def test_cells_that_cannot_share_a_program_are_refused(change, why):
                      training={"lr": 0.01, "betas": [0.9, 0.999], "weight_decay": 0.0,
                                "batch_size": 8, "epochs": 4})
     other = dataclasses.replace(base, **change)
-    assert why in ensemble_jax.incompatibility([base, other])
+    assert why in ensemble.incompatibility([base, other])
     with pytest.raises(ValueError, match="cannot train as one program"):
         ensemble_jax.fit_predict_ensemble(CONSTANT, [base, other], *constant_splits())
-    assert ensemble_jax.incompatibility([base, dataclasses.replace(
+    assert ensemble.incompatibility([base, dataclasses.replace(
         base, seed=3, training={**base.training, "lr": 0.5, "weight_decay": 0.1})]) is None
 

@@ -1,0 +1,123 @@
+"""Many PyTorch cells as one program (``bench.train.ensemble_torch``): each member must come out as
+its own solo cell (``bench.train.train_torch.fit_predict``) would, to float32 tolerance; a member
+that diverges must fail alone; a model that ``vmap`` cannot run must refuse itself."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from test_ensemble_jax import assert_member_is_solo, data, member_specs
+from test_trainers import TORCH as CONSTANT
+from test_trainers import splits as constant_splits
+
+from bench.train import ensemble_torch, train_torch
+from bench.train.ensemble import CannotEnsemble
+from bench.train.training import Diverged, TrainSpec
+
+
+def test_stacked_adamw_is_torch_adamw():
+    """Three members with their own learning rates and weight decays, stacked, against
+    ``torch.optim.AdamW`` on each member alone, over 30 steps of random gradients."""
+    rng = np.random.default_rng(0)
+    lrs, wds = [1e-3, 3e-2, 0.5], [0.0, 1e-2, 0.3]
+    start = torch.as_tensor(rng.normal(size=(3, 4, 5)), dtype=torch.float32)
+    grads = torch.as_tensor(rng.normal(size=(30, 3, 4, 5)), dtype=torch.float32)
+    stacked = {"w": start.clone()}
+    opt = ensemble_torch.StackedAdamW(stacked, torch.tensor(lrs), torch.tensor(wds),
+                                      (0.9, 0.999))
+    for g in grads:
+        opt.step(stacked, {"w": g})
+    for i, (lr, wd) in enumerate(zip(lrs, wds, strict=True)):
+        w = torch.nn.Parameter(start[i].clone())
+        alone = torch.optim.AdamW([w], lr=lr, weight_decay=wd, betas=(0.9, 0.999))
+        for g in grads:
+            w.grad = g[i].clone()
+            alone.step()
+        torch.testing.assert_close(stacked["w"][i], w.detach(), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["gnode", "mgru"])
+def test_each_member_is_its_solo_cell(models, name):
+    """Seeds, learning rates and weight decays differ across the members; the batches are
+    shuffled by each member's own seed."""
+    module = models[name].load("torch")
+    specs = member_specs(models, name)
+    train, validation, evaluate = data()
+    members = ensemble_torch.fit_predict_ensemble(module, specs, train, validation, evaluate)
+    outputs = set()
+    for spec, member in zip(specs, members, strict=True):
+        assert not isinstance(member, Diverged)
+        assert_member_is_solo(member, train_torch.fit_predict(module, spec, train, validation,
+                                                               evaluate))
+        assert member.timing["ensemble_members"] == len(specs)
+        outputs.add(member.predictions["test"].tobytes())
+    assert len(outputs) == len(specs)  # the members really differ
+
+
+def test_variable_lengths_and_classification_loss(models):
+    """Sequences of their own lengths under the cross-entropy loss (the vowels tasks)."""
+    module = models["rnn"].load("torch")
+    specs = [dataclasses.replace(s, n_outputs=3, training={**s.training, "loss": "cross_entropy"})
+             for s in member_specs(models, "rnn")]
+    train, validation, evaluate = data(lengths=True)
+    for split in (train, validation):
+        split["targets"] = (split["inputs"][:, 0, 0] > 0).astype(np.int64) + (
+            split["inputs"][:, 0, 1] > 0).astype(np.int64)
+    members = ensemble_torch.fit_predict_ensemble(module, specs, train, validation, evaluate)
+    for spec, member in zip(specs, members, strict=True):
+        assert_member_is_solo(member, train_torch.fit_predict(module, spec, train, validation,
+                                                               evaluate))
+
+
+def test_a_diverging_member_fails_alone():
+    """The constant model of ``test_trainers``: at lr 1e30 the first AdamW step sends w to
+    about 1e30, and its squared loss overflows float32 to infinity. (torch.optim refuses a
+    step size beyond float32, so not 1e38 as in the JAX test.)"""
+    base = TrainSpec(config={}, device="cpu", seed=0, n_inputs=1, n_outputs=1,
+                     training={"lr": 0.01, "betas": [0.9, 0.999], "weight_decay": 0.0,
+                               "batch_size": 8, "epochs": 4})
+    wild = dataclasses.replace(base, training={**base.training, "lr": 1e30})
+    train, validation, evaluate = constant_splits()
+    calm_alone = train_torch.fit_predict(CONSTANT, base, train, validation, evaluate)
+    with pytest.raises(Diverged) as alone:
+        train_torch.fit_predict(CONSTANT, wild, train, validation, evaluate)
+    calm, diverged, calm_again = ensemble_torch.fit_predict_ensemble(
+        CONSTANT, [base, wild, base], train, validation, evaluate)
+    assert isinstance(diverged, Diverged)
+    assert str(diverged) == str(alone.value)
+    for member in (calm, calm_again):
+        assert not isinstance(member, Diverged)
+        assert_member_is_solo(member, calm_alone)
+        assert member.curve["best_epoch"] == 1  # the known path of test_trainers
+
+
+class Counter(torch.nn.Module):
+    """A model that vmap runs without complaint but computes wrongly: it reads a Python-side
+    count of its calls, which one vmapped call advances once for all members."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.calls = 0
+
+    def forward(self, x, dt):
+        self.calls += 1
+        return torch.zeros(*x.shape[:2], 1) + self.w + self.calls
+
+
+def test_a_model_vmap_cannot_run_refuses_itself(models):
+    """``torch.nn.GRU`` has no batching rule: the program raises CannotEnsemble before it trains,
+    naming why; so does a model whose vmapped loss differs from its own."""
+    specs = member_specs(models, "gru")
+    with pytest.raises(CannotEnsemble, match="vmap cannot run this model"):
+        ensemble_torch.fit_predict_ensemble(models["gru"].load("torch"), specs, *data())
+    counter = type("M", (), {"build": staticmethod(lambda config, n_in, n_out: Counter())})
+    base = TrainSpec(config={}, device="cpu", seed=0, n_inputs=1, n_outputs=1,
+                     training={"lr": 0.01, "betas": [0.9, 0.999], "weight_decay": 0.0,
+                               "batch_size": 8, "epochs": 2})
+    with pytest.raises(CannotEnsemble, match="computes a different"):
+        ensemble_torch.fit_predict_ensemble(counter, [base, dataclasses.replace(base, seed=1)],
+                                            *constant_splits())
