@@ -1,6 +1,6 @@
-"""How many cells an hour: one cell alone against ensembles of 9 and 27 trained as one program
-(``bench.train.ensemble_jax``, ``bench.train.ensemble_torch``), and the start-up each separate
-cell pays.
+"""How many cells an hour: one cell alone (its own trainer) against ensembles of 9 and 27
+trained as one program (``bench.train.ensemble_jax``, ``bench.train.ensemble_torch``), and the
+start-up each separate cell pays.
 
 A case is a real cell: a baseline on a flip-flop task at the quick profile, its own data and
 training settings. An ensemble of M holds M members of the authors' grid shape (seeds, learning
@@ -17,7 +17,7 @@ paid as a cell would pay it:
 A cell's training is ``steps_per_cell`` steps (its epochs times its batches), so
 ``cells_per_hour = 3600 * M / (startup_s + compile_s + steps_per_cell * step_median_s)``; the
 evaluation and the analysis, the same per member either way, are left out. Ratios are taken
-against the ensemble of 1 measured in the same run.
+against one cell trained alone, measured in the same run.
 """
 
 from __future__ import annotations
@@ -99,19 +99,24 @@ def _specs(case: Case) -> tuple[Any, list, dict, int]:
 
 
 def _measure(case: Case) -> dict[str, Any]:
-    """In this (fresh) process: the real ensemble trainer for the few epochs that make
-    ``TIMED`` steps; its compile and its median step time."""
+    """In this (fresh) process: the real trainer for the few epochs that make ``TIMED`` steps
+    (the solo cell's own trainer for one member, the ensemble trainer for more); its compile
+    and its median step time."""
     import importlib
 
-    trainer = importlib.import_module(f"bench.train.ensemble_{case.framework}")
     module, specs, train, steps = _specs(case)
     per_epoch = steps // specs[0].training["epochs"]
     short = [dataclasses.replace(s, training={**s.training, "epochs": math.ceil(TIMED / per_epoch)})
              for s in specs]
     few = {k: v[:EVAL] for k, v in train.items()}  # validation and test: not what is timed
-    members = trainer.fit_predict_ensemble(
-        module, short, train, few, {"test": {k: few[k] for k in ("inputs", "dt")}})
-    timing = next(m.timing for m in members if hasattr(m, "timing"))
+    evaluate = {"test": {k: few[k] for k in ("inputs", "dt")}}
+    if case.members == 1:
+        solo = importlib.import_module(f"bench.train.train_{case.framework}")
+        timing = solo.fit_predict(module, short[0], train, few, evaluate).timing
+    else:
+        together = importlib.import_module(f"bench.train.ensemble_{case.framework}")
+        members = together.fit_predict_ensemble(module, short, train, few, evaluate)
+        timing = next(m.timing for m in members if hasattr(m, "timing"))
     return {"compile_s": timing["compile_s"] or 0.0, "step_median_s": timing["step_median_s"],
             "timed_steps": timing["timed_steps"], "steps_per_cell": steps}
 
@@ -123,13 +128,12 @@ def measure(case: Case, startup: float) -> dict[str, Any]:
         part = pool.apply(_measure, (case,))
     per_program = startup + part["compile_s"] + part["steps_per_cell"] * part["step_median_s"]
     return {"kind": "ensemble", "model": case.model, "framework": case.framework,
-            "task": case.task,
-            "profile": PROFILE, "members": case.members, "startup_s": startup, **part,
+            "task": case.task, "profile": PROFILE, "members": case.members, "startup_s": startup, **part,
             "cells_per_hour": 3600 * case.members / per_program}
 
 
 def with_speedups(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each record's throughput over its case's ensemble of 1 measured in the same run."""
+    """Each record's throughput over one cell of its case trained alone in the same run."""
     def key(r: dict[str, Any]) -> tuple[str, str, str]:
         return r["model"], r.get("framework", "jax"), r["task"]
 
