@@ -567,7 +567,7 @@ def _common(r: argparse.ArgumentParser) -> None:
                    help="local: cells at once (default 1; more share the machine, and their "
                         "results say so)")
     x.add_argument("--ensemble", type=int, default=27, metavar="N",
-                   help="JAX cells that differ only in seed, learning rate and weight decay "
+                   help="cells that differ only in seed, learning rate and weight decay "
                         "train as one vmapped program of up to N members (default 27; 1: every "
                         "cell alone); each keeps its own result (bench/run/ensembles.py)")
     x.add_argument("--ray-address", help="ray: a cluster to join (default: $RAY_ADDRESS, else "

@@ -128,7 +128,8 @@ def measure(case: Case, startup: float) -> dict[str, Any]:
         part = pool.apply(_measure, (case,))
     per_program = startup + part["compile_s"] + part["steps_per_cell"] * part["step_median_s"]
     return {"kind": "ensemble", "model": case.model, "framework": case.framework,
-            "task": case.task, "profile": PROFILE, "members": case.members, "startup_s": startup, **part,
+            "task": case.task, "profile": PROFILE, "members": case.members,
+            "startup_s": startup, **part,
             "cells_per_hour": 3600 * case.members / per_program}
 
 

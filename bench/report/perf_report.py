@@ -140,8 +140,9 @@ ENSEMBLE_INTRO = (
     "`compile`: the program's (JAX; PyTorch runs eagerly); `step`: the median training step of "
     "the whole ensemble. cells/hour = 3600 M / (start-up + compile + steps per cell × step), "
     "training only; `× one cell` is over one cell of the same model and framework "
-    "trained alone by the solo trainer, measured in the same run. `torch.nn.GRU` and `LSTM` cannot be `vmap`-ped (their cells "
-    "train alone); the mGRU stands in for a discrete-time PyTorch model.")
+    "trained alone by the solo trainer, measured in the same run. `torch.nn.GRU` and `LSTM` "
+    "cannot be `vmap`-ped (their cells train alone); the mGRU stands in for a discrete-time "
+    "PyTorch model.")
 
 
 def _ensemble_rows(rs: list[dict[str, Any]]) -> list[str]:

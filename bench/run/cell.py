@@ -243,7 +243,7 @@ def run_cells_together(cells: list[tuple[Cell, dict[str, Any], Path | None]], pr
                        limits: model_process.Limits | None = None,
                        results_dir: Path | None = None) -> list[dict[str, Any]]:
     """Run cells (each with its overrides and result path) as one program
-    (``bench.train.ensemble_jax``); their result documents, in order.
+    (``bench.train.ensemble_jax``, ``ensemble_torch``); their result documents, in order.
 
     The cells share their data (one draw of secret seeds, made once) and one model process; each
     result is what its cell alone would have written, to float32 tolerance, and records the

@@ -243,7 +243,7 @@ def run(cells: list[Cell], profile: str, device: str, results_dir: Path, force: 
     (``secret`` by default). With ``isolate`` (the default) every cell's model runs in its own
     sandboxed process, held to ``limits`` (default: the profile's,
     ``bench.run.model_process.LIMITS``). ``executor`` (``bench.run.executors``) runs the cells
-    elsewhere or several at once; by default they run here, one after another. JAX cells that
+    elsewhere or several at once; by default they run here, one after another. Cells that
     differ only in seed, learning rate and weight decay train as one program, up to
     ``ensemble`` of them (``bench.run.ensembles``; 1: every cell alone).
     """
