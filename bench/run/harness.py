@@ -141,15 +141,25 @@ def process(cell: Cell, settings: Settings, report: RunReport,
     return doc
 
 
+# Models whose program failed as a whole in this run (a PyTorch model torch.func.vmap cannot
+# run, say), with why: their later groups train one cell at a time without trying again.
+_REFUSED: dict[tuple[str, str], str] = {}
+
+
 def process_group(group: ensembles.Group, settings: Settings, report: RunReport,
                   echo: Callable[[str], None]) -> None:
     """Run a group's cells that are not current as one program; each gets its own result and
-    ledger line. A program that fails as a whole (every member failed alike: a model that
-    cannot be ``vmap``-ped, say) is retried one cell at a time."""
+    ledger line. A program that fails as a whole (every member failed alike, or out of memory:
+    a model that cannot be ``vmap``-ped, say) is retried one cell at a time."""
     s = settings
     todo = [(c, o, p, n) for c in group.cells
             for o, p, n, run in [_todo(c, s, report, echo)] if run]
-    if len(todo) < 2:
+    first = group.cells[0]
+    refused = _REFUSED.get((first.model.name, first.framework))
+    if len(todo) < 2 or refused:
+        if refused and todo:
+            echo(f" {group.label}: one cell at a time (its program failed earlier in this run: "
+                 f"{refused})")
         for cell, *_ in todo:
             process(cell, dataclasses.replace(s, force=True), report, echo)
         return
@@ -161,7 +171,9 @@ def process_group(group: ensembles.Group, settings: Settings, report: RunReport,
         beside = executors.beside(others, at_start)
     forged = ledger.forged_since(s.results_dir, before)
     reasons = {(d["status"], d["reason"]) for d in docs}
-    if not forged and len(reasons) == 1 and docs[0]["status"] == "failed":
+    if not forged and len(reasons) == 1 and docs[0]["status"] in ("failed", "oom"):
+        if docs[0]["status"] == "failed":  # not out of memory: other data would fail alike
+            _REFUSED[(first.model.name, first.framework)] = docs[0]["reason"]
         echo(f" {group.label}: the program failed ({docs[0]['reason']}); running its "
              f"{len(todo)} cells one by one")
         for cell, *_ in todo:
@@ -251,6 +263,7 @@ def run(cells: list[Cell], profile: str, device: str, results_dir: Path, force: 
                         isolate, limits)
     if test_data is not None:  # the whole run's: secret (official) or public (open)
         cells = [dataclasses.replace(c, test_data=test_data) for c in cells]
+    _REFUSED.clear()
     ledger.entries(results_dir)  # a bad ledger line stops the run now, not after a cell trained
     root = Path(results_dir).resolve()
     for model in {c.model.name: c.model for c in cells}.values():

@@ -53,7 +53,7 @@ class StackedAdamW:
 
     def __init__(self, params: Params, lr: torch.Tensor, weight_decay: torch.Tensor,
                  betas: Sequence[float], eps: float = 1e-8) -> None:
-        self.lr, self.wd = lr.double(), weight_decay.double()  # Python floats in torch.optim
+        self.lr, self.wd = lr.double(), weight_decay.double()  # torch.optim: Python floats
         self.b1, self.b2 = float(betas[0]), float(betas[1])
         self.eps, self.t = eps, 0
         self.m = {k: torch.zeros_like(p) for k, p in params.items()}
@@ -101,9 +101,12 @@ def fit_predict_ensemble(module: ModuleType, specs: Sequence[TrainSpec], train: 
     frozen = {k: v.detach() for k, v in stacked.items() if k not in names}
     base = copy.deepcopy(models[0]).to("meta")
     n_params = sum(p.numel() for n, p in models[0].named_parameters() if n in names)
-    opt = StackedAdamW(params, torch.tensor([s.training["lr"] for s in specs], device=device),
-                       torch.tensor([s.training["weight_decay"] for s in specs], device=device),
-                       tr["betas"])
+    if any(not p.is_floating_point() for p in params.values()):
+        raise CannotEnsemble("the model has complex or integer parameters, which the stacked "
+                             "AdamW does not update as torch.optim.AdamW does")
+    hyper = {k: torch.tensor([s.training[k] for s in specs], dtype=torch.float64, device=device)
+             for k in ("lr", "weight_decay")}
+    opt = StackedAdamW(params, hyper["lr"], hyper["weight_decay"], tr["betas"])
 
     def member_loss(p: Params, f: Params, b: Params, batch: dict[str, torch.Tensor]
                     ) -> torch.Tensor:  # f, b: the member's frozen parameters and buffers
@@ -128,12 +131,14 @@ def fit_predict_ensemble(module: ModuleType, specs: Sequence[TrainSpec], train: 
     te_data = on_device(evaluate["test"], device)
     n_train = len(tr_data["inputs"])
 
-    def member_batches(step_idx: list[np.ndarray]) -> dict[str, torch.Tensor]:
-        idx = torch.as_tensor(np.stack(step_idx), device=device)  # (M, B): one gather each
+    def member_batches(idx: torch.Tensor) -> dict[str, torch.Tensor]:  # idx (M, B): one gather
         return {k: v[idx] for k, v in tr_data.items()}
 
+    def member_index(step_idx: list[np.ndarray]) -> torch.Tensor:
+        return torch.as_tensor(np.stack(step_idx), device=device)
+
     _check(models, step, predict, params, frozen, buffers,
-           member_batches([np.arange(min(tr["batch_size"], n_train))] * m), kind)
+           member_batches(member_index([np.arange(min(tr["batch_size"], n_train))] * m)), kind)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     timer = StepTimer(sync)
@@ -144,8 +149,9 @@ def fit_predict_ensemble(module: ModuleType, specs: Sequence[TrainSpec], train: 
         order = [batches(n_train, tr["batch_size"], rng) for rng in rngs]
         losses = []
         for k in range(len(order[0])):
+            idx = member_index([o[k] for o in order])  # as the solo trainer: made untimed
             timer.start()
-            batch = member_batches([o[k] for o in order])
+            batch = member_batches(idx)
             grads, loss = step(params, frozen, buffers, batch)
             opt.step(params, grads)
             timer.stop()
@@ -202,27 +208,51 @@ def fit_predict_ensemble(module: ModuleType, specs: Sequence[TrainSpec], train: 
     return out
 
 
+def _is_oom(e: BaseException) -> bool:
+    return isinstance(e, MemoryError) or "OutOfMemory" in type(e).__name__
+
+
 def _check(models: list[torch.nn.Module], step: Callable, predict: Callable, params: Params,
            frozen: Params, buffers: Params, batch: dict[str, torch.Tensor], kind: str) -> None:
-    """Raise :class:`CannotEnsemble` unless the vmapped program gives every member the loss
-    its own module gives on ``batch`` (the same sequences for each member), in training and in
-    prediction."""
+    """Raise :class:`CannotEnsemble` unless the vmapped program gives every member the loss and
+    the gradients its own module gives on ``batch`` (the same sequences for each member), and
+    the same predictions, and leaves the buffers as they are (they are not trained here)."""
+    before = {k: v.clone() for k, v in buffers.items()}
     try:
-        _, losses = step(params, frozen, buffers, batch)
+        grads, losses = step(params, frozen, buffers, batch)
         predicted = predict(params, {k: v[0] for k, v in batch.items()})
     except Exception as e:
+        if _is_oom(e):
+            raise  # out of memory is not a refusal: the harness reports it as such
         first_sentence = (str(e).splitlines() or [""])[0].split(". ")[0].rstrip(".")
         raise CannotEnsemble(f"torch.func.vmap cannot run this model "
                              f"({type(e).__name__}: {first_sentence})") from e
+    if any(not torch.equal(before[k], v) for k, v in buffers.items()):
+        raise CannotEnsemble("the model updates its buffers in training, which the program "
+                             "does not carry from step to step")
+    if losses.requires_grad:  # a value functional_call did not swap is still in the graph
+        raise CannotEnsemble("the model computes with tensors torch.func.functional_call does "
+                             "not replace (parameters kept outside its registered parameters)")
     first = {k: v[0] for k, v in batch.items()}
     for i, model in enumerate(models):
-        with torch.no_grad():
-            alone = loss_of(model(first["inputs"], first["dt"]), first, kind)
+        model.zero_grad(set_to_none=True)
+        alone = loss_of(model(first["inputs"], first["dt"]), first, kind)
+        alone.backward()
         for what, value in (("training", losses[i]),
                             ("prediction", loss_of(predicted[i], first, kind))):
-            a, b = float(value), float(alone)
+            a, b = float(value), float(alone.detach())
             if not math.isfinite(a) and not math.isfinite(b):
                 continue  # the member diverges either way; its training reports it
             if not abs(a - b) <= CHECK_RTOL * max(abs(b), 1e-6):
                 raise CannotEnsemble(f"under torch.func.vmap this model computes a different "
                                      f"{what} loss (member {i + 1}: {a:.6g}, alone {b:.6g})")
+        for name, p in model.named_parameters():
+            if name not in grads:
+                continue
+            own = torch.zeros_like(p) if p.grad is None else p.grad
+            gap, scale = float((grads[name][i] - own).norm()), float(own.norm())
+            if not gap <= CHECK_RTOL * max(scale, 1e-6) + 1e-7:
+                raise CannotEnsemble(f"under torch.func.vmap this model computes a different "
+                                     f"gradient for {name} (member {i + 1}: off by {gap:.3g}, "
+                                     f"its norm {scale:.3g})")
+        model.zero_grad(set_to_none=True)

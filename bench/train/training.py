@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 EVAL_BATCH = 500  # sequences per evaluation batch, in both frameworks
-# The training settings in which the members of one program (bench.train.ensemble_jax) may
-# differ, besides the seed; every other setting they share.
+# The training settings in which the members of one program (bench.train.ensemble_jax,
+# bench.train.ensemble_torch) may differ, besides the seed; every other setting they share.
 ENSEMBLE_VARIED = ("lr", "weight_decay")
 
 

@@ -86,16 +86,19 @@ def test_members_are_their_solo_cells_fail_alone_and_resume(models, tmp_path, mo
 def test_a_torch_model_vmap_cannot_run_falls_back_to_one_cell_at_a_time(models, tmp_path):
     """PyTorch cells group too. The mGRU's two seeds train as one program; ``torch.nn.GRU`` has
     no ``vmap`` batching rule, so the GRU's program refuses itself, says why, and its cells
-    train one by one, each with the result it has alone."""
-    cells = [cell(models, model=m, framework="torch", seed=s, training={"epochs": 2})
-             for m in ("mgru", "gru") for s in (0, 1)]
+    train one by one, each with the result it has alone; the GRU's next group (other epochs)
+    does not try again."""
+    cells = [cell(models, model=m, framework="torch", seed=s, training={"epochs": e})
+             for m, e in (("mgru", 2), ("gru", 2), ("gru", 1)) for s in (0, 1)]
     lines: list[str] = []
     report = harness.run(cells, "smoke", "cpu", tmp_path, test_data="public", echo=lines.append)
-    assert len(report.done) == 4 and not report.problems
+    assert len(report.done) == 6 and not report.problems
     assert sum("one program of 2" in line for line in lines) == 2  # the mGRU's
     fallback = [line for line in lines if "one by one" in line]
     assert len(fallback) == 1 and "gru/torch" in fallback[0]
     assert "vmap cannot run this model" in fallback[0]
+    again = [line for line in lines if "failed earlier in this run" in line]
+    assert len(again) == 1 and "gru/torch" in again[0]
     for c in cells:
         doc = results.read(harness.locate(c, "smoke", "cpu", tmp_path, {})[1])
         assert doc["status"] == "ok"

@@ -34,9 +34,10 @@ def data(lengths: bool = False):
                                "probe": {k: probe[k] for k in ("inputs", "dt")}}
 
 
-def member_specs(models, name: str) -> list[TrainSpec]:
+def member_specs(models, name: str, device: str = "cpu", **config_changes) -> list[TrainSpec]:
     config, _ = models[name].resolve("flipflop-3bit", "smoke")
-    base = TrainSpec(config=config, device="cpu", seed=0, n_inputs=I, n_outputs=O,
+    base = TrainSpec(config={**config, **config_changes}, device=device, seed=0, n_inputs=I,
+                     n_outputs=O,
                      training={"lr": 1e-2, "betas": [0.9, 0.999], "weight_decay": 0.0,
                                "batch_size": 10, "epochs": 3})
     grid = [(0, 1e-2, 0.0), (1, 3e-3, 1e-2)]  # seed, lr and weight decay all differ
