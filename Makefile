@@ -119,11 +119,15 @@ list: setup
 	@$(PY) -m bench list
 
 # The data extra too, where it can be installed (its tests skip where it cannot).
+# TEST_WORKERS pytest processes where pytest-xdist is installed (the test extra), one test file
+# each at a time; without it, one process.
+TEST_WORKERS ?= 2
 test: setup
 	@$(PY) -m bench.tools.install --extra data --optional
 	@$(PY) -m bench.tools.install --extra test --optional --browser --model submissions
 	@$(PY) -m bench.tools.install --extra ray --optional
-	$(PY) -m pytest -q
+	@if $(PY) -c "import xdist" 2>/dev/null; then w="-n $(TEST_WORKERS) --dist loadfile"; fi; \
+	echo "$(PY) -m pytest -q $$w"; $(PY) -m pytest -q $$w
 
 # The tests that start no process and train nothing (not marked slow): a couple of minutes.
 test-fast: setup

@@ -63,9 +63,9 @@ def ray_session():
 def test_local_jobs_give_the_same_results_and_say_they_shared(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     # public test data: an official run draws its own, so two runs would differ by design
-    cells = _cells(models=("gru",))
-    harness.run(cells, "smoke", "cpu", one, echo=lambda s: None, test_data="public")
-    report = harness.run(cells, "smoke", "cpu", two, echo=lambda s: None,
+    cells = _cells(models=("gru",))  # each alone (ensemble=1): two cells to run at once
+    harness.run(cells, "smoke", "cpu", one, echo=lambda s: None, test_data="public", ensemble=1)
+    report = harness.run(cells, "smoke", "cpu", two, echo=lambda s: None, ensemble=1,
                          executor=executors.Local(jobs=2), test_data="public")
     assert len(report.done) == 2 and not report.problems
     assert _comparable(one) == _comparable(two)

@@ -94,9 +94,12 @@ def test_tuned_cells_record_the_study_and_equal_a_plain_run_of_the_setting(study
     # the same setting run as an ordinary cell with command-line overrides: the same model
     plain = run_cell(Cell(models["gnode"], "torch", task, 0), "smoke", "cpu",
                      {**record["selected"], "config": {}}, isolate=False)
-    # trained alike; scored alike where the data are fixed (each draws its own secret test split)
-    assert plain["curve"] == docs[0]["curve"]
-    assert plain["hold"]["memory_auc"] == docs[0]["hold"]["memory_auc"]
+    # trained alike; scored alike where the data are fixed (each draws its own secret test
+    # split). The tuned seeds trained as one program: alike to float32 tolerance.
+    assert plain["curve"]["best_epoch"] == docs[0]["curve"]["best_epoch"]
+    for name in ("train_loss", "val_loss"):
+        assert plain["curve"][name] == pytest.approx(docs[0]["curve"][name], rel=1e-5)
+    assert plain["hold"]["memory_auc"] == pytest.approx(docs[0]["hold"]["memory_auc"], abs=1e-4)
 
 
 def test_a_tuned_cell_is_rerun_when_its_study_changed(study, task):
