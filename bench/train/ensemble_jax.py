@@ -34,7 +34,7 @@ import numpy as np
 import optax
 
 from bench.train import compile_cache
-from bench.train.ensemble import fit_members, incompatibility
+from bench.train.ensemble import incompatibility
 from bench.train.timing import StepTimer
 from bench.train.train_jax import (
     MATMUL_PRECISION,
@@ -46,7 +46,7 @@ from bench.train.train_jax import (
     model_loss,
     nfe_of,
 )
-from bench.train.training import Diverged, Outcome, TrainSpec, batches
+from bench.train.training import Diverged, Outcome, TrainSpec, batches, fit_members
 
 
 def _stack(trees: list) -> Any:

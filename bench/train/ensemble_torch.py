@@ -36,10 +36,18 @@ import torch
 from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 
 from bench.spec.contract import has_nfe_counts
-from bench.train.ensemble import CannotEnsemble, fit_members, incompatibility
+from bench.train.ensemble import CannotEnsemble, incompatibility
 from bench.train.timing import StepTimer
 from bench.train.train_torch import device_sync, loss_of, on_device
-from bench.train.training import EVAL_BATCH, Diverged, Outcome, TrainSpec, batches, median_time
+from bench.train.training import (
+    EVAL_BATCH,
+    Diverged,
+    Outcome,
+    TrainSpec,
+    batches,
+    fit_members,
+    median_time,
+)
 
 Params = dict[str, torch.Tensor]
 # The first-batch check: vmapped and solo losses agree to this relative tolerance.

@@ -66,32 +66,76 @@ def median_time(fn: Callable[[], object], sync: Callable[[], None], repeats: int
 
 def fit_epochs(epochs: int, label: str, run_epoch: Callable[[], float],
                validate: Callable[[], float], snapshot: Callable[[], Any]) -> tuple[Any, dict]:
-    """The protocol's epoch loop, shared by both frameworks' trainers.
+    """The protocol's epoch loop for one model (:func:`fit_members` with one member).
 
     ``run_epoch`` trains one epoch and returns its mean training loss, ``validate`` returns
     the validation loss, ``snapshot`` returns a copy of the parameters. Returns the snapshot
     with the lowest validation loss and the loss curves; a non-finite loss is
     :class:`Diverged`.
     """
+    best_state = snapshot()
+
+    def keep(improved: np.ndarray) -> None:
+        nonlocal best_state
+        if improved[0]:
+            best_state = snapshot()
+
+    (member,) = fit_members(epochs, 1, label, lambda: np.asarray([run_epoch()]),
+                            lambda: np.asarray([validate()]), keep)
+    if member.failure is not None:
+        raise member.failure
+    return best_state, member.curve
+
+
+@dataclass
+class Member:
+    """One model's bookkeeping across the epochs (its parameters are the trainer's to keep)."""
+    failure: Diverged | None = None
+    best: float = float("inf")
+    best_epoch: int = -1
+    curve: dict[str, Any] = field(default_factory=lambda: {"train_loss": [], "val_loss": []})
+
+
+def fit_members(epochs: int, m: int, label: str, run_epoch: Callable[[], np.ndarray],
+                validate: Callable[[], np.ndarray], keep: Callable[[np.ndarray], None]
+                ) -> list[Member]:
+    """The protocol's epoch loop, for ``m`` members trained side by side (one alone, or the
+    members of one program: ``bench.train.ensemble_jax``, ``ensemble_torch``).
+
+    ``run_epoch`` trains one epoch and returns each member's mean training loss, ``validate``
+    each member's validation loss; ``keep(improved)`` snapshots the parameters of the members
+    marked in the boolean mask. A member whose loss goes non-finite gets its
+    :class:`Diverged` and stops counting; the loop stops when every member has.
+    """
     from bench.progress import bar
 
-    best, best_state, best_epoch = float("inf"), snapshot(), -1
-    curve: dict[str, Any] = {"train_loss": [], "val_loss": []}
+    members = [Member() for _ in range(m)]
     progress = bar(epochs, label)
     try:
         for epoch in range(epochs):
-            loss = run_epoch()
-            val = validate()
-            for what, value in (("training", loss), ("validation", val)):
-                if not np.isfinite(value):
-                    raise Diverged(f"{what} loss is {value} in epoch {epoch + 1}")
-            curve["train_loss"].append(loss)
-            curve["val_loss"].append(val)
-            if val < best:
-                best, best_state, best_epoch = val, snapshot(), epoch
-            progress.set_postfix_str(f"loss {loss:.4f} val {val:.4f}")
+            train_loss, val_loss = run_epoch(), validate()
+            improved = np.zeros(m, bool)
+            for i, mb in enumerate(members):
+                if mb.failure is not None:
+                    continue
+                for what, value in (("training", train_loss[i]), ("validation", val_loss[i])):
+                    if not np.isfinite(value) and mb.failure is None:
+                        mb.failure = Diverged(f"{what} loss is {value} in epoch {epoch + 1}")
+                if mb.failure is not None:
+                    continue
+                mb.curve["train_loss"].append(float(train_loss[i]))
+                mb.curve["val_loss"].append(float(val_loss[i]))
+                if val_loss[i] < mb.best:
+                    mb.best, mb.best_epoch, improved[i] = float(val_loss[i]), epoch, True
+            keep(improved)
+            alive = sum(mb.failure is None for mb in members)
+            progress.set_postfix_str(f"{alive}/{m} members training" if m > 1 else
+                                     f"loss {train_loss[0]:.4f} val {val_loss[0]:.4f}")
             progress.update()
+            if not alive:
+                break
     finally:
         progress.close()
-    curve["best_epoch"] = best_epoch + 1
-    return best_state, curve
+    for mb in members:
+        mb.curve["best_epoch"] = mb.best_epoch + 1
+    return members
