@@ -38,7 +38,7 @@ from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 from bench.spec.contract import has_nfe_counts
 from bench.train.ensemble import CannotEnsemble, incompatibility
 from bench.train.timing import StepTimer
-from bench.train.train_torch import device_sync, loss_of, on_device
+from bench.train.train_torch import device_sync, loss_of, on_device, timed_predictions
 from bench.train.training import (
     EVAL_BATCH,
     Diverged,
@@ -46,7 +46,6 @@ from bench.train.training import (
     TrainSpec,
     batches,
     fit_members,
-    median_time,
 )
 
 Params = dict[str, torch.Tensor]
@@ -185,9 +184,7 @@ def fit_predict_ensemble(module: ModuleType, specs: Sequence[TrainSpec], train: 
     sync()
     train_total = time.perf_counter() - t_start
 
-    predict(best, {k: v[:EVAL_BATCH] for k, v in te_data.items()})  # warm-up
-    predictions = predict(best, te_data)
-    eval_s = median_time(lambda: predict(best, te_data), sync)
+    predictions, eval_s = timed_predictions(lambda d: predict(best, d), te_data, sync)
     if nfe is not None:
         nfe["eval_forward"] = base.nfe_forward
     outputs = {name: predict(best, on_device(inputs, device)).cpu().numpy()

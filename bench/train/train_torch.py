@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import resource
 import time
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -45,6 +46,14 @@ def loss_of(pred: torch.Tensor, batch: dict[str, torch.Tensor], kind: str) -> to
     mask = (steps[None, :] < lengths[:, None])[..., None]
     sq = torch.where(mask, (pred - y) ** 2, torch.zeros((), dtype=pred.dtype, device=pred.device))
     return torch.sum(sq) / (mask.sum() * y.shape[-1])
+
+
+def timed_predictions(predict: Callable[[dict[str, torch.Tensor]], torch.Tensor],
+                      test: dict[str, torch.Tensor], sync: Callable[[], None]
+                      ) -> tuple[torch.Tensor, float]:
+    """The test split's predictions, and the median time of predicting it after a warm-up."""
+    predict({k: v[:EVAL_BATCH] for k, v in test.items()})
+    return predict(test), median_time(lambda: predict(test), sync)
 
 
 @torch.no_grad()
@@ -112,9 +121,7 @@ def fit_predict(module: ModuleType, spec: TrainSpec, train: dict, validation: di
     train_total = time.perf_counter() - t_start
     model.load_state_dict(best_state)
 
-    _predict(model, {k: v[:EVAL_BATCH] for k, v in te_data.items()})  # warm-up
-    predictions = _predict(model, te_data)
-    eval_s = median_time(lambda: _predict(model, te_data), sync)
+    predictions, eval_s = timed_predictions(lambda d: _predict(model, d), te_data, sync)
     if nfe is not None:
         nfe["eval_forward"] = model.nfe_forward
     outputs = {name: _predict(model, on_device(inputs, device)).cpu().numpy()
