@@ -8,10 +8,8 @@ import dataclasses
 
 import numpy as np
 import pytest
-from test_trainers import JAX as CONSTANT
-from test_trainers import splits as constant_splits
 
-from bench.train import ensemble, ensemble_jax, train_jax
+from bench.train import ensemble_jax, train_jax
 from bench.train.training import Diverged, TrainSpec
 
 N_TRAIN, T, I, O = 24, 12, 3, 2
@@ -91,43 +89,3 @@ def test_variable_lengths_and_classification_loss(models):
     for spec, member in zip(specs, members, strict=True):
         assert_member_is_solo(member, train_jax.fit_predict(module, spec, train, validation,
                                                              evaluate))
-
-
-def test_a_diverging_member_fails_alone():
-    """The constant model of ``test_trainers``: at lr 1e38 the first AdamW step sends w to
-    about 1e38, and the next epoch's training loss overflows to infinity."""
-    base = TrainSpec(config={}, device="cpu", seed=0, n_inputs=1, n_outputs=1,
-                     training={"lr": 0.01, "betas": [0.9, 0.999], "weight_decay": 0.0,
-                               "batch_size": 8, "epochs": 4})
-    wild = dataclasses.replace(base, training={**base.training, "lr": 1e38})
-    train, validation, evaluate = constant_splits()
-    calm_alone = train_jax.fit_predict(CONSTANT, base, train, validation, evaluate)
-    with pytest.raises(Diverged) as alone:
-        train_jax.fit_predict(CONSTANT, wild, train, validation, evaluate)
-    calm, diverged, calm_again = ensemble_jax.fit_predict_ensemble(
-        CONSTANT, [base, wild, base], train, validation, evaluate)
-    assert isinstance(diverged, Diverged)
-    assert str(diverged) == str(alone.value)
-    for member in (calm, calm_again):
-        assert not isinstance(member, Diverged)
-        assert_member_is_solo(member, calm_alone)
-        assert member.curve["best_epoch"] == 1  # the known path of test_trainers
-
-
-@pytest.mark.parametrize("change,why", [
-    ({"config": {"N": 3}}, "model configs differ"),
-    ({"training": {"lr": 0.1, "betas": [0.9, 0.999], "weight_decay": 0.0, "batch_size": 4,
-                   "epochs": 4}}, "'batch_size' differs"),
-    ({"n_outputs": 2}, "input and output sizes differ"),
-])
-def test_cells_that_cannot_share_a_program_are_refused(change, why):
-    base = TrainSpec(config={}, device="cpu", seed=0, n_inputs=1, n_outputs=1,
-                     training={"lr": 0.01, "betas": [0.9, 0.999], "weight_decay": 0.0,
-                               "batch_size": 8, "epochs": 4})
-    other = dataclasses.replace(base, **change)
-    assert why in ensemble.incompatibility([base, other])
-    with pytest.raises(ValueError, match="cannot train as one program"):
-        ensemble_jax.fit_predict_ensemble(CONSTANT, [base, other], *constant_splits())
-    assert ensemble.incompatibility([base, dataclasses.replace(
-        base, seed=3, training={**base.training, "lr": 0.5, "weight_decay": 0.1})]) is None
-
