@@ -103,3 +103,34 @@ def test_a_torch_model_vmap_cannot_run_falls_back_to_one_cell_at_a_time(models, 
         doc = results.read(harness.locate(c, "smoke", "cpu", tmp_path, {})[1])
         assert doc["status"] == "ok"
         assert doc["timing"].get("ensemble_members", 1) == (2 if c.model.name == "mgru" else 1)
+
+
+@pytest.mark.parametrize("status,remembered", [("failed", True), ("oom", False)])
+def test_a_program_that_fails_as_a_whole_reruns_its_cells_and_a_refusal_is_remembered(
+        models, tmp_path, monkeypatch, status, remembered):
+    """Every member failed alike, or out of memory: each cell runs alone. A refusal (failed) is
+    remembered for the model's later groups in the run; out of memory is not (other data may
+    fit)."""
+    calls: list[tuple[str, ...]] = []
+
+    def together(todo, *args, **kwargs):
+        calls.append(tuple(f"s{c.seed}" for c, *_ in todo))
+        return [{"status": status, "reason": "the same reason", "metrics": {}} for _ in todo]
+
+    def alone(cell, settings, report, echo):
+        calls.append((f"alone s{cell.seed}",))
+
+    monkeypatch.setattr(harness, "run_cells_together", together)
+    monkeypatch.setattr(harness, "process", alone)
+    monkeypatch.setattr(harness, "_REFUSED", {})
+    lines: list[str] = []
+    settings = harness.Settings("smoke", "cpu", tmp_path, False, {}, False, None)
+    for epochs in (2, 1):  # two groups of one model
+        group = ensembles.Group(tuple(cell(models, seed=s, training={"epochs": epochs})
+                                      for s in (0, 1)))
+        harness.process_group(group, settings, harness.RunReport(), lines.append)
+    tried_twice = [("s0", "s1"), ("alone s0",), ("alone s1",)] * 2
+    tried_once = [("s0", "s1"), ("alone s0",), ("alone s1",), ("alone s0",), ("alone s1",)]
+    assert calls == (tried_once if remembered else tried_twice)
+    assert sum("running its 2 cells one by one" in line for line in lines) == (
+        1 if remembered else 2)
