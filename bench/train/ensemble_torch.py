@@ -8,11 +8,13 @@ batch order), learning rate and weight decay, and follows the arithmetic of
 under the same ``torch.manual_seed``), batches, AdamW update and best-validation selection.
 
 Not every module survives ``vmap``: ``torch.nn.GRU`` and ``torch.nn.LSTM`` have no batching rule,
-in-place updates of a captured tensor and data-dependent control flow (adaptive solvers) raise.
-So the program checks itself before training: each member's loss on its first batch, computed
-by the vmapped program and by the member's own module, must agree. If the vmapped program
-raises or disagrees, :class:`~bench.train.ensemble.CannotEnsemble` is raised and the harness
-trains the cells one by one.
+in-place updates of a captured tensor and data-dependent control flow (adaptive solvers) raise,
+and a module that computes with tensors ``functional_call`` does not swap (parameters kept in a
+dict of its own) runs but computes wrongly. So the program checks itself before training: on
+its first batch, each member's training loss, prediction loss and gradients from the vmapped
+program must equal those of the member's own module, and the buffers must stay as they are. If
+not, :class:`~bench.train.ensemble.CannotEnsemble` is raised, naming why, and the harness trains
+the cells one by one.
 
 The AdamW update is written out here because ``torch.optim.AdamW`` takes one learning rate and
 weight decay per parameter group, not one per slice of a stacked tensor; it is torch's own
@@ -49,7 +51,7 @@ from bench.train.training import (
 )
 
 Params = dict[str, torch.Tensor]
-# The first-batch check: vmapped and solo losses agree to this relative tolerance.
+# The first-batch check: vmapped and solo losses and gradients agree to this relative tolerance.
 CHECK_RTOL = 1e-4
 
 
