@@ -136,12 +136,12 @@ def measure(case: Case, startup: float) -> dict[str, Any]:
 def with_speedups(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each record's throughput over one cell of its case trained alone in the same run."""
     def key(r: dict[str, Any]) -> tuple[str, str, str]:
-        return r["model"], r.get("framework", "jax"), r["task"]
+        return r["model"], r["framework"], r["task"]
 
     solo = {key(r): r["cells_per_hour"] for r in records if r["members"] == 1}
-    return [{**r, "x_solo": solo[key(r)] and r["cells_per_hour"] / solo[key(r)]
-             if key(r) in solo else None} for r in records]
+    return [{**r, "x_solo": r["cells_per_hour"] / solo[key(r)] if solo.get(key(r)) else None}
+            for r in records]
 
 
 def record_name(r: dict[str, Any]) -> str:
-    return f"ensemble-{r['model']}-{r.get('framework', 'jax')}-{r['task']}-m{r['members']}"
+    return f"ensemble-{r['model']}-{r['framework']}-{r['task']}-m{r['members']}"

@@ -146,7 +146,7 @@ ENSEMBLE_INTRO = (
 
 
 def _ensemble_rows(rs: list[dict[str, Any]]) -> list[str]:
-    rows = [{"model": r["model"], "framework": r.get("framework", "jax"), "task": r["task"],
+    rows = [{"model": r["model"], "framework": r["framework"], "task": r["task"],
              "members": str(r["members"]),
              "start-up (s)": _fmt(r["startup_s"], ".2f"),
              "compile (s)": _fmt(r["compile_s"], ".2f"),
@@ -154,7 +154,7 @@ def _ensemble_rows(rs: list[dict[str, Any]]) -> list[str]:
              "steps per cell": str(r["steps_per_cell"]),
              "cells/hour": _fmt(r["cells_per_hour"], ".0f"),
              "× one cell": _fmt(r.get("x_solo"), ".2f")}
-            for r in sorted(rs, key=lambda r: (r["model"], r.get("framework", "jax"), r["task"],
+            for r in sorted(rs, key=lambda r: (r["model"], r["framework"], r["task"],
                                                r["members"]))]
     return ["### Many cells as one program", "", ENSEMBLE_INTRO, "", *_table(rows)]
 

@@ -156,12 +156,16 @@ def process_group(group: ensembles.Group, settings: Settings, report: RunReport,
             for o, p, n, run in [_todo(c, s, report, echo)] if run]
     first = group.cells[0]
     refused = _REFUSED.get((first.model.name, first.framework))
+
+    def one_by_one() -> None:
+        for cell, *_ in todo:
+            process(cell, dataclasses.replace(s, force=True), report, echo)
+
     if len(todo) < 2 or refused:
         if refused and todo:
             echo(f" {group.label}: one cell at a time (its program failed earlier in this run: "
                  f"{refused})")
-        for cell, *_ in todo:
-            process(cell, dataclasses.replace(s, force=True), report, echo)
+        one_by_one()
         return
     before = ledger.snapshot(s.results_dir)
     with executors.running() as others:
@@ -176,8 +180,7 @@ def process_group(group: ensembles.Group, settings: Settings, report: RunReport,
             _REFUSED[(first.model.name, first.framework)] = docs[0]["reason"]
         echo(f" {group.label}: the program failed ({docs[0]['reason']}); running its "
              f"{len(todo)} cells one by one")
-        for cell, *_ in todo:
-            process(cell, dataclasses.replace(s, force=True), report, echo)
+        one_by_one()
         return
     for (cell, _, path, name), doc in zip(todo, docs, strict=True):
         doc.setdefault("timing", {})["cells_beside"] = beside

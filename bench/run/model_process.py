@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.errors import UserError
+from bench.errors import UserError, is_out_of_memory
 from bench.run import isolation, wire
 from bench.run.isolation import STOP, Limits
 from bench.spec.registry import ModelSpec
@@ -81,11 +81,6 @@ class ModelReport:
     attractor: dict[str, Any] | None = None
 
 
-def _is_oom(e: BaseException) -> bool:
-    text = f"{type(e).__name__}: {e}"
-    return isinstance(e, MemoryError) or "OutOfMemory" in text or "RESOURCE_EXHAUSTED" in text
-
-
 def run_job(job: ModelJob) -> ModelReport:
     """Train, predict and analyse in this process; a model's error becomes the report's status."""
     try:
@@ -124,7 +119,7 @@ def _failure(e: BaseException) -> ModelReport:
         return ModelReport(status="failed", reason=str(e))
     # a model's own error must not stop the other cells
     last = traceback.extract_tb(e.__traceback__)[-1]
-    return ModelReport(status="oom" if _is_oom(e) else "failed",
+    return ModelReport(status="oom" if is_out_of_memory(e) else "failed",
                        reason=f"{type(e).__name__}: {e} ({Path(last.filename).name}:{last.lineno})")
 
 

@@ -141,12 +141,13 @@ def _fit_predict(module, specs: list[TrainSpec], train, validation, evaluate,
     step = jax.jit(jax.vmap(member_step)).lower(params, opt_state, lrs, wds, *first).compile()
     compile_s = time.perf_counter() - t_start
 
-    def validate(params) -> np.ndarray:
+    def validate(params) -> np.ndarray:  # one transfer for all members
         pred = predict_all(params, val_batches)
         if val_lengths is None and kind == "mse":  # the solo trainer's plain mean
-            return np.asarray([float(jnp.mean((pred[i] - val_targets) ** 2)) for i in range(m)])
-        return np.asarray([float(loss_of(pred[i], val_targets, val_lengths, val_w, kind))
-                           for i in range(m)])
+            losses = [jnp.mean((pred[i] - val_targets) ** 2) for i in range(m)]
+        else:
+            losses = [loss_of(pred[i], val_targets, val_lengths, val_w, kind) for i in range(m)]
+        return np.asarray(jnp.stack(losses))
 
     def run_epoch() -> np.ndarray:
         nonlocal params, opt_state

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 
+from bench.errors import is_out_of_memory
 from bench.spec.contract import has_nfe_counts
 from bench.train.ensemble import CannotEnsemble, incompatibility
 from bench.train.timing import StepTimer
@@ -169,9 +170,9 @@ def fit_predict_ensemble(module: ModuleType, specs: Sequence[TrainSpec], train: 
                 nfe = {"train_forward": base.nfe_forward, "train_backward": base.nfe_backward}
         return torch.stack(losses).mean(0).cpu().numpy()
 
-    def validate() -> np.ndarray:
+    def validate() -> np.ndarray:  # one transfer for all members
         pred = predict(params, va_data)
-        return np.asarray([float(loss_of(pred[i], va_data, kind)) for i in range(m)])
+        return torch.stack([loss_of(pred[i], va_data, kind) for i in range(m)]).cpu().numpy()
 
     best = {k: v.clone() for k, v in params.items()}
 
@@ -215,21 +216,18 @@ def fit_predict_ensemble(module: ModuleType, specs: Sequence[TrainSpec], train: 
     return out
 
 
-def _is_oom(e: BaseException) -> bool:
-    return isinstance(e, MemoryError) or "OutOfMemory" in type(e).__name__
-
-
 def _check(models: list[torch.nn.Module], step: Callable, predict: Callable, params: Params,
            frozen: Params, buffers: Params, batch: dict[str, torch.Tensor], kind: str) -> None:
     """Raise :class:`CannotEnsemble` unless the vmapped program gives every member the loss and
     the gradients its own module gives on ``batch`` (the same sequences for each member), and
     the same predictions, and leaves the buffers as they are (they are not trained here)."""
     before = {k: v.clone() for k, v in buffers.items()}
+    first = {k: v[0] for k, v in batch.items()}
     try:
         grads, losses = step(params, frozen, buffers, batch)
-        predicted = predict(params, {k: v[0] for k, v in batch.items()})
+        predicted = predict(params, first)
     except Exception as e:
-        if _is_oom(e):
+        if is_out_of_memory(e):
             raise  # out of memory is not a refusal: the harness reports it as such
         first_sentence = (str(e).splitlines() or [""])[0].split(". ")[0].rstrip(".")
         raise CannotEnsemble(f"torch.func.vmap cannot run this model "
@@ -240,7 +238,6 @@ def _check(models: list[torch.nn.Module], step: Callable, predict: Callable, par
     if losses.requires_grad:  # a value functional_call did not swap is still in the graph
         raise CannotEnsemble("the model computes with tensors torch.func.functional_call does "
                              "not replace (parameters kept outside its registered parameters)")
-    first = {k: v[0] for k, v in batch.items()}
     for i, model in enumerate(models):
         model.zero_grad(set_to_none=True)
         alone = loss_of(model(first["inputs"], first["dt"]), first, kind)

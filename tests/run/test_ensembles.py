@@ -86,8 +86,7 @@ def test_members_are_their_solo_cells_fail_alone_and_resume(models, tmp_path, mo
 def test_a_torch_model_vmap_cannot_run_falls_back_to_one_cell_at_a_time(models, tmp_path):
     """PyTorch cells group too. The mGRU's two seeds train as one program; ``torch.nn.GRU`` has
     no ``vmap`` batching rule, so the GRU's program refuses itself, says why, and its cells
-    train one by one, each with the result it has alone; the GRU's next group (other epochs)
-    does not try again."""
+    train one by one; the GRU's next group (other epochs) does not try again."""
     cells = [cell(models, model=m, framework="torch", seed=s, training={"epochs": e})
              for m, e in (("mgru", 2), ("gru", 2), ("gru", 1)) for s in (0, 1)]
     lines: list[str] = []

@@ -1,6 +1,7 @@
 """Many PyTorch cells as one program (``bench.train.ensemble_torch``): each member must come out as
-its own solo cell (``bench.train.train_torch.fit_predict``) would, to float32 tolerance; a member
-that diverges must fail alone; a model that ``vmap`` cannot run must refuse itself."""
+its own solo cell (``bench.train.train_torch.fit_predict``) would, to float32 tolerance, and a
+model the program cannot run correctly must refuse itself. The diverging member and the refused
+cells, for both frameworks: ``test_ensemble.py``."""
 
 from __future__ import annotations
 
