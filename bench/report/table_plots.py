@@ -81,8 +81,9 @@ def draw(docs: list[dict[str, Any]], title: str, path: Path, label) -> bool:
                     continue
                 if not drawn:
                     inputs, targets = np.asarray(ex["inputs"]), np.asarray(ex["targets"])
-                    ax.bar(np.arange(len(inputs)), inputs[:, 0], color="0.85", width=1.0,
-                           label="input")
+                    # one stepped area, not a bar per bin: a single path in the SVG
+                    edges = np.arange(len(inputs) + 1) - 0.5
+                    ax.stairs(inputs[:, 0], edges, fill=True, color="0.85", label="input")
                     ax.plot(targets[:, 0], color="black", lw=2, label="target")
                     drawn = True
                 ax.plot(np.asarray(ex["outputs"])[:, 0], color=colors[key], lw=1,

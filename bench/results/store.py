@@ -16,7 +16,8 @@ documents in memory for the plots, and drops a trial whose file is missing or di
 plot pairs outputs with another trial's targets.
 
 :func:`migrate` (``python -m bench migrate-store``) converts a results folder written before
-this layout, and is safe to rerun: each result file is rewritten together with its ledger line
+this layout, and is safe to rerun. It writes float32 curves and outputs in their short forms
+(:func:`bench.results.numbers.shorten`). Each result file is rewritten together with its ledger line
 under the folder's lock, so a verified file stays verified and an unverified one stays
 unverified. It also re-encodes phase portraits with a palette (:func:`bench.analysis.portraits.compact`).
 """
@@ -32,7 +33,7 @@ from typing import Any
 
 from bench import results
 from bench.analysis import portraits
-from bench.results import ledger
+from bench.results import ledger, numbers
 
 # field of a result -> the keys of its trial that are shared (the rest stay in the result)
 SHARED = {"example": ("inputs", "targets"), "trajectories": ("targets",)}
@@ -182,8 +183,9 @@ def _size(paths: list[Path]) -> int:
 
 
 def migrate(results_dir: Path, echo=print) -> Migration:
-    """Move the shared trials of every result under ``results_dir`` to their task's files and
-    re-encode the phase portraits; rerunnable (what is done already is left alone)."""
+    """Move the shared trials of every result under ``results_dir`` to their task's files,
+    shorten the recorded numbers and re-encode the phase portraits; rerunnable (what is done
+    already is left alone)."""
     results_dir = Path(results_dir)
     m = Migration()
     paths = results.result_files(results_dir)
@@ -221,6 +223,7 @@ def migrate(results_dir: Path, echo=print) -> Migration:
             elapsed = bool(((doc.get("config") or {}).get("task") or {}).get("data", {})
                            .get("elapsed_time_feature"))
             kept = _compact(results_dir, doc, create=False, elapsed=elapsed)
+            numbers.shorten(doc)
             name = p.relative_to(results_dir).as_posix()
             m.kept += [f"{name}: {k} {why}" for k, why in kept.items()]
             if doc == json.loads(raw):

@@ -16,7 +16,7 @@ from typing import Any
 
 from bench import results
 from bench.errors import UserError
-from bench.results import ledger, store, trust
+from bench.results import ledger, numbers, store, trust
 from bench.run import ensembles, executors, model_process, sandbox, scheduler
 from bench.run.cell import provenance_record, result_document, run_cell, run_cells_together
 from bench.run.scheduler import RunReport, Settings
@@ -196,6 +196,7 @@ def _write(cell: Cell, doc: dict[str, Any], path: Path, name: str, settings: Set
             f"{', '.join(forged)}; a model may not write results (they are unverified)"))
     stamp(doc, cell, dict(settings.overrides))
     store.compact(settings.results_dir, doc)  # the trial it shares with other results: once
+    numbers.shorten(doc)  # float32 curves and outputs in their short forms
     ledger.write_result(settings.results_dir, path, doc)
     if doc["status"] == "ok":
         report.done.append(name)

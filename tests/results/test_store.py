@@ -8,6 +8,7 @@ import copy
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench import results
@@ -114,9 +115,12 @@ def test_migration_keeps_verification_and_is_idempotent(tmp_path):
     for rel, p in paths.items():
         after = json.loads(p.read_text())
         assert set(after["example"]) == {"trial", "trial_sha256", "outputs"}
-        assert after["example"]["outputs"] == before[rel]["example"]["outputs"]
-        same = {k: v for k, v in after.items() if k != "example"}
-        assert same == {k: v for k, v in before[rel].items() if k != "example"}
+        assert np.array_equal(np.float32(after["example"]["outputs"]),  # short, same float32s
+                              np.float32(before[rel]["example"]["outputs"]))
+        assert np.array_equal(np.float32(after["curve"]["val_loss"]),
+                              np.float32(before[rel]["curve"]["val_loss"]))
+        same = {k: v for k, v in after.items() if k not in ("example", "curve")}
+        assert same == {k: v for k, v in before[rel].items() if k not in ("example", "curve")}
         assert ledger.verified(tmp_path, p, table) == (p != edited)
     assert table[f"{FLIPFLOP}/gnode-jax-seed0.json"] == line  # not laundered
     stored = json.loads((tmp_path / "walker2d@v1" / "example.json").read_text())
@@ -127,6 +131,41 @@ def test_migration_keeps_verification_and_is_idempotent(tmp_path):
     again = store.migrate(tmp_path)
     assert again.rewritten == 0 and again.stored == [] and again.kept == []
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == snapshot
+
+
+def test_migration_writes_float32s_short_and_each_stays_the_same_float32(tmp_path):
+    """Curves and outputs were stored as float32s' float64 expansions (outputs rounded in
+    float32); the migration writes their short forms, the same float32 each, and the files
+    stay verified."""
+    rel = f"{WALKER}/gnode-jax-seed0.json"
+    cap = f"{CAPACITY}/gnode+N=2,widths=[32,32]-jax-K2-seed0.json"
+    paths = {}
+    for r, name in ((rel, "example"), (cap, "trajectories")):
+        doc = real(r)
+        for part, key in ((doc[name], "outputs"), (doc["curve"], "val_loss")):
+            part[key] = np.asarray(part[key], np.float32).astype(np.float64).tolist()
+            assert any(len(repr(float(v))) > 12 for v in np.ravel(part[key]))  # as before 2026-12
+        paths[r] = tmp_path / r
+        ledger.write_result(tmp_path, paths[r], doc)
+    size = {r: p.stat().st_size for r, p in paths.items()}
+    before = {r: json.loads(p.read_text()) for r, p in paths.items()}
+
+    m = store.migrate(tmp_path)
+    assert m.rewritten == 2 and m.verified == 2
+    table = ledger.entries(tmp_path)
+    for (r, name), decimals in zip(((rel, "example"), (cap, "trajectories")), (4, 3)):
+        after = json.loads(paths[r].read_text())
+        for part, key in ((name, "outputs"), ("curve", "val_loss")):
+            now, was = np.asarray(after[part][key]), np.asarray(before[r][part][key])
+            assert np.array_equal(now.astype(np.float32), was.astype(np.float32))
+            assert max(len(repr(float(v))) for v in now.ravel()) <= 12  # short, every one
+        outputs = np.asarray(after[name]["outputs"])
+        assert np.array_equal(outputs, outputs.round(decimals))
+        assert paths[r].stat().st_size < 0.8 * size[r]
+        assert ledger.verified(tmp_path, paths[r], table)
+        same = {k: v for k, v in after.items() if k not in (name, "curve")}
+        assert same == {k: v for k, v in before[r].items() if k not in (name, "curve")}
+    assert store.migrate(tmp_path).rewritten == 0
 
 
 def test_capacity_targets_are_stored_once_per_k(tmp_path):
