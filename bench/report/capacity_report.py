@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from bench.report import plotting, ranking
+from bench.report import machines, plotting, ranking
 from bench.results.capacity_scores import over_seeds, search_key
 
 HEATMAP_MODELS = ("gnode", "node")  # side by side: the same F, with and without the gate
@@ -42,10 +42,13 @@ def _tried(tried: list[tuple[int, float | str]], threshold: float) -> str:
 
 
 def summary(searches: pd.DataFrame) -> pd.DataFrame:
-    """One row per configuration (model, framework, N, L): K* over seeds and the cost."""
+    """One row per configuration (model, framework, N, L): K* over seeds, and the cost on one
+    machine (``timed_on``: None for the main one; ``bench.report.machines``)."""
     rows = []
+    main = machines.main_machine(searches)
     for key, g in searches.groupby(CONFIG, sort=True, dropna=False):
         g = g.sort_values("seed")
+        clock, other = machines.timed(g, main)
         done = g["K_star"].dropna()
         rows.append({**dict(zip(CONFIG, key)),
                      "K_star": float(over_seeds(done)) if len(done) else np.nan,
@@ -59,7 +62,7 @@ def summary(searches: pd.DataFrame) -> pd.DataFrame:
                      "seeds": f"{len(done)}" + ("" if len(done) == len(g)
                                                 else f" of {len(g)} finished"),
                      "n_params": g["n_params"].max(),
-                     "search_s": g["train_total_s"].mean()})
+                     "search_s": clock["train_total_s"].mean(), "timed_on": other})
     return pd.DataFrame(rows)
 
 
@@ -74,10 +77,16 @@ def table(searches: pd.DataFrame) -> str:
              "model": r.entry, "framework": r.framework, "N": _int(r.N), "L": _int(r.L),
              "params": _int(r.n_params), "K* ↑": r["K* (seeds)"], "seeds": r.seeds,
              "K tried: trajectory R²": r.tried,
-             "train (s)": "—" if pd.isna(r.search_s) else f"{r.search_s:.1f}"}
+             "train (s)": ("—" if pd.isna(r.search_s) else f"{r.search_s:.1f}")
+             + ("" if r.timed_on is None else f" {machines.MARK}")}
             for i, (_, r) in enumerate(s.iterrows())]
-    return tabulate(pd.DataFrame(rows).to_dict("list"), headers="keys", tablefmt="github",
-                    disable_numparse=True)
+    elsewhere: dict[str, list[str]] = {}
+    for r in s.itertuples():
+        if r.timed_on is not None:
+            elsewhere.setdefault(r.timed_on, []).append(f"{r.entry}/{r.framework}")
+    out = tabulate(pd.DataFrame(rows).to_dict("list"), headers="keys", tablefmt="github",
+                   disable_numparse=True)
+    return "\n\n".join([out, *machines.footnotes(elsewhere)])
 
 
 def heatmap(searches: pd.DataFrame, title: str, path: Path) -> bool:
@@ -216,7 +225,8 @@ def trajectories_plot(searches: pd.DataFrame, docs: list[dict[str, Any]], title:
 
 def section(searches: pd.DataFrame, docs: list[dict[str, Any]], title: str, stem: str,
             plots: Path) -> tuple[list[str], list[Path]]:
-    """Markdown lines and plot files for one capacity group (task, version, profile, machine)."""
+    """Markdown lines and plot files for one capacity group (task, version, profile, hardware
+    class)."""
     lines = [table(searches), ""]
     written = []
     for suffix, draw in (("capacity", lambda p: heatmap(searches, title, p)),

@@ -1,8 +1,10 @@
 """``leaderboard/claims.md``: the paper's claims, in the abstract's words, judged with statistics.
 
 Kim, Can & Krishnamurthy (ICML 2023) make four claims in their abstract that the suite can test.
-Each is judged separately for every profile, machine, ruleset (default or tuned) and framework:
-runs are never pooled across hardware, profiles or rulesets.
+Each is judged separately for every profile, hardware class (CPU or GPU), ruleset (default or
+tuned) and framework: runs are never pooled across classes, profiles or rulesets. The machines
+of one class are pooled, as in the leaderboard's tables: the claims are about scores, not
+times.
 
 Every verdict comes from a test across seeds, with at least :data:`MIN_SEEDS` seeds on each
 side. The statistic is the difference of the two sides' means (or their ratio, for a claim of
@@ -302,7 +304,7 @@ def verdict(rows: list[Row]) -> str:
 
 
 def section(df: pd.DataFrame) -> list[str]:
-    """The claims for one profile, machine and ruleset, as markdown lines. Only rankable rows
+    """The claims for one profile, hardware class and ruleset, as markdown lines. Only rankable rows
     count: those whose ``unranked`` (``bench.results.trust.rank_blocker``, in the leaderboard's
     flattened results) is empty."""
     if "unranked" in df:

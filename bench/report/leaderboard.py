@@ -1,169 +1,48 @@
 """Generate ``leaderboard/README.md``, ``leaderboard/results.csv`` and plots from result files.
 
-Tables are per (task@version, profile, hardware class, machine): a CPU result is never ranked
-against a GPU one, and results of different task versions, profiles or machines are never
-pooled (their timings would not be comparable). The output is a
-pure function of the result files (no clocks, sorted everywhere), so it is byte-for-byte
-reproducible.
+Tables are per (task@version, profile, hardware class, ruleset): a CPU result is never ranked
+against a GPU one, and results of different task versions or profiles are never pooled. The
+machines of one class share a table's ranking, but not its times (``bench.report.machines``).
+The output is a pure function of the result files (no clocks, sorted everywhere), so it is
+byte-for-byte reproducible.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
 from bench.report import (
     capacity_report,
     claims,
+    machines,
     memory_report,
     plotting,
-    ranking,
     summary,
     table_plots,
+    tables,
 )
-from bench.report.claims import mean_std
 from bench.report.frame import flatten, label
 from bench.results import capacity_scores, load_each, store, trust
-from bench.results.environment import ROOT, hardware_label
+from bench.results.environment import ROOT
 from bench.spec.tasks import TUNABLE
 
 PROFILE_ORDER = {"paper": 0, "quick": 1, "smoke": 2}
 CLASS_ORDER = {"gpu": 0, "cpu": 1}
 CLASS_NAME = {"gpu": "GPU", "cpu": "CPU"}
-# In results.csv, not in the tables: long-delay R^2 carries the same information.
-TABLE_OMITS = {"metric.long_delay_mse"}
-METRIC_ORDER = ("mse", "r2", "long_delay_mse", "long_delay_r2", "drift")  # after the primary
-MAX_CHANNELS = 3  # channels drawn in a table's example plot
-# The memory metric (bench.analysis.hold) and the gate: column in results.csv -> (header,
-# formatter).
-MEMORY_COLUMNS = {"hold.write_error": "write err ↓", "hold.coverage_10": "cov@10 ↑",
-                  "hold.coverage_100": "cov@100 ↑", "hold.coverage_1000": "cov@1000 ↑",
-                  "hold.memory_auc": "memory AUC ↑", "gate.median": "gate median",
-                  "gate.fraction_closed": "gates < 0.05"}
-ATTRACTOR_COLUMNS = {"slow_set_coverage": ("slow-set cov ↑", ".2f"),
-                     "n_slow_points": ("slow pts", ".0f"), "local_dim": ("dim", ".0f")}
 RULESET_NAME = {"default": "default settings",
                 "tuned": "tuned: external tuning on a declared grid (bench tune)"}
 
 
-def _group_key(doc: dict[str, Any]) -> tuple[str, int, str, str, str, str]:
-    """One table per task version, profile, hardware class, machine and ruleset."""
+def _group_key(doc: dict[str, Any]) -> tuple[str, int, str, str, str]:
+    """One table per task version, profile, hardware class and ruleset: the machines of one
+    class share it, their times kept apart (``bench.report.machines``)."""
     return (doc["task"], doc["task_version"], doc["profile"], doc["device_class"],
-            hardware_label(doc["provenance"]["hardware"]), doc.get("ruleset") or "default")
-
-
-def _number(value: float | None, fmt: str) -> str:
-    return "—" if value is None or not np.isfinite(value) else format(value, fmt)
-
-
-def _metric_rank(column: str) -> int:
-    name = column.split(".", 1)[1]
-    return METRIC_ORDER.index(name) if name in METRIC_ORDER else len(METRIC_ORDER)
-
-
-def _portrait_link(ok: pd.DataFrame, results_link: str | None) -> str:
-    """A link to the lowest seed's phase portrait; ``results_link`` is the results folder
-    as seen from the leaderboard."""
-    pics = ok.sort_values("seed")["portrait"].dropna()
-    if pics.empty or results_link is None:
-        return "—"
-    return f"[seed {ok.loc[pics.index[0], 'seed']}]({results_link}/{pics.iloc[0]})"
-
-
-def table(group: pd.DataFrame, higher: dict[str, bool], results_link: str | None = None,
-          chance: float | None = None) -> str:
-    """A ranked markdown table for one (task, version, profile, hardware class) group. Rows
-    that may not be ranked (``unranked``) come below the ranked ones, with no rank and why.
-    ``chance``: the primary metric of a uniform guess, a row of its own (classification)."""
-    primary = group["primary_metric"].iloc[0]
-    metric_cols = sorted((str(c) for c in group.columns
-                          if str(c).startswith("metric.") and group[c].notna().any()
-                          and c not in TABLE_OMITS),
-                         key=lambda c: (c != f"metric.{primary}", _metric_rank(c), c))
-    attractor = [c for c in ATTRACTOR_COLUMNS if c in group and group[c].notna().any()]
-    memory = [c for c in MEMORY_COLUMNS if c in group and group[c].notna().any()]
-    rows, intervals = [], []
-    lead = 1 if metric_cols[:1] == [f"metric.{primary}"] else 0  # the primary, then its CI
-    for (blocker, model, fw), g in group.groupby(["unranked", "model", "framework"], sort=True):
-        ok = g[g["status"] == "ok"]
-        score = ok[f"metric.{primary}"].mean() if len(ok) else np.nan
-        iv = ranking.interval(ok[f"metric.{primary}"].to_numpy()) if len(ok) else None
-        bad = sorted(set(g.loc[g["status"] != "ok", "status"]))
-        beside = ok["cells_beside"] if "cells_beside" in ok else pd.Series(dtype=float)
-        members = ok["ensemble_members"] if "ensemble_members" in ok else pd.Series(dtype=float)
-        shared = " *" if (beside.fillna(0) > 0).any() or (members.fillna(1) > 1).any() else ""
-        rows.append({
-            "_score": score,
-            "model": f"{model}" + ("" if g["model_kind"].iloc[0] == "baseline"
-                                   else " (submission)"),
-            "framework": fw,
-            "N": _number(g["N"].dropna().max() if g["N"].notna().any() else None, ".0f"),
-            **{c.split(".", 1)[1] + (" ↓" if not higher[c.split(".", 1)[1]] else " ↑"):
-               mean_std(ok[c]) if c in ok else "—" for c in metric_cols[:lead]},
-            **({f"{primary} 95% CI": ranking.format_interval(iv)} if lead else {}),
-            **{c.split(".", 1)[1] + (" ↓" if not higher[c.split(".", 1)[1]] else " ↑"):
-               mean_std(ok[c]) if c in ok else "—" for c in metric_cols[lead:]},
-            **{MEMORY_COLUMNS[c]: mean_std(ok[c]) for c in memory},
-            **{ATTRACTOR_COLUMNS[c][0]: mean_std(ok[c]) for c in attractor},
-            "seeds": f"{len(ok)}" if not bad else f"{len(ok)}/{len(g)} ({', '.join(bad)})",
-            "params": _number(g["n_params"].dropna().max() if g["n_params"].notna().any()
-                              else None, ",.0f"),
-            "train (s)": _number(ok["train_total_s"].mean() if len(ok) else None, ".1f")
-            + shared,
-            "step (ms)": _number(ok["step_median_ms"].median() if len(ok) else None, ".2f")
-            + shared,
-            **({"portrait": _portrait_link(ok, results_link)} if attractor else {}),
-            "not ranked": blocker,
-        })
-        intervals.append(iv if blocker == "" else None)
-    df = pd.DataFrame(rows)
-    df["_rank"] = ranking.tied_ranks(intervals, higher[primary])
-    sign = 1 if higher[primary] else -1
-    df["_key"] = df["_score"].map(lambda s: np.inf if np.isnan(s) else -sign * s)
-    ranked = df[df["not ranked"] == ""].sort_values(["_key", "model", "framework"],
-                                                    kind="stable")
-    ranks = list(ranked["_rank"])
-    apart = df[df["not ranked"] != ""].sort_values(["model", "framework", "not ranked"],
-                                                   kind="stable")
-    df = pd.concat([ranked, apart])
-    df.insert(0, "rank", ranks + ["—"] * len(apart))
-    if chance is not None and lead:  # the floor every entry should clear
-        floor = dict.fromkeys(df.columns, "—")
-        floor.update({"model": "chance (a uniform guess)", "not ranked": "",
-                      primary + (" ↑" if higher[primary] else " ↓"): format(chance, ".4g")})
-        df = pd.concat([df, pd.DataFrame([floor])])
-    if apart.empty:
-        df = df.drop(columns=["not ranked"])
-    return tabulate(df.drop(columns=["_score", "_key", "_rank"]).to_dict("list"), headers="keys",
-                    tablefmt="github", showindex=False, disable_numparse=True)
-
-
-def _chance(doc: dict[str, Any]) -> float | None:
-    """The accuracy of a uniform guess over the task's classes; None where the primary metric
-    is not accuracy."""
-    classes = (((doc.get("config") or {}).get("task") or {}).get("data") or {}).get("n_classes")
-    if doc.get("primary_metric") != "accuracy" or not isinstance(classes, int) or classes < 2:
-        return None
-    return 1.0 / classes
-
-
-def unranked_capacity_table(group: pd.DataFrame) -> str:
-    """The cells of a capacity table that may not be ranked, one row each, and why."""
-    def whole(value: Any) -> str:
-        return "—" if pd.isna(value) else f"{int(value)}"
-
-    rows = [{"model": r.entry, "framework": r.framework, "N": whole(r.N), "L": whole(r.L),
-             "seed": f"{r.seed}", "K": whole(r.K), "status": r.status, "not ranked": r.unranked}
-            for r in group.sort_values(["entry", "framework", "N", "L", "seed", "K"],
-                                       kind="stable").itertuples()]
-    return tabulate(pd.DataFrame(rows).to_dict("list"), headers="keys", tablefmt="github",
-                    showindex=False, disable_numparse=True)
+            doc.get("ruleset") or "default")
 
 
 PROTOCOL_TEXT = [
@@ -197,8 +76,8 @@ def tuning_table(docs: list[dict[str, Any]]) -> list[str]:
                      "grid": f"{t['grid']} ({len(t['settings'])} settings, tuning seeds "
                              f"{', '.join(str(s) for s in t['tuning_seeds'])})",
                      "selected": ", ".join(f"{k} {sel[k]:g}" for k in TUNABLE if k in sel),
-                     "its validation loss": _number(best, ".4g"),
-                     "worst setting": _number(max(scores) if scores else None, ".4g"),
+                     "its validation loss": tables.number(best, ".4g"),
+                     "worst setting": tables.number(max(scores) if scores else None, ".4g"),
                      "diverged or failed": f"{len(t['settings']) - len(scores)}"})
     if not rows:
         return []
@@ -251,8 +130,8 @@ def build(results_dir: Path, out_dir: Path, problems: list[str] | None = None) -
         "",
         "Generated by `make leaderboard` from every file in `results/`; do not edit by hand. "
         "The claims are the four of Kim, Can & Krishnamurthy's abstract (ICML 2023) that the "
-        "suite can test, in their words. Each is judged separately per profile, machine, "
-        "ruleset (default settings, or tuned on the authors' grid) and framework, from runs "
+        "suite can test, in their words. Each is judged separately per profile, hardware class "
+        "(the machines of a class pooled: the claims are about scores, not times), ruleset (default settings, or tuned on the authors' grid) and framework, from runs "
         "with the declared configs only (no command-line overrides). Every verdict comes from "
         f"a test across seeds, at least {claims.MIN_SEEDS} per side: the effect (a difference "
         "or ratio of means) and its Welch t interval, at the level 1 − 0.05 / k for a claim "
@@ -270,8 +149,12 @@ def build(results_dir: Path, out_dir: Path, problems: list[str] | None = None) -
         "Generated by `make leaderboard` (`python -m bench leaderboard`) from every file in "
         "`results/`; do not edit by hand.",
         "",
-        "- One table per task version, profile and machine: CPU and GPU results are never "
-        "ranked against each other, and task versions, profiles and machines are never pooled.",
+        "- One table per task version, profile and hardware class: CPU and GPU results are "
+        "never ranked against each other, and task versions and profiles are never pooled. The "
+        "machines of one class share a table's ranking but not its times: the line under each "
+        "heading names them, times come from the main machine (the one with most results), "
+        "and a time from another machine is marked ‡ and named under its table "
+        "([docs/leaderboard.md](../docs/leaderboard.md)).",
         "- Metrics are on the test split, mean ± sample std over seeds; ↓ lower is better, "
         "↑ higher is better. Rank follows the task's primary metric (first column), and the "
         "column beside it is the 95% bootstrap interval of its mean over seeds. Entries share "
@@ -340,7 +223,7 @@ def build(results_dir: Path, out_dir: Path, problems: list[str] | None = None) -
                                              lineterminator="\n")
         keys = sorted({_group_key(d) for d in docs},
                       key=lambda k: (k[0], -k[1], PROFILE_ORDER.get(k[2], 9),
-                                     CLASS_ORDER.get(k[3], 9), k[4], k[5] != "default"))
+                                     CLASS_ORDER.get(k[3], 9), k[4] != "default"))
         latest = {k[0]: max(v for (t, v, *_) in keys if t == k[0]) for k in keys}
         if not any(k[3] == "gpu" for k in keys):
             lines += ["No GPU results yet: run `make bench DEVICE=cuda` on a machine with a GPU "
@@ -362,22 +245,21 @@ def build(results_dir: Path, out_dir: Path, problems: list[str] | None = None) -
         lines[4:4] = front  # after the title and the generated-by line
         current_task = None
         for key in keys:
-            task, version, profile, dclass, hw, ruleset = key
+            task, version, profile, dclass, ruleset = key
             if task != current_task:
                 lines += [f"## {task}", ""]
                 current_task = task
             group_docs = [d for d in docs if _group_key(d) == key]
             group = df[(df.task == task) & (df.task_version == version) & (df.profile == profile)
-                       & (df.device_class == dclass) & (df.hardware == hw)
-                       & (df.ruleset == ruleset)]
+                       & (df.device_class == dclass) & (df.ruleset == ruleset)]
             old = "" if version == latest[task] else " (superseded version)"
             tuned = "" if ruleset == "default" else f" · {RULESET_NAME[ruleset]}"
             lines += [f"### {task} v{version}{old} · {profile} profile · "
-                      f"{CLASS_NAME[dclass]}: {hw}{tuned}", ""]
-            slug = re.sub(r"[^a-z0-9]+", "-", hw.lower()).strip("-")
-            stem = f"{task}-v{version}-{profile}-{dclass}-{slug}" + (
+                      f"{CLASS_NAME[dclass]}{tuned}", "",
+                      machines.heading_line(group, machines.main_machine(group)), ""]
+            stem = f"{task}-v{version}-{profile}-{dclass}" + (
                 "" if ruleset == "default" else f"-{ruleset}")
-            title = (f"{task} v{version}, {profile} profile, {CLASS_NAME[dclass]}: {hw}"
+            title = (f"{task} v{version}, {profile} profile, {CLASS_NAME[dclass]}"
                      + ("" if ruleset == "default" else f", {ruleset}"))
             if group["K"].notna().any():  # a capacity task: K* per configuration
                 rankable = group[group["unranked"] == ""]
@@ -392,10 +274,10 @@ def build(results_dir: Path, out_dir: Path, problems: list[str] | None = None) -
                     lines += ["No result here may be ranked.", ""]
                 if len(rankable) < len(group):
                     lines += ["Not ranked:", "",
-                              unranked_capacity_table(group[group["unranked"] != ""]), ""]
+                              tables.unranked_capacity_table(group[group["unranked"] != ""]), ""]
                 continue
-            lines += [table(group, group_docs[0]["higher_is_better"], results_link,
-                            _chance(group_docs[0])), ""]
+            lines += [tables.table(group, group_docs[0]["higher_is_better"], results_link,
+                                   tables.chance(group_docs[0])), ""]
             png = plots / f"{stem}.png"
             if table_plots.draw(group_docs, title, png, label):
                 written += [png, png.with_suffix(".svg")]
@@ -404,33 +286,31 @@ def build(results_dir: Path, out_dir: Path, problems: list[str] | None = None) -
             if memory_report.draw(group_docs, f"{title}: memory and gates", png, label):
                 written += [png, png.with_suffix(".svg")]
                 lines += plotting.markdown(f"{task} {profile} {dclass}: memory", png)
-        machines = sorted({k[2:] for k in keys},
-                          key=lambda m: (m[3] == "default", PROFILE_ORDER.get(m[0], 9),
-                                         CLASS_ORDER.get(m[1], 9), m[2]))
+        settings = sorted({k[2:] for k in keys},
+                          key=lambda m: (m[2] == "default", PROFILE_ORDER.get(m[0], 9),
+                                         CLASS_ORDER.get(m[1], 9)))
         now = df[[v == latest[t] for t, v in zip(df.task, df.task_version)]]
-        if not any(m[0] == "paper" for m in machines):
+        if not any(m[0] == "paper" for m in settings):
             claim_lines += [
                 "No paper-profile results yet. The paper's sizes belong on a GPU: "
                 "`make bench PROFILE=paper DEVICE=cuda SEEDS=0,1,2` runs every flip-flop task "
                 "at those sizes, and `make expressivity PROFILE=paper DEVICE=cuda FRAMEWORK=all "
                 "SEEDS=0,1,2` the whole expressivity grid; commit the files they add under "
                 "`results/`.", ""]
-        for profile, dclass, hw, ruleset in machines:
+        for profile, dclass, ruleset in settings:
             sel = now[(now.profile == profile) & (now.device_class == dclass)
-                      & (now.hardware == hw) & now.standard & (now.ruleset == ruleset)]
+                      & now.standard & (now.ruleset == ruleset)]
             # claims.section keeps only the rankable rows (trust.rank_blocker)
             if ruleset == "tuned":
                 claim_lines += [f"## The authors' protocol: {profile} profile, tuned · "
-                                f"{CLASS_NAME[dclass]}: {hw}", "", *PROTOCOL_TEXT, "",
+                                f"{CLASS_NAME[dclass]}", "", *PROTOCOL_TEXT, "",
                                 *tuning_table([d for d in docs if d.get("ruleset") == ruleset
                                                and trust.rank_blocker(d) is None
                                                and d["task_version"] == latest[d["task"]]
                                                and d["profile"] == profile
-                                               and d["device_class"] == dclass
-                                               and hardware_label(d["provenance"]["hardware"])
-                                               == hw]), ""]
+                                               and d["device_class"] == dclass]), ""]
             else:
-                claim_lines += [f"## {profile} profile · {CLASS_NAME[dclass]}: {hw} · "
+                claim_lines += [f"## {profile} profile · {CLASS_NAME[dclass]} · "
                                 "default settings", ""]
             claim_lines += claims.section(sel)
     (out_dir / "claims.md").write_text("\n".join(claim_lines).rstrip() + "\n")

@@ -57,7 +57,7 @@ def _best_variant(rows: pd.DataFrame, column: str, higher: bool
 
 
 def matrices(df: pd.DataFrame, higher: dict[str, bool], latest: dict[str, int]) -> list[str]:
-    """Markdown lines: one matrix per family and (profile, machine), from flattened results
+    """Markdown lines: one matrix per family, profile and hardware class, from flattened results
     (``bench.report.frame.flatten``). ``higher``: per task, whether its primary metric
     is better higher; ``latest``: each task's newest version."""
     ranked = df[(df["unranked"] == "") & (df["ruleset"] == "default") & (df["status"] == "ok")
@@ -69,8 +69,7 @@ def matrices(df: pd.DataFrame, higher: dict[str, bool], latest: dict[str, int]) 
         if fam.empty:
             continue
         lines += [f"#### {title}", ""]
-        for (profile, dclass, hw), g in fam.groupby(["profile", "device_class", "hardware"],
-                                                    sort=True):
+        for (profile, dclass), g in fam.groupby(["profile", "device_class"], sort=True):
             tasks = sorted(g["task"].unique())
             entries = sorted({(m, fw) for m, fw in zip(g["model_name"], g["framework"])})
             cells: dict[tuple[str, str], dict[str, str]] = {e: {} for e in entries}
@@ -90,7 +89,7 @@ def matrices(df: pd.DataFrame, higher: dict[str, bool], latest: dict[str, int]) 
                  "framework": fw,
                  **{f"{task} ({metric[task]})": cells[(m, fw)].get(task, "—") for task in tasks}}
                 for m, fw in entries]
-            lines += [f"{profile} profile · {str(dclass).upper()}: {hw}", "",
+            lines += [f"{profile} profile · {str(dclass).upper()}", "",
                       tabulate(pd.DataFrame(rows).to_dict("list"), headers="keys",
                                tablefmt="github", showindex=False, disable_numparse=True), ""]
     return lines

@@ -43,12 +43,9 @@ def lb(tmp_path, docs, name="out"):
 
 
 def heading(task=SMOKE_TASK, version=1, profile="smoke", hw="CPU", old=False):
-    """A table's heading; ``hw`` "CPU" is this machine, "GPU" the test docs' GPU."""
-    from bench.results.environment import hardware, hardware_label
-
-    machine = {"CPU": f"CPU: {hardware_label(hardware('cpu'))}", "GPU": "GPU: Test GPU 80GB"}
+    """A table's heading; ``hw``: the hardware class, "CPU" or "GPU"."""
     return (f"{task} v{version}{' (superseded version)' if old else ''} · {profile} profile · "
-            f"{machine.get(hw, hw)}")
+            f"{hw}")
 
 
 def test_build_is_byte_for_byte_reproducible(tmp_path, smoke_run, make_doc):
@@ -95,17 +92,38 @@ def test_cpu_and_gpu_results_are_never_ranked_together(tmp_path, make_doc):
     assert "No GPU results yet" not in readme
 
 
-def test_different_machines_of_one_class_get_separate_tables(tmp_path, make_doc):
-    """Timings from two CPUs are not comparable, so their rows are never pooled or ranked."""
-    other = make_doc(model="lstm", mse=0.05, seed=0)
-    other["provenance"]["hardware"] = {**other["provenance"]["hardware"], "cpu": "Other CPU",
-                                       "cores": 64}
-    docs = [make_doc(model="gnode", mse=0.5), make_doc(model="gru", mse=0.3), other]
+def on(doc, cpu, cores, train_s):
+    """``doc`` as if trained on another CPU, in ``train_s`` seconds."""
+    doc["provenance"]["hardware"] = {**doc["provenance"]["hardware"], "cpu": cpu,
+                                     "cores": cores}
+    doc["timing"] = {**doc["timing"], "train_total_s": train_s}
+    return doc
+
+
+def test_the_machines_of_one_class_share_the_ranking_but_not_the_times(tmp_path, make_doc):
+    """Scores from two CPUs are ranked together; a row's time comes from the table's main
+    machine where it has one, else from its own machine, marked and named."""
+    from bench.results.environment import hardware_label
+
+    docs = [on(make_doc(model="gnode", mse=0.5, seed=s), "Main CPU", 2, 10.0) for s in (0, 1)]
+    docs += [on(make_doc(model="gru", mse=0.3, seed=0), "Main CPU", 2, 20.0),
+             on(make_doc(model="gru", mse=0.3, seed=1), "Other CPU", 64, 99.0),
+             on(make_doc(model="lstm", mse=0.05, seed=0), "Other CPU", 64, 7.0),
+             on(make_doc(model="lstm", mse=0.05, seed=1), "Other CPU", 64, 9.0),
+             make_doc(model="rnn", mse=0.01, device_class="gpu")]
     _, _, readme = lb(tmp_path, docs)
     t = tables(readme)
-    assert [r["model"] for r in t[heading()]] == ["gru", "gnode"]
-    assert [r["model"] for r in t[heading(hw="CPU: Other CPU (64 cores)")]] == ["lstm"]
-    assert t[heading()][0]["rank"] == "1"  # not outranked by the other machine's 0.05
+    rows = {r["model"]: r for r in t[heading()]}
+    assert [r["model"] for r in t[heading()]] == ["lstm", "gru", "gnode"]  # one ranking
+    assert rows["lstm"]["rank"] == "1" and rows["gru"]["seeds"] == "2"  # both machines' seeds
+    assert rows["gnode"]["train (s)"] == "10.0"
+    assert rows["gru"]["train (s)"] == "20.0"  # the main machine's seed only
+    assert rows["lstm"]["train (s)"] == "8.0 ‡"  # no seed on the main machine: its own, marked
+    assert ("Machines: Main CPU (2 cores) (3 results), Other CPU (64 cores) (3 results)"
+            in readme) and "They are from Main CPU (2 cores), except those marked ‡." in readme
+    assert "‡ timed on Other CPU (64 cores): lstm/torch. Not comparable" in readme
+    assert [r["model"] for r in t[heading(hw="GPU")]] == ["rnn"]  # never beside a CPU
+    assert f"Machine: {hardware_label(docs[-1]['provenance']['hardware'])}." in readme
 
 
 def test_missing_gpu_results_are_said(tmp_path, make_doc):
@@ -257,7 +275,7 @@ def test_times_taken_beside_other_cells_are_marked(tmp_path, make_doc):
 
 # -- bad files and results that may not be ranked: synthetic documents, no training ----------
 
-TOY = "toy v1 · smoke profile · CPU: Test CPU (2 cores)"
+TOY = "toy v1 · smoke profile · CPU"
 
 
 def toy(model="gnode", seed=0, mse=0.1, kind="baseline", task="toy", **changes):
