@@ -43,7 +43,7 @@ def _tried(tried: list[tuple[int, float | str]], threshold: float) -> str:
 
 def summary(searches: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration (model, framework, N, L): K* over seeds, and the cost on one
-    machine (``timed_on``: None for the main one; ``bench.report.machines``)."""
+    machine (``timed_on``: its name, or None for the main one; ``bench.report.machines``)."""
     rows = []
     main = machines.main_machine(searches)
     for key, g in searches.groupby(CONFIG, sort=True, dropna=False):
@@ -78,11 +78,11 @@ def table(searches: pd.DataFrame) -> str:
              "params": _int(r.n_params), "K* ↑": r["K* (seeds)"], "seeds": r.seeds,
              "K tried: trajectory R²": r.tried,
              "train (s)": ("—" if pd.isna(r.search_s) else f"{r.search_s:.1f}")
-             + ("" if r.timed_on is None else f" {machines.MARK}")}
+             + (f" {machines.MARK}" if isinstance(r.timed_on, str) else "")}
             for i, (_, r) in enumerate(s.iterrows())]
     elsewhere: dict[str, list[str]] = {}
     for r in s.itertuples():
-        if r.timed_on is not None:
+        if isinstance(r.timed_on, str):  # None for the main machine (NaN in the frame)
             elsewhere.setdefault(r.timed_on, []).append(f"{r.entry}/{r.framework}")
     out = tabulate(pd.DataFrame(rows).to_dict("list"), headers="keys", tablefmt="github",
                    disable_numparse=True)

@@ -17,9 +17,10 @@ plot pairs outputs with another trial's targets.
 
 :func:`migrate` (``python -m bench migrate-store``) converts a results folder written before
 this layout, and is safe to rerun. It writes float32 curves and outputs in their short forms
-(:func:`bench.results.numbers.shorten`). Each result file is rewritten together with its ledger line
-under the folder's lock, so a verified file stays verified and an unverified one stays
-unverified. It also re-encodes phase portraits with a palette (:func:`bench.analysis.portraits.compact`).
+(:func:`bench.results.numbers.shorten`) and re-encodes phase portraits with a palette
+(:func:`bench.analysis.portraits.compact`). Each result file is rewritten together with its
+ledger line under the folder's lock, so a verified file stays verified and an unverified one
+stays unverified.
 """
 
 from __future__ import annotations
