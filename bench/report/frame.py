@@ -76,6 +76,7 @@ def flatten(doc: dict[str, Any], path: Path | None = None) -> dict[str, Any]:
         "compile_s": t.get("compile_s"),
         "cells_beside": t.get("cells_beside") or 0,  # timed beside other cells on its node
         "ensemble_members": t.get("ensemble_members") or 1,  # trained in one program of these
+        "other_cpu_share": t.get("other_cpu_share"),  # the CPU other processes took meanwhile
         "eval_seqs_per_s": t.get("eval_seqs_per_s"),
         "peak_gpu_mb": (doc.get("peak_memory") or {}).get("peak_gpu_mb"),
         "nfe_eval_forward": (doc.get("nfe") or {}).get("eval_forward"),

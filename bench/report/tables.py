@@ -15,6 +15,9 @@ from tabulate import tabulate
 from bench.report import machines, ranking
 from bench.report.claims import mean_std
 
+# A time is marked when other processes took more than this share of the machine's CPU
+# meanwhile (timing.other_cpu_share, bench.train.timing.OtherLoad).
+BUSY = 0.1
 # In results.csv, not in the tables: long-delay R^2 carries the same information.
 TABLE_OMITS = {"metric.long_delay_mse"}
 METRIC_ORDER = ("mse", "r2", "long_delay_mse", "long_delay_r2", "drift")  # after the primary
@@ -72,7 +75,10 @@ def table(group: pd.DataFrame, higher: dict[str, bool], results_link: str | None
         beside = clock["cells_beside"] if "cells_beside" in clock else pd.Series(dtype=float)
         members = (clock["ensemble_members"] if "ensemble_members" in clock
                    else pd.Series(dtype=float))
-        shared = " *" if (beside.fillna(0) > 0).any() or (members.fillna(1) > 1).any() else ""
+        busy = (clock["other_cpu_share"] if "other_cpu_share" in clock
+                else pd.Series(dtype=float))
+        shared = " *" if ((beside.fillna(0) > 0).any() or (members.fillna(1) > 1).any()
+                          or (busy.fillna(0) > BUSY).any()) else ""
         if other is not None:
             shared += f" {machines.MARK}"
             elsewhere.setdefault(other, []).append(f"{model}/{fw}")

@@ -34,6 +34,7 @@ from bench.errors import UserError, is_out_of_memory
 from bench.run import isolation, wire
 from bench.run.isolation import STOP, Limits
 from bench.spec.registry import ModelSpec
+from bench.train.timing import OtherLoad
 from bench.train.training import Diverged, Outcome, TrainSpec
 
 TRAINERS = {"torch": "bench.train.train_torch", "jax": "bench.train.train_jax"}
@@ -86,7 +87,9 @@ def run_job(job: ModelJob) -> ModelReport:
     try:
         module = job.model.load(job.framework)
         trainer = importlib.import_module(TRAINERS[job.framework])
+        load = OtherLoad()
         out = trainer.fit_predict(module, job.spec, job.train, job.validation, job.inputs)
+        out.timing["other_cpu_share"] = load.share()  # contention the times carry
     except Exception as e:
         return _failure(e)
     return _finished(out, job)
@@ -101,8 +104,13 @@ def run_ensemble(job: EnsembleJob) -> list[ModelReport]:
     try:
         module = first.model.load(first.framework)
         trainer = importlib.import_module(ENSEMBLE_TRAINERS[first.framework])
+        load = OtherLoad()
         outs = trainer.fit_predict_ensemble(module, [m.spec for m in job.members],
                                             first.train, first.validation, first.inputs)
+        share = load.share()
+        for out in outs:
+            if not isinstance(out, Diverged):
+                out.timing["other_cpu_share"] = share
     except CannotEnsemble as e:  # the harness trains the cells one by one
         return [ModelReport(status="failed", reason=str(e))] * len(job.members)
     except Exception as e:  # the program failed: every member with it

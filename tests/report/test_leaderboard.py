@@ -256,21 +256,25 @@ def test_memory_and_attractor_columns_and_portrait_links(tmp_path, smoke_run):
     assert (out / "claims.md").read_text().startswith("# The paper's claims, checked")
 
 
-def test_times_taken_beside_other_cells_are_marked(tmp_path, make_doc):
+def test_times_taken_beside_other_cells_or_processes_are_marked(tmp_path, make_doc):
     from helpers import write_docs
 
     from bench.report import leaderboard
 
     alone, shared = make_doc(model="gnode", mse=0.1), make_doc(model="gru", mse=0.2)
+    busy, quiet = make_doc(model="lstm", mse=0.3), make_doc(model="node", mse=0.4)
     shared["timing"]["cells_beside"] = 1
-    write_docs(tmp_path / "results", [alone, shared])
+    busy["timing"]["other_cpu_share"] = 0.3  # another process took 30% of the CPU meanwhile
+    quiet["timing"]["other_cpu_share"] = 0.05  # background noise
+    write_docs(tmp_path / "results", [alone, shared, busy, quiet])
     leaderboard.build(tmp_path / "results", tmp_path / "lb")
     rows = {line.split("|")[2].strip(): line for line in
             (tmp_path / "lb" / "README.md").read_text().splitlines()
             if line.startswith("| ") and "torch" in line}
     cells = {name: [c.strip() for c in row.split("|")] for name, row in rows.items()}
     assert sum(c.endswith(" *") for c in cells["gru"]) == 2  # train (s) and step (ms)
-    assert not any(c.endswith(" *") for c in cells["gnode"])
+    assert sum(c.endswith(" *") for c in cells["lstm"]) == 2
+    assert not any(c.endswith(" *") for c in cells["gnode"] + cells["node"])
 
 
 # -- bad files and results that may not be ranked: synthetic documents, no training ----------

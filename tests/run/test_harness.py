@@ -153,6 +153,7 @@ def test_timing_and_curve(smoke_run, cell):
     for key in ("train_total_s", "step_median_s", "eval_s", "eval_seqs_per_s", "first_step_s"):
         assert t[key] > 0, key
     assert t["step_median_s"] <= t["train_total_s"]
+    assert 0 <= t["other_cpu_share"] <= 1  # measured in the sandboxed model process
     assert t["eval_seqs_per_s"] == pytest.approx(100 / t["eval_s"], rel=1e-6)
     if cell[1] == "jax":
         assert t["compile_s"] > 0
