@@ -107,7 +107,9 @@ def draw(docs: list[dict[str, Any]], title: str, path: Path, label) -> bool:
         for k in range(rows_per):
             axes[r * rows_per + k, c].axis("off")
     legend = "solid: PyTorch, dashed: JAX" + ("; black: target, grey: input" if trial else "")
-    fig.suptitle(f"{title}\n{legend}", fontsize=10)
-    fig.tight_layout()
+    # the two title lines get their own band at the top (inches, so tall figures keep it)
+    height = fig.get_figheight()
+    fig.suptitle(f"{title}\n{legend}", fontsize=10, y=1 - 0.12 / height, va="top")
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / height))
     plotting.save(fig, path)
     return True
