@@ -3,9 +3,10 @@
 Scores from every machine of one hardware class are ranked in one table: two CPUs (or two GPUs)
 differ in a score only through float rounding, which makes a seed trained on another machine
 another draw of the same distribution, as a seed is (measured in docs/leaderboard.md). Times
-are another matter: they are compared within one machine only. A table's times come from its main machine (the one that
-wrote most of its results); a row with no result from that machine shows its own machine's
-times, marked :data:`MARK` and named under the table. CPU and GPU results never share a table.
+are another matter: they are compared within one machine only. A table's times come from its
+main machine (the one that wrote most of its results); a row with no result from that machine
+shows its own machine's times, marked :data:`MARK` and named under the table. CPU and GPU
+results never share a table.
 """
 
 from __future__ import annotations
