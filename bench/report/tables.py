@@ -72,13 +72,10 @@ def table(group: pd.DataFrame, higher: dict[str, bool], results_link: str | None
         iv = ranking.interval(ok[f"metric.{primary}"].to_numpy()) if len(ok) else None
         bad = sorted(set(g.loc[g["status"] != "ok", "status"]))
         clock, other = machines.timed(ok, main)
-        beside = clock["cells_beside"] if "cells_beside" in clock else pd.Series(dtype=float)
-        members = (clock["ensemble_members"] if "ensemble_members" in clock
-                   else pd.Series(dtype=float))
-        busy = (clock["other_cpu_share"] if "other_cpu_share" in clock
-                else pd.Series(dtype=float))
-        shared = " *" if ((beside.fillna(0) > 0).any() or (members.fillna(1) > 1).any()
-                          or (busy.fillna(0) > BUSY).any()) else ""
+        none = pd.Series(dtype=float)
+        shared = " *" if ((clock.get("cells_beside", none).fillna(0) > 0).any()
+                          or (clock.get("ensemble_members", none).fillna(1) > 1).any()
+                          or (clock.get("other_cpu_share", none).fillna(0) > BUSY).any()) else ""
         if other is not None:
             shared += f" {machines.MARK}"
             elsewhere.setdefault(other, []).append(f"{model}/{fw}")
