@@ -21,6 +21,8 @@ import numpy as np
 
 from bench.spec import memory_sets
 
+COLOURS = 32  # a portrait's palette: its PNGs are the largest part of the committed results
+
 STABILITY_STYLE = {"stable": ("black", "o"), "marginal": ("tab:orange", "D"),
                    "unstable": ("tab:red", "x")}
 
@@ -160,14 +162,17 @@ def draw(system: Any, arrays: dict[str, np.ndarray], report: dict[str, Any], spe
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=110, metadata={"Software": None})
     plt.close(fig)
-    compact(tmp)
+    compact(tmp, COLOURS)
     tmp.replace(path)
     return path
 
 
-def compact(path: Path) -> bool:
-    """Re-encode a PNG with a 256-colour palette, in place (atomically); False when it has one
-    already. A plot has few colours: this keeps it legible at about a third of the bytes."""
+def compact(path: Path, colours: int = 256) -> bool:
+    """Re-encode a PNG with a palette of at most ``colours`` colours, in place (atomically);
+    False when it has such a palette already. A plot has few colours: 256 keep it the same to
+    the eye at about a third of the bytes; a portrait (lines, points and a few contour levels)
+    stays legible at :data:`COLOURS`, about 30 % fewer bytes again. The palette maximises
+    coverage: median cut merges a colour few pixels have (a small marker) into grey."""
     import io
 
     from PIL import Image
@@ -175,9 +180,9 @@ def compact(path: Path) -> bool:
     from bench import atomic
 
     with Image.open(path) as im:
-        if im.mode == "P":
+        if im.mode == "P" and len(im.getcolors(256) or range(257)) <= colours:
             return False
-        small = im.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT)
+        small = im.convert("RGB").quantize(colours, method=Image.Quantize.MAXCOVERAGE)
     out = io.BytesIO()
     small.save(out, "PNG", optimize=True)
     atomic.write_bytes_atomic(Path(path), out.getvalue())

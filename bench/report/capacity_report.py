@@ -62,7 +62,8 @@ def summary(searches: pd.DataFrame) -> pd.DataFrame:
                      "seeds": f"{len(done)}" + ("" if len(done) == len(g)
                                                 else f" of {len(g)} finished"),
                      "n_params": g["n_params"].max(),
-                     "search_s": clock["train_total_s"].mean(), "timed_on": other})
+                     "search_s": clock["train_total_s"].mean(), "timed_on": other,
+                     "shared": machines.shared(clock)})
     return pd.DataFrame(rows)
 
 
@@ -78,6 +79,7 @@ def table(searches: pd.DataFrame) -> str:
              "params": _int(r.n_params), "K* ↑": r["K* (seeds)"], "seeds": r.seeds,
              "K tried: trajectory R²": r.tried,
              "train (s)": ("—" if pd.isna(r.search_s) else f"{r.search_s:.1f}")
+             + (f" {machines.SHARED}" if r.shared else "")
              + (f" {machines.MARK}" if isinstance(r.timed_on, str) else "")}
             for i, (_, r) in enumerate(s.iterrows())]
     elsewhere: dict[str, list[str]] = {}

@@ -163,10 +163,10 @@ def build(results_dir: Path, out_dir: Path, problems: list[str] | None = None) -
         "rank: their order within it is not established by these seeds.",
         "- `train (s)`: total training wall-clock, mean over seeds; `step (ms)`: median "
         "training step (forward + backward + update) after warm-up, JIT compile excluded.",
-        "- `*` after a time: at least one seed was timed while other cells ran on the same "
-        "node (`--jobs`, or Ray with `--share`), in one program with other cells, or while "
-        "other processes took more than a tenth of the machine's CPU (`other_cpu_share`); "
-        "such times are not comparable with the rest.",
+        "- `*` after a time (a capacity search's too): at least one seed (or K) was timed "
+        "while other cells ran on the same node (`--jobs`, or Ray with `--share`), in one "
+        "program with other cells, or while other processes took more than a tenth of the "
+        "machine's CPU (`other_cpu_share`); such times are not comparable with the rest.",
         "- A seed that diverged, failed, timed out or ran out of memory is counted in `seeds` "
         "and named there, never hidden.",
         "- † marks results that may not be ranked. They are listed below the ranked rows of "

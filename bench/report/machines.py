@@ -14,6 +14,10 @@ from __future__ import annotations
 import pandas as pd
 
 MARK = "‡"
+SHARED = "*"
+# A time is shared when other processes took more than this share of the machine's CPU
+# meanwhile (timing.other_cpu_share, bench.train.timing.OtherLoad).
+BUSY = 0.1
 
 
 def _commonest(hardware: pd.Series) -> str:
@@ -33,6 +37,16 @@ def timed(rows: pd.DataFrame, main: str) -> tuple[pd.DataFrame, str | None]:
         return rows[rows["hardware"] == main], None
     other = _commonest(rows["hardware"])
     return rows[rows["hardware"] == other], other
+
+
+def shared(clock: pd.DataFrame) -> bool:
+    """Whether any of ``clock``'s times was taken beside other work: other cells on its node
+    (``cells_beside``), in one program with other cells (``ensemble_members``), or while other
+    processes took more than :data:`BUSY` of the CPU. Such a time is marked :data:`SHARED`."""
+    none = pd.Series(dtype=float)
+    return bool((clock.get("cells_beside", none).fillna(0) > 0).any()
+                or (clock.get("ensemble_members", none).fillna(1) > 1).any()
+                or (clock.get("other_cpu_share", none).fillna(0) > BUSY).any())
 
 
 def heading_line(group: pd.DataFrame, main: str) -> str:

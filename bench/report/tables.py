@@ -15,9 +15,6 @@ from tabulate import tabulate
 from bench.report import machines, ranking
 from bench.report.claims import mean_std
 
-# A time is marked when other processes took more than this share of the machine's CPU
-# meanwhile (timing.other_cpu_share, bench.train.timing.OtherLoad).
-BUSY = 0.1
 # In results.csv, not in the tables: long-delay R^2 carries the same information.
 TABLE_OMITS = {"metric.long_delay_mse"}
 METRIC_ORDER = ("mse", "r2", "long_delay_mse", "long_delay_r2", "drift")  # after the primary
@@ -72,10 +69,7 @@ def table(group: pd.DataFrame, higher: dict[str, bool], results_link: str | None
         iv = ranking.interval(ok[f"metric.{primary}"].to_numpy()) if len(ok) else None
         bad = sorted(set(g.loc[g["status"] != "ok", "status"]))
         clock, other = machines.timed(ok, main)
-        none = pd.Series(dtype=float)
-        shared = " *" if ((clock.get("cells_beside", none).fillna(0) > 0).any()
-                          or (clock.get("ensemble_members", none).fillna(1) > 1).any()
-                          or (clock.get("other_cpu_share", none).fillna(0) > BUSY).any()) else ""
+        shared = f" {machines.SHARED}" if machines.shared(clock) else ""
         if other is not None:
             shared += f" {machines.MARK}"
             elsewhere.setdefault(other, []).append(f"{model}/{fw}")

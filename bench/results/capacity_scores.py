@@ -15,6 +15,8 @@ import pandas as pd
 # The columns of a search, in the flattened results (bench.report.leaderboard.flatten).
 SEARCH_KEYS = ["task", "task_version", "profile", "device_class", "hardware", "entry",
                "model_name", "framework", "N", "L", "seed"]
+# How a cell's time was taken (bench.report.frame): what the leaderboard marks as shared.
+SHARING = ["cells_beside", "ensemble_members", "other_cpu_share"]
 
 
 def entry(doc: dict[str, Any]) -> str:
@@ -67,10 +69,12 @@ def capacities(df: pd.DataFrame) -> pd.DataFrame:
     the first failure has no result); ``complete``; ``tried`` ((K, score or status) in order,
     up to the first failure); ``threshold`` (the score a K must reach); ``failed_score`` (the score at the first K that failed: -inf when that
     cell diverged or failed, NaN when none failed); ``largest`` (the task's largest K);
-    ``n_params``; ``train_total_s`` (summed over the K tried); ``standard``.
+    ``n_params``; ``train_total_s`` (summed over the K tried); ``standard``; and how those
+    times were taken, the most shared of the K tried: ``cells_beside``, ``ensemble_members``
+    and ``other_cpu_share`` (NaN where no K recorded it).
     """
     cols = [*SEARCH_KEYS, "K_star", "complete", "tried", "threshold", "failed_score", "largest",
-            "n_params", "train_total_s", "standard"]
+            "n_params", "train_total_s", "standard", *SHARING]
     if "K" not in df or df["K"].isna().all():
         return pd.DataFrame(columns=cols)
     rows = []
@@ -79,7 +83,7 @@ def capacities(df: pd.DataFrame) -> pd.DataFrame:
         first = g.iloc[0]
         cap = first["capacity"]
         by_k = {int(k): r for k, r in zip(g["K"], g.to_dict("records"))}
-        passed, complete, tried, seconds = 0, False, [], 0.0
+        passed, complete, tried, seconds, timed = 0, False, [], 0.0, []
         failed_score = np.nan  # the score at the first K that failed: how close it came
         for K in cap["sizes"]:
             if K not in by_k:
@@ -89,6 +93,7 @@ def capacities(df: pd.DataFrame) -> pd.DataFrame:
             ok = r["status"] == "ok" and score is not None and np.isfinite(score)
             tried.append((K, float(score) if ok and score is not None else r["status"]))
             seconds += float(r["train_total_s"]) if pd.notna(r["train_total_s"]) else 0.0
+            timed.append(r)
             if not (ok and score >= cap["threshold"]):
                 complete = True
                 failed_score = float(score) if ok and score is not None else -np.inf
@@ -100,5 +105,7 @@ def capacities(df: pd.DataFrame) -> pd.DataFrame:
                      "complete": complete, "tried": tried, "threshold": cap["threshold"],
                      "failed_score": failed_score, "largest": max(cap["sizes"]),
                      "n_params": g["n_params"].max(), "train_total_s": seconds,
-                     "standard": bool(g["standard"].all())})
+                     "standard": bool(g["standard"].all()),
+                     **{c: pd.Series([t.get(c) for t in timed], dtype=float).max()
+                        for c in SHARING}})
     return pd.DataFrame(rows, columns=cols)

@@ -238,6 +238,6 @@ def migrate(results_dir: Path, echo=print) -> Migration:
             m.verified += was
             m.unverified += not was
     for png in pictures:
-        m.portraits += portraits.compact(png)
+        m.portraits += portraits.compact(png, portraits.COLOURS)
     m.bytes_after = _size([p for p, _, _ in docs] + pictures)
     return m

@@ -37,8 +37,10 @@ def base(capacity_run):
     return doc
 
 
-def search(base, model, N, L, seed, scores, *, fw="jax", params=100, run_variant=""):
-    """The result documents of one search; ``scores``: [(K, trajectory R² or a status)]."""
+def search(base, model, N, L, seed, scores, *, fw="jax", params=100, run_variant="",
+           timing=None):
+    """The result documents of one search; ``scores``: [(K, trajectory R² or a status)];
+    ``timing``: {K: timing fields} to set (each cell is otherwise timed on a quiet machine)."""
     setting = {"N": N} if L is None else {"N": N, "widths": [4] * L}
     grid = variant({"config": setting})
     docs = []
@@ -52,6 +54,9 @@ def search(base, model, N, L, seed, scores, *, fw="jax", params=100, run_variant
                  variant=",".join(filter(None, (grid, run_variant))), run_variant=run_variant,
                  standard=not run_variant)
         d["config"]["model"] = {**d["config"]["model"], **setting}
+        # timed on a quiet machine: the real result's own measure depends on what ran beside it
+        d["timing"] = {**d["timing"], "other_cpu_share": 0.0, "cells_beside": 0,
+                       "ensemble_members": 1, **(timing or {}).get(K, {})}
         # current for this model's code here, as the harness would have stamped it
         d["code_sha256"] = trust.code_sha256(discover()[model], fw, d["config"]["model"])
         if not ok:
@@ -130,6 +135,21 @@ def test_capacity_table_ranks_by_median_k_star_then_failed_score_then_params(boa
     t = base["timing"]["train_total_s"]  # every synthetic cell took as long as the real one
     assert rows[0]["train (s)"] == f"{3 * t:.1f}"  # mean over seeds of 4, 1 and 4 cells
     assert rows[1]["train (s)"] == f"{4 * t:.1f}"
+
+
+def test_a_search_timed_beside_other_work_is_marked(base):
+    """One K timed beside other work marks its whole search's time ``*``, whichever way it
+    was shared; a quiet search is unmarked."""
+    docs = [*search(base, "gnode", 4, 1, 0, upto(4)),
+            *search(base, "gnode", 4, 2, 0, upto(4), timing={2: {"other_cpu_share": 0.4}}),
+            *search(base, "node", 4, 1, 0, upto(2), timing={4: {"ensemble_members": 9}}),
+            *search(base, "gru", 4, None, 0, upto(2), timing={1: {"cells_beside": 1}}),
+            *search(base, "lstm", 4, None, 0, upto(2), timing={1: {"other_cpu_share": 0.05}})]
+    [found] = tables("### t\n" + capacity_report.table(searches(docs))).values()
+    rows = {(r["model"], r["L"]): r["train (s)"] for r in found}
+    marked = {k for k, v in rows.items() if v.endswith(" *")}
+    assert marked == {("gnode", "2"), ("node", "1"), ("gru", "—")}, rows
+    assert all(v.replace(" *", "").replace(".", "").isdigit() for v in rows.values())
 
 
 def test_build_writes_the_capacity_plots_and_a_csv_with_k(board):

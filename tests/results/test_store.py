@@ -212,6 +212,38 @@ def test_portraits_get_a_palette_once(tmp_path):
     assert portraits.compact(tmp_path / "q.png") is False
 
 
+def test_a_portrait_palette_shrinks_to_its_colours_and_stays(tmp_path):
+    from PIL import Image
+
+    from bench.report import plotting
+
+    plt = plotting.pyplot()
+    fig, ax = plt.subplots(figsize=(4, 3))
+    cmap = plt.get_cmap("Blues")
+    for k in range(8):  # antialiased lines: far more than 32 distinct colours
+        ax.plot(range(50), [((i * (k + 1)) % 17) / 17 for i in range(50)], lw=0.8,
+                color=cmap(0.3 + k / 12))
+    ax.plot([10, 30], [0.5, 0.2], "x", color="tab:red", ms=4)  # a few pixels of red
+    png = tmp_path / "p.png"
+    fig.savefig(png, dpi=80)
+    plt.close(fig)
+    assert portraits.compact(png, 256) is True  # as the committed portraits were
+    with Image.open(png) as im:
+        assert len(im.getcolors(256)) > portraits.COLOURS
+        before = np.asarray(im.convert("RGB"), dtype=int)
+    red = (before[..., 0] > 180) & (before[..., 1] < 90) & (before[..., 2] < 90)
+    assert 0 < red.mean() < 0.002  # rare: what a median cut would merge away
+    size = png.stat().st_size
+    assert portraits.compact(png, portraits.COLOURS) is True
+    with Image.open(png) as im:
+        assert im.mode == "P" and len(im.getcolors(256)) <= portraits.COLOURS
+        after = np.asarray(im.convert("RGB"), dtype=int)
+    assert png.stat().st_size < size
+    assert np.abs(after - before)[red].max() <= 40  # the markers are still red
+    assert portraits.compact(png, portraits.COLOURS) is False  # a rerun leaves it alone
+    assert portraits.compact(png, 256) is False  # fewer colours than asked is fine
+
+
 def test_migrate_store_command(tmp_path):
     from bench.cli import main
 
