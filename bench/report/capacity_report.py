@@ -41,11 +41,12 @@ def _tried(tried: list[tuple[int, float | str]], threshold: float) -> str:
                      else f"{K}: {v}" for K, v in tried)
 
 
-def summary(searches: pd.DataFrame) -> pd.DataFrame:
+def summary(searches: pd.DataFrame, main: str | None = None) -> pd.DataFrame:
     """One row per configuration (model, framework, N, L): K* over seeds, and the cost on one
-    machine (``timed_on``: its name, or None for the main one; ``bench.report.machines``)."""
+    machine (``timed_on``: its name, or None for ``main``, by default the machine of most
+    searches; ``bench.report.machines``)."""
     rows = []
-    main = machines.main_machine(searches)
+    main = machines.main_machine(searches) if main is None else main
     for key, g in searches.groupby(CONFIG, sort=True, dropna=False):
         g = g.sort_values("seed")
         clock, other = machines.timed(g, main)
@@ -67,10 +68,11 @@ def summary(searches: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def table(searches: pd.DataFrame) -> str:
+def table(searches: pd.DataFrame, main: str | None = None) -> str:
     """Ranked by median K* (higher first); ties by the score at the first K that failed (how
-    close the next K came), then by fewer parameters."""
-    s = summary(searches)
+    close the next K came), then by fewer parameters. Times come from ``main``
+    (:func:`summary`)."""
+    s = summary(searches, main)
     s["_k"] = s["K_star"].fillna(-1)
     s = s.sort_values(["_k", "failed_score", "n_params", "entry", "framework"],
                       ascending=[False, False, True, True, True], kind="stable")
@@ -85,7 +87,7 @@ def table(searches: pd.DataFrame) -> str:
     elsewhere: dict[str, list[str]] = {}
     for r in s.itertuples():
         if isinstance(r.timed_on, str):  # None for the main machine (NaN in the frame)
-            elsewhere.setdefault(r.timed_on, []).append(f"{r.entry}/{r.framework}")
+            elsewhere.setdefault(r.timed_on, []).append(_name(r))
     out = tabulate(pd.DataFrame(rows).to_dict("list"), headers="keys", tablefmt="github",
                    disable_numparse=True)
     return "\n\n".join([out, *machines.footnotes(elsewhere)])
@@ -226,10 +228,10 @@ def trajectories_plot(searches: pd.DataFrame, docs: list[dict[str, Any]], title:
 
 
 def section(searches: pd.DataFrame, docs: list[dict[str, Any]], title: str, stem: str,
-            plots: Path) -> tuple[list[str], list[Path]]:
+            plots: Path, main: str | None = None) -> tuple[list[str], list[Path]]:
     """Markdown lines and plot files for one capacity group (task, version, profile, hardware
-    class)."""
-    lines = [table(searches), ""]
+    class); its times from ``main`` (:func:`summary`)."""
+    lines = [table(searches, main), ""]
     written = []
     for suffix, draw in (("capacity", lambda p: heatmap(searches, title, p)),
                          ("capacity-params", lambda p: params_plot(searches, title, p)),

@@ -255,11 +255,12 @@ def build(results_dir: Path, out_dir: Path, problems: list[str] | None = None) -
             group_docs = [d for d in docs if _group_key(d) == key]
             group = df[(df.task == task) & (df.task_version == version) & (df.profile == profile)
                        & (df.device_class == dclass) & (df.ruleset == ruleset)]
+            main = machines.main_machine(group)  # the heading's and the table's, one machine
             old = "" if version == latest[task] else " (superseded version)"
             tuned = "" if ruleset == "default" else f" · {RULESET_NAME[ruleset]}"
             lines += [f"### {task} v{version}{old} · {profile} profile · "
                       f"{CLASS_NAME[dclass]}{tuned}", "",
-                      machines.heading_line(group, machines.main_machine(group)), ""]
+                      machines.heading_line(group, main), ""]
             stem = f"{task}-v{version}-{profile}-{dclass}" + (
                 "" if ruleset == "default" else f"-{ruleset}")
             title = (f"{task} v{version}, {profile} profile, {CLASS_NAME[dclass]}"
@@ -270,7 +271,7 @@ def build(results_dir: Path, out_dir: Path, problems: list[str] | None = None) -
                     section, pngs = capacity_report.section(
                         capacity_scores.capacities(rankable),
                         [d for d in group_docs if trust.rank_blocker(d) is None],
-                        title, stem, plots)
+                        title, stem, plots, main)
                     lines += section
                     written += pngs
                 else:
@@ -279,7 +280,7 @@ def build(results_dir: Path, out_dir: Path, problems: list[str] | None = None) -
                     lines += ["Not ranked:", "",
                               tables.unranked_capacity_table(group[group["unranked"] != ""]), ""]
                 continue
-            lines += [tables.table(group, group_docs[0]["higher_is_better"], results_link,
+            lines += [tables.table(group, main, group_docs[0]["higher_is_better"], results_link,
                                    tables.chance(group_docs[0])), ""]
             png = plots / f"{stem}.png"
             if table_plots.draw(group_docs, title, png, label):

@@ -45,14 +45,13 @@ def _portrait_link(ok: pd.DataFrame, results_link: str | None) -> str:
     return f"[seed {ok.loc[pics.index[0], 'seed']}]({results_link}/{pics.iloc[0]})"
 
 
-def table(group: pd.DataFrame, higher: dict[str, bool], results_link: str | None = None,
-          chance: float | None = None) -> str:
+def table(group: pd.DataFrame, main: str, higher: dict[str, bool],
+          results_link: str | None = None, chance: float | None = None) -> str:
     """A ranked markdown table for one (task, version, profile, hardware class) group. Rows
     that may not be ranked (``unranked``) come below the ranked ones, with no rank and why.
     ``chance``: the primary metric of a uniform guess, a row of its own (classification).
-    Scores pool every machine; times come from one (``bench.report.machines``), with a
+    Scores pool every machine; times come from ``main`` (``bench.report.machines``), with a
     footnote per other machine that timed a row."""
-    main = machines.main_machine(group)
     elsewhere: dict[str, list[str]] = {}
     primary = group["primary_metric"].iloc[0]
     metric_cols = sorted((str(c) for c in group.columns

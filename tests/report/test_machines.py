@@ -51,5 +51,23 @@ def test_the_capacity_table_times_each_row_on_one_machine_and_marks_the_others()
     assert "| 10.0 " in rows["gnode"] and "90.0" not in text  # the main machine's seed only
     assert f"| 30.0 {machines.MARK} " in rows["cfc"]
     assert "| 20.0 " in rows["node"] and machines.MARK not in rows["node"]
-    assert text.endswith(f"{machines.MARK} timed on Other CPU: cfc/torch. Not comparable with "
+    assert text.endswith(f"{machines.MARK} timed on Other CPU: cfc / torch, N=4, L=1. Not "
+                         "comparable with the other times.")
+
+
+def test_the_capacity_table_takes_its_main_machine_from_the_heading():
+    """The heading counts results, the table rows searches: a machine with more results (more
+    K each) but fewer searches is still the one the table's times come from, as the heading
+    says. Each footnoted row is named by its configuration."""
+    searches = pd.DataFrame([search("gnode", 0, "Main CPU", 10.0, 2),
+                             search("node", 0, "Main CPU", 20.0, 1),
+                             {**search("lru", 0, "Other CPU", 300.0, 64), "N": 8},
+                             {**search("lru", 0, "Other CPU", 900.0, 64), "N": 32},
+                             {**search("lru", 0, "Other CPU", 50.0, 4), "N": 2}])
+    assert machines.main_machine(searches) == "Other CPU"  # by searches
+    text = capacity_report.table(searches, main="Main CPU")  # by results, as the heading
+    assert text.endswith(f"{machines.MARK} timed on Other CPU: lru / torch, N=8, L=1, "
+                         "lru / torch, N=32, L=1, lru / torch, N=2, L=1. Not comparable with "
                          "the other times.")
+    assert "| 10.0 " in text and f"20.0 {machines.MARK}" not in text
+    assert "Main CPU" not in text  # the main machine is the heading's to name
