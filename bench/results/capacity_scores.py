@@ -1,8 +1,8 @@
 """K* from result files: the scores of capacity searches, read back without running anything.
 
 Used by the search (``bench.run.capacity``) to decide when to stop, and by the reports
-(``bench.report.leaderboard``, ``bench.report.capacity_report``, ``bench.report.claims``), which must not import the
-run machinery.
+(``bench.report.leaderboard``, ``bench.report.capacity_report``, ``bench.report.claims``),
+which must not import the run machinery.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ def entry(doc: dict[str, Any]) -> str:
     """The model with its command-line variant, if any, but not the grid's values (N, L)."""
     run_variant = doc.get("run_variant")
     if run_variant is None:  # written before run_variant was recorded
-        standard = doc.get("standard", not doc.get("variant"))  # as bench.report.leaderboard.flatten
+        # as bench.report.leaderboard.flatten
+        standard = doc.get("standard", not doc.get("variant"))
         run_variant = "" if standard else doc.get("variant", "")
     return doc["model"] + (f" [{run_variant}]" if run_variant else "")
 
@@ -62,13 +63,19 @@ def passes(doc: dict[str, Any], capacity: dict[str, Any]) -> bool:
     return value is not None and value >= capacity["threshold"]
 
 
+def _column(records: list[dict[Any, Any]], name: str) -> pd.Series:
+    """One field of ``records`` as floats (NaN where a record lacks it)."""
+    return pd.Series([r.get(name) for r in records], dtype=float)
+
+
 def capacities(df: pd.DataFrame) -> pd.DataFrame:
     """One row per search, from flattened results of capacity tasks (rows with a ``K``).
 
     Columns: :data:`SEARCH_KEYS`; ``K_star`` (NaN when the search is unfinished: a K before
     the first failure has no result); ``complete``; ``tried`` ((K, score or status) in order,
-    up to the first failure); ``threshold`` (the score a K must reach); ``failed_score`` (the score at the first K that failed: -inf when that
-    cell diverged or failed, NaN when none failed); ``largest`` (the task's largest K);
+    up to the first failure); ``threshold`` (the score a K must reach); ``failed_score`` (the
+    score at the first K that failed: -inf when that cell diverged or failed, NaN when none
+    failed); ``largest`` (the task's largest K);
     ``n_params``; ``train_total_s`` (summed over the K tried); ``standard``; and how those
     times were taken, the most shared of the K tried: ``cells_beside``, ``ensemble_members``
     and ``other_cpu_share`` (NaN where no K recorded it).
@@ -83,7 +90,7 @@ def capacities(df: pd.DataFrame) -> pd.DataFrame:
         first = g.iloc[0]
         cap = first["capacity"]
         by_k = {int(k): r for k, r in zip(g["K"], g.to_dict("records"))}
-        passed, complete, tried, seconds, timed = 0, False, [], 0.0, []
+        passed, complete, tried, timed = 0, False, [], []  # timed: the records of the K tried
         failed_score = np.nan  # the score at the first K that failed: how close it came
         for K in cap["sizes"]:
             if K not in by_k:
@@ -92,7 +99,6 @@ def capacities(df: pd.DataFrame) -> pd.DataFrame:
             score = r.get(f"metric.{cap['metric']}")
             ok = r["status"] == "ok" and score is not None and np.isfinite(score)
             tried.append((K, float(score) if ok and score is not None else r["status"]))
-            seconds += float(r["train_total_s"]) if pd.notna(r["train_total_s"]) else 0.0
             timed.append(r)
             if not (ok and score >= cap["threshold"]):
                 complete = True
@@ -104,8 +110,8 @@ def capacities(df: pd.DataFrame) -> pd.DataFrame:
         rows.append({**dict(zip(SEARCH_KEYS, key)), "K_star": passed if complete else np.nan,
                      "complete": complete, "tried": tried, "threshold": cap["threshold"],
                      "failed_score": failed_score, "largest": max(cap["sizes"]),
-                     "n_params": g["n_params"].max(), "train_total_s": seconds,
+                     "n_params": g["n_params"].max(),
+                     "train_total_s": float(_column(timed, "train_total_s").sum()),
                      "standard": bool(g["standard"].all()),
-                     **{c: pd.Series([t.get(c) for t in timed], dtype=float).max()
-                        for c in SHARING}})
+                     **{c: _column(timed, c).max() for c in SHARING}})
     return pd.DataFrame(rows, columns=cols)

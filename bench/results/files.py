@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +43,8 @@ def _is(kind: type | tuple[type, ...]):
 NUMBER, NUMBER_OR_NULL = (_number, "a number"), (_maybe(_number), "a number or null")
 TEXT, TEXT_OR_NULL = (_is(str), "a string"), (_maybe(_is(str)), "a string or null")
 MAPPING, MAPPING_OR_NULL = (_is(dict), "a mapping"), (_maybe(_is(dict)), "a mapping or null")
-# What the harness, the leaderboard, the claims and bench.results.trust read from a result, and its type.
+# What the harness, the leaderboard, the claims and bench.results.trust read from a result, and
+# its type.
 # ``*`` is every key of a mapping. Required fields are in REQUIRED (top level) or marked here.
 FIELDS: tuple[tuple[str, tuple, bool], ...] = (
     ("task", TEXT, True), ("model", TEXT, True), ("framework", TEXT, True),

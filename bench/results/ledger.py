@@ -22,8 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench import atomic
-from bench import results
+from bench import atomic, results
 from bench.errors import UserError
 
 NAME = "LEDGER.sha256"

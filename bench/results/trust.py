@@ -1,8 +1,8 @@
 """Which results count, as the leaderboard and the claims see them.
 
 A result is *verified* when its bytes match the ledger line the harness wrote beside it
-(``bench.results.ledger``; a record for review, not a signature). Otherwise it was added or edited by
-hand: it is listed but never ranked, and it never pools with verified runs.
+(``bench.results.ledger``; a record for review, not a signature). Otherwise it was added or
+edited by hand: it is listed but never ranked, and it never pools with verified runs.
 
 A result is *stale* when the code that produced it has changed since:
 
@@ -29,10 +29,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.errors import UserError
 from bench.results import ledger
 from bench.spec import imports
 from bench.spec.cells import Cell, fingerprint_of
-from bench.errors import UserError
 from bench.spec.registry import MODULE_FILE, ModelSpec
 
 

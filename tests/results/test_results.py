@@ -155,7 +155,7 @@ def test_a_schema_1_file_reads_in_schema_2_with_peak_memory_renamed(tmp_path):
     assert good == path
     # a schema-1 file with a wrong peak memory is still judged, under the field's new name
     path.write_text(json.dumps(minimal(schema_version=1, memory={"peak_host_rss_mb": "lots"})))
-    with pytest.raises(UserError, match="peak_memory.peak_host_rss_mb must be a number"):
+    with pytest.raises(UserError, match=r"peak_memory\.peak_host_rss_mb must be a number"):
         results.read(path)
 
 
