@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.spec.cells import Cell, fingerprint_of
+from bench.spec.cells import Cell, fingerprint_of, resolve_training
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINES = ("gnode", "gru", "lstm", "mgru", "node", "rnn")
@@ -131,8 +131,13 @@ def _current(doc: dict) -> None:
     model = discover().get(doc["model"])
     if model is None or doc["framework"] not in model.frameworks:
         return
+    current_task = (doc["task"] in task_files() and get_task(doc["task"]).version
+                    == doc["task_version"] and doc["profile"] in get_task(doc["task"]).profiles)
+    if current_task:  # the config this model resolves to now, as a fresh run records it
+        config, training = resolve_training(get_task(doc["task"]), model, doc["profile"], {})
+        doc["config"] = {**doc["config"], "model": config, "training": training}
     doc["code_sha256"] = trust.code_sha256(model, doc["framework"], doc["config"]["model"])
-    if doc["task"] not in task_files() or get_task(doc["task"]).version != doc["task_version"]:
+    if not current_task:
         return
     cell = Cell(model, doc["framework"], get_task(doc["task"]), doc["seed"],
                         size=doc.get("K"))

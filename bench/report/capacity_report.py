@@ -63,6 +63,8 @@ def summary(searches: pd.DataFrame, main: str | None = None) -> pd.DataFrame:
                      "seeds": f"{len(done)}" + ("" if len(done) == len(g)
                                                 else f" of {len(g)} finished"),
                      "n_params": g["n_params"].max(),
+                     "submission": bool((g["model_kind"] == "submission").any())
+                     if "model_kind" in g else False,
                      "search_s": clock["train_total_s"].mean(), "timed_on": other,
                      "shared": machines.shared(clock)})
     return pd.DataFrame(rows)
@@ -77,7 +79,8 @@ def table(searches: pd.DataFrame, main: str | None = None) -> str:
     s = s.sort_values(["_k", "failed_score", "n_params", "entry", "framework"],
                       ascending=[False, False, True, True, True], kind="stable")
     rows = [{"rank": str(i + 1) if r.K_star == r.K_star else "—",  # NaN: unfinished
-             "model": r.entry, "framework": r.framework, "N": _int(r.N), "L": _int(r.L),
+             "model": r.entry + (" (submission)" if r.submission else ""),
+             "framework": r.framework, "N": _int(r.N), "L": _int(r.L),
              "params": _int(r.n_params), "K* ↑": r["K* (seeds)"], "seeds": r.seeds,
              "K tried: trajectory R²": r.tried,
              "train (s)": ("—" if pd.isna(r.search_s) else f"{r.search_s:.1f}")

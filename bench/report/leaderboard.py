@@ -237,9 +237,10 @@ def build(results_dir: Path, out_dir: Path, problems: list[str] | None = None) -
         front = ["## Summary", "",
                  "Each task's primary metric: the mean over seeds and its 95% bootstrap "
                  "interval. The best entry of a task is **bold**; `≈` marks an entry whose "
-                 "interval overlaps the best one's (tied: these seeds do not order them). The "
-                 "latest task versions, default settings, ranked results only; capacity tasks "
-                 "have their own tables below.", "",
+                 "interval overlaps the best one's (tied: these seeds do not order them). "
+                 "`params`: the range of trainable parameters over the row's entries (sizes "
+                 "differ by task). The latest task versions, default settings, ranked results "
+                 "only; capacity tasks have their own tables below.", "",
                  *summary.matrices(df, higher, latest),
                  "## Contents", "",
                  *[f"- [{t}](#{summary.anchor(t)})" for t in tasks_in_order],

@@ -4,8 +4,10 @@ tasks, read in ten seconds.
 A cell is the mean over seeds and its 95% bootstrap interval (``bench.report.ranking``). In
 each task's column the best entry is bold, and every entry whose interval overlaps the best
 one's is marked ``≈`` (tied: the seeds do not establish the order). Framework is a column, so
-one model's two implementations sit side by side, never ranked apart. Only what the detailed
-tables rank enters: the latest task version, default settings, ranked results.
+one model's two implementations sit side by side, never ranked apart. ``params`` is the range
+of trainable parameters over the entries shown (the sizes differ by task: the paper's N per
+task, a sweep's best setting), so a large model's lead is read beside its size. Only what the
+detailed tables rank enters: the latest task version, default settings, ranked results.
 """
 
 from __future__ import annotations
@@ -42,18 +44,32 @@ def _cell(iv: ranking.Interval | None, rank: str) -> str:
 
 
 def _best_variant(rows: pd.DataFrame, column: str, higher: bool
-                  ) -> tuple[ranking.Interval | None, str]:
-    """A model's best variant on a task (a task may sweep N): its interval, and the variant's
-    name when the task has several."""
-    found: list[tuple[ranking.Interval, str]] = []
+                  ) -> tuple[ranking.Interval | None, str, float | None]:
+    """A model's best variant on a task (a task may sweep N): its interval, the variant's
+    name when the task has several, and its parameter count."""
+    found: list[tuple[ranking.Interval, str, float | None]] = []
     for name, v in rows.groupby("variant", sort=True):
         iv = ranking.interval(v[column].to_numpy())
+        known = v["n_params"].dropna() if "n_params" in v else pd.Series(dtype=float)
         if iv is not None:
-            found.append((iv, str(name)))
+            found.append((iv, str(name), float(known.max()) if len(known) else None))
     if not found:
-        return None, ""
-    iv, name = (max if higher else min)(found, key=lambda f: f[0].mean)
-    return iv, name if len(found) > 1 else ""
+        return None, "", None
+    best = (max if higher else min)(found, key=lambda f: f[0].mean)
+    return best[0], best[1] if len(found) > 1 else "", best[2]
+
+
+def _span(params: list[float | None]) -> str:
+    """``"14–1.2k"``: the range of parameter counts; one number when they agree."""
+    known = [p for p in params if p is not None]
+    if not known:
+        return "—"
+
+    def short(n: float) -> str:
+        return f"{n / 1000:.1f}k" if n >= 1000 else f"{n:.0f}"
+
+    low, high = short(min(known)), short(max(known))
+    return low if low == high else f"{low}–{high}"
 
 
 def matrices(df: pd.DataFrame, higher: dict[str, bool], latest: dict[str, int]) -> list[str]:
@@ -73,6 +89,7 @@ def matrices(df: pd.DataFrame, higher: dict[str, bool], latest: dict[str, int]) 
             tasks = sorted(g["task"].unique())
             entries = sorted({(m, fw) for m, fw in zip(g["model_name"], g["framework"])})
             cells: dict[tuple[str, str], dict[str, str]] = {e: {} for e in entries}
+            sizes: dict[tuple[str, str], list[float | None]] = {e: [] for e in entries}
             metric = {}
             for task in tasks:
                 t = g[g["task"] == task]
@@ -80,13 +97,15 @@ def matrices(df: pd.DataFrame, higher: dict[str, bool], latest: dict[str, int]) 
                 metric[task] = f"{primary} {'↑' if higher[task] else '↓'}"
                 best = [_best_variant(t[(t["model_name"] == m) & (t["framework"] == fw)],
                                       f"metric.{primary}", higher[task]) for m, fw in entries]
-                ranks = ranking.tied_ranks([iv for iv, _ in best], higher[task])
-                for e, (iv, variant), rank in zip(entries, best, ranks, strict=True):
+                ranks = ranking.tied_ranks([iv for iv, _, _ in best], higher[task])
+                for e, (iv, variant, params), rank in zip(entries, best, ranks, strict=True):
                     cells[e][task] = _cell(iv, rank) + (f" ({variant})" if variant else "")
+                    if iv is not None:
+                        sizes[e].append(params)
             kind = dict(zip(g["model_name"], g["model_kind"]))
             rows: list[dict[str, Any]] = [
                 {"model": m + ("" if kind[m] == "baseline" else " (submission)"),
-                 "framework": fw,
+                 "framework": fw, "params": _span(sizes[(m, fw)]),
                  **{f"{task} ({metric[task]})": cells[(m, fw)].get(task, "—") for task in tasks}}
                 for m, fw in entries]
             lines += [f"{profile} profile · {str(dclass).upper()}", "",

@@ -75,13 +75,13 @@ def capacities(df: pd.DataFrame) -> pd.DataFrame:
     the first failure has no result); ``complete``; ``tried`` ((K, score or status) in order,
     up to the first failure); ``threshold`` (the score a K must reach); ``failed_score`` (the
     score at the first K that failed: -inf when that cell diverged or failed, NaN when none
-    failed); ``largest`` (the task's largest K);
-    ``n_params``; ``train_total_s`` (summed over the K tried); ``standard``; and how those
-    times were taken, the most shared of the K tried: ``cells_beside``, ``ensemble_members``
+    failed); ``largest`` (the task's largest K); ``n_params``; ``model_kind`` (baseline or
+    submission); ``train_total_s`` (summed over the K tried); ``standard``; and how those times
+    were taken, the most shared of the K tried: ``cells_beside``, ``ensemble_members``
     and ``other_cpu_share`` (NaN where no K recorded it).
     """
     cols = [*SEARCH_KEYS, "K_star", "complete", "tried", "threshold", "failed_score", "largest",
-            "n_params", "train_total_s", "standard", *SHARING]
+            "n_params", "model_kind", "train_total_s", "standard", *SHARING]
     if "K" not in df or df["K"].isna().all():
         return pd.DataFrame(columns=cols)
     rows = []
@@ -111,6 +111,7 @@ def capacities(df: pd.DataFrame) -> pd.DataFrame:
                      "complete": complete, "tried": tried, "threshold": cap["threshold"],
                      "failed_score": failed_score, "largest": max(cap["sizes"]),
                      "n_params": g["n_params"].max(),
+                     "model_kind": first.get("model_kind", "baseline"),
                      "train_total_s": float(_column(timed, "train_total_s").sum()),
                      "standard": bool(g["standard"].all()),
                      **{c: _column(timed, c).max() for c in SHARING}})

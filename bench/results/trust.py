@@ -11,7 +11,11 @@ A result is *stale* when the code that produced it has changed since:
   (``python -m bench restamp`` updates it where the present code provably reproduces the
   result);
 - or the cell's fingerprint no longer matches: the model's module, or the task's definition
-  at the same version.
+  at the same version;
+- or the model's config for the task (``metadata.yaml``, ``configs/<task>.yaml``) now resolves
+  to another value of a setting the run did not override (:func:`config_change`). The code
+  hash and fingerprint cover the config the run *recorded*, so only this catches an edited
+  config file.
 
 A stale result is shown and counted, but never ranked, until it is rerun. ``make bench`` reruns
 it. So is a result whose task file does not load: nothing tells whether it is current.
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -61,6 +66,34 @@ def code_sha256(model: ModelSpec, framework: str, config: dict[str, Any],
     return h.hexdigest()
 
 
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)  # a YAML tuple equals its JSON list
+
+
+def config_change(doc: dict[str, Any], model: ModelSpec, task: Any) -> str | None:
+    """The first setting whose present resolution differs from what ``doc`` ran with, as
+    ``"key: old → new"`` (None: none). Settings the run overrode (its ``variant``: a sweep's N;
+    a tuned cell's selected setting) are the run's own, not the config file's, and are
+    skipped."""
+    overridden = set(re.findall(r"(?:^|,)([A-Za-z_]\w*)=", doc.get("variant") or ""))
+    tuning = doc.get("tuning")
+    if isinstance(tuning, dict) and isinstance(tuning.get("selected"), dict):
+        overridden |= set(tuning["selected"])
+    if doc.get("profile") not in task.profiles:
+        return None  # a profile the task no longer has: nothing to resolve against
+    config, model_training = model.resolve(task.name, doc["profile"])
+    training = {**task.training, **model_training,
+                "epochs": task.profile(doc["profile"])["epochs"]}
+    recorded = doc.get("config") or {}
+    for section, now in (("model", config), ("training", training)):
+        then = recorded.get(section) or {}
+        for key in sorted(set(now) | set(then)):
+            if key in overridden or _canonical(now.get(key)) == _canonical(then.get(key)):
+                continue
+            return f"{key}: {_canonical(then.get(key))} → {_canonical(now.get(key))}"
+    return None
+
+
 def stale_reason(doc: dict[str, Any], models: dict[str, ModelSpec], tasks: dict[str, Any],
                  hashes: Callable[[ModelSpec, str, dict[str, Any]], str] = code_sha256,
                  ) -> str | None:
@@ -82,6 +115,9 @@ def stale_reason(doc: dict[str, Any], models: dict[str, ModelSpec], tasks: dict[
     training = (doc.get("config") or {}).get("training") or {}
     if fingerprint_of(cell, doc["profile"], config, training) != doc.get("fingerprint"):
         return "the model's module or the task changed since it ran"
+    changed = config_change(doc, model, task)
+    if changed:
+        return f"the model's config for this task changed since it ran ({changed})"
     return None
 
 

@@ -38,7 +38,7 @@ def base(capacity_run):
 
 
 def search(base, model, N, L, seed, scores, *, fw="jax", params=100, run_variant="",
-           timing=None):
+           timing=None, kind="baseline"):
     """The result documents of one search; ``scores``: [(K, trajectory R² or a status)];
     ``timing``: {K: timing fields} to set (each cell is otherwise timed on a quiet machine)."""
     setting = {"N": N} if L is None else {"N": N, "widths": [4] * L}
@@ -47,7 +47,7 @@ def search(base, model, N, L, seed, scores, *, fw="jax", params=100, run_variant
     for K, score in scores:
         d = copy.deepcopy(base)
         ok = not isinstance(score, str)
-        d.update(model=model, model_kind="baseline", framework=fw, seed=seed, K=K,
+        d.update(model=model, model_kind=kind, framework=fw, seed=seed, K=K,
                  n_params=params,
                  status="ok" if ok else score, reason=None if ok else "non-finite predictions",
                  metrics={"trajectory_r2": score, "r2": score, "mse": 1 - score} if ok else {},
@@ -150,6 +150,14 @@ def test_a_search_timed_beside_other_work_is_marked(base):
     marked = {k for k, v in rows.items() if v.endswith(" *")}
     assert marked == {("gnode", "2"), ("node", "1"), ("gru", "—")}, rows
     assert all(v.replace(" *", "").replace(".", "").isdigit() for v in rows.values())
+
+
+def test_a_submissions_search_is_named_as_one(base):
+    """As in the flip-flop tables: a stranger's model is tagged beside the baselines."""
+    docs = [*search(base, "gru", 4, None, 0, upto(2)),
+            *search(base, "example-ctrnn", 4, None, 0, upto(4), fw="torch", kind="submission")]
+    [found] = tables("### t\n" + capacity_report.table(searches(docs))).values()
+    assert [r["model"] for r in found] == ["example-ctrnn (submission)", "gru"]
 
 
 def test_build_writes_the_capacity_plots_and_a_csv_with_k(board):

@@ -9,9 +9,11 @@ import pandas as pd
 from bench.report import summary
 
 
-def _rows(task, model, values, variant="", framework="torch", kind="baseline", unranked=""):
-    return [{"task": task, "task_version": 2, "profile": "quick", "device_class": "cpu",
-             "hardware": "Test CPU", "ruleset": "default", "status": "ok", "K": None,
+def _rows(task, model, values, variant="", framework="torch", kind="baseline", unranked="",
+          n_params=None):
+    return [{"n_params": n_params, "task": task, "task_version": 2, "profile": "quick",
+             "device_class": "cpu", "hardware": "Test CPU", "ruleset": "default",
+             "status": "ok", "K": None,
              "unranked": unranked, "model_name": model, "model_kind": kind, "variant": variant,
              "framework": framework, "primary_metric": "mse", "metric.mse": v}
             for v in values]
@@ -29,10 +31,10 @@ def test_the_best_is_bold_ties_are_marked_and_a_sweep_shows_its_best_setting():
     df = pd.DataFrame([
         *_rows("flipflop-2bit-ring", "gnode", [0.010, 0.011, 0.012]),
         *_rows("flipflop-2bit-ring", "node", [0.0105, 0.0115, 0.0125]),  # overlaps gnode
-        *_rows("flipflop-2bit-ring", "gru", [0.30, 0.31, 0.32]),
+        *_rows("flipflop-2bit-ring", "gru", [0.30, 0.31, 0.32], n_params=44),
         *_rows("flipflop-2bit-ring", "lstm", [0.001], unranked="stale: rerun it"),  # left out
-        *_rows("flipflop-3bit-fixed", "gru", [0.05, 0.05], variant="N=6"),
-        *_rows("flipflop-3bit-fixed", "gru", [0.002, 0.003], variant="N=18"),
+        *_rows("flipflop-3bit-fixed", "gru", [0.05, 0.05], variant="N=6", n_params=180),
+        *_rows("flipflop-3bit-fixed", "gru", [0.002, 0.003], variant="N=18", n_params=1260),
         *_rows("flipflop-3bit-fixed", "gnode", [0.04, 0.05], variant="N=6"),
         *_rows("vowels", "cornn", [0.5], kind="submission"),
     ])
@@ -51,6 +53,8 @@ def test_the_best_is_bold_ties_are_marked_and_a_sweep_shows_its_best_setting():
     assert flip["gru/torch"][fixed].startswith("**0.0025") and flip["gru/torch"][fixed].endswith(
         "(N=18)")
     assert flip["gnode/torch"][ring].count("[") == 1  # the interval beside the mean
+    # the sizes shown: gru's best setting on the fixed task (N=18), not its N=6
+    assert flip["gru/torch"]["params"] == "44–1.3k" and flip["gnode/torch"]["params"] == "—"
     real = _table(lines[lines.index("#### Real-world sequences"):])
     assert "cornn (submission)/torch" in real
 

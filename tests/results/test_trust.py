@@ -47,6 +47,39 @@ def test_the_fingerprint_covers_the_task_and_module(make_doc):
     assert trust.stale_reason(old_version, models, tasks) is None
 
 
+def test_an_edited_config_file_makes_its_results_stale(make_doc):
+    """The code hash and fingerprint cover the config a run recorded; only comparing it with
+    what the config files resolve to now catches an edit to ``configs/<task>.yaml``."""
+    import dataclasses
+
+    from bench.spec.tasks import get_task
+
+    models = discover()
+    tasks = {"flipflop-2bit-ring": get_task("flipflop-2bit-ring")}
+    doc = make_doc(model="gru", task_version=2)
+    n = doc["config"]["model"]["N"]  # gru's size on this task, as the run recorded it
+    assert trust.stale_reason(doc, models, tasks) is None
+
+    def edited(change):  # configs/flipflop-2bit-ring.yaml with one setting changed
+        now = models["gru"].task_config("flipflop-2bit-ring").get("smoke") or {}
+        layer = {part: {**(now.get(part) or {}), **change.get(part, {})}
+                 for part in ("config", "training")}
+        meta = {**models["gru"].metadata,
+                "_task_configs": {"flipflop-2bit-ring": {"smoke": layer}}}
+        return {**models, "gru": dataclasses.replace(models["gru"], metadata=meta)}
+
+    why = trust.stale_reason(doc, edited({"config": {"N": n + 1}}), tasks)
+    assert why == f"the model's config for this task changed since it ran (N: {n} → {n + 1})"
+    lr = doc["config"]["training"]["lr"]
+    why = trust.stale_reason(doc, edited({"training": {"lr": lr / 2}}), tasks)
+    assert why is not None and f"(lr: {lr} → {lr / 2})" in why
+    # a setting the run chose itself is not the config file's: a sweep's N, a tuned lr
+    assert trust.stale_reason({**doc, "variant": f"N={n}"}, edited({"config": {"N": n + 1}}),
+                              tasks) is None
+    tuned = {**doc, "tuning": {"selected": {"lr": lr}}}
+    assert trust.stale_reason(tuned, edited({"training": {"lr": lr / 2}}), tasks) is None
+
+
 def test_code_hash_covers_the_models_files_and_config(tmp_path):
     import shutil
 
