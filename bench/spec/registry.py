@@ -171,24 +171,52 @@ def _check_layer(layer: Any, place: str, bad, *, sweep: bool) -> None:
 
 
 def _task_configs(folder: Path) -> dict[str, dict[str, Any]]:
-    """Read ``configs/<task>.yaml``: per profile, config/training changes and a sweep."""
-    from bench.spec.tasks import PROFILES
-
+    """Read ``configs/<task>.yaml``: per profile, config/training changes and a sweep.
+    ``include: <file>.yaml`` (a file beside it) is read first and the file's own profiles
+    override it, key by key, as a task file's ``include:``. A file named ``_*.yaml`` is a
+    template for including, as ``tasks/_*.yaml``, not a task's config."""
     out: dict[str, dict[str, Any]] = {}
     for file in sorted((folder / "configs").glob("*.yaml")):
-        def bad(msg: str, file: Path = file) -> UserError:
-            return UserError(f"{file}: {msg}; see submissions/README.md")
-
-        try:
-            raw = yaml.safe_load(file.read_text()) or {}
-        except yaml.YAMLError:
-            raise bad("not valid YAML") from None
-        if not isinstance(raw, dict) or set(raw) - set(PROFILES):
-            raise bad(f"expected a mapping from profiles ({', '.join(PROFILES)}) to changes")
-        for prof, layer in raw.items():
-            _check_layer(layer, prof, bad, sweep=True)
-        out[file.stem] = raw
+        config = _read_task_config(file, ())
+        if not file.name.startswith("_"):
+            out[file.stem] = config
     return out
+
+
+def _read_task_config(file: Path, seen: tuple[str, ...]) -> dict[str, Any]:
+    from bench.spec.tasks import PROFILES
+
+    def bad(msg: str) -> UserError:
+        return UserError(f"{file}: {msg}; see submissions/README.md")
+
+    if file.is_symlink():  # it could read any file of the machine into the model's config
+        raise bad("is a link; a config must be a file in the model's folder")
+    try:
+        raw = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError:
+        raise bad("not valid YAML") from None
+    if not isinstance(raw, dict):
+        raise bad(f"expected a mapping from profiles ({', '.join(PROFILES)}) to changes")
+    inc = raw.pop("include", None)
+    if set(raw) - set(PROFILES):
+        raise bad(f"expected a mapping from profiles ({', '.join(PROFILES)}) to changes")
+    for prof, layer in raw.items():
+        _check_layer(layer, prof, bad, sweep=True)
+    if inc is None:
+        return raw
+    # a bare name in configs/: a submission's config never reads a file outside its folder
+    if not (isinstance(inc, str) and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*\.yaml", inc)
+            and (file.parent / inc).is_file() and not (file.parent / inc).is_symlink()):
+        raise bad(f"include {inc!r} must name a .yaml file beside it in configs/")
+    if inc in seen or inc == file.name:
+        raise bad(f"include cycle through {inc}")
+    base = _read_task_config(file.parent / inc, (*seen, file.name))
+    merged: dict[str, Any] = {}
+    for prof in [*base, *(p for p in raw if p not in base)]:
+        under, over = base.get(prof) or {}, raw.get(prof) or {}
+        merged[prof] = {k: {**(under.get(k) or {}), **(over.get(k) or {})}
+                        for k in ("config", "training", "sweep") if k in under or k in over}
+    return merged
 
 
 def orphan_configs(models: dict[str, ModelSpec]) -> list[str]:

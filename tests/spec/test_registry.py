@@ -250,6 +250,63 @@ def test_malformed_task_configs_are_rejected(subs, text, where):
     assert where in one_line_error_text(broken[name])
 
 
+def test_a_task_config_includes_another_and_overrides_it(subs):
+    name = unique_name()
+    make_model(subs, name)
+    configs = subs / name / "configs"
+    configs.mkdir()
+    (configs / "flipflop-3bit.yaml").write_text(
+        "quick: {config: {N: 3}, training: {lr: 0.01}}\npaper: {config: {N: 9}}\n")
+    (configs / "flipflop-3bit-fixed.yaml").write_text(
+        "include: flipflop-3bit.yaml\nquick: {config: {N: 4}, sweep: {N: [4, 5]}}\n")
+    (configs / "_small.yaml").write_text("smoke: {config: {N: 1}}\n")  # a template
+    (configs / "flipflop-2bit-ring.yaml").write_text("include: _small.yaml\n")
+    models, broken = registry.scan()
+    assert name not in broken, broken.get(name)
+    m = models[name]
+    assert m.resolve("flipflop-2bit-ring", "smoke")[0]["N"] == 1
+    assert "_small" not in m.metadata["_task_configs"] and not registry.orphan_configs(models)
+    trained = {**(m.metadata.get("training") or {}), "lr": 0.01}
+    assert m.resolve("flipflop-3bit-fixed", "quick") == ({**m.metadata["config"], "N": 4}, trained)
+    assert m.resolve("flipflop-3bit-fixed", "paper")[0]["N"] == 9  # taken whole from the base
+    assert m.sweep("flipflop-3bit-fixed", "quick") == [{"N": 4}, {"N": 5}]
+    assert m.sweep("flipflop-3bit", "quick") == [{}]
+
+
+@pytest.mark.parametrize("include, why", [
+    ("../metadata.yaml", "must name a .yaml file beside it"),  # out of configs/
+    ("/etc/hostname", "must name a .yaml file beside it"),
+    ("outside.yaml", "must name a .yaml file beside it"),  # a link out of the folder
+    ("flipflop-3bit-fixed.yaml", "include cycle"),
+    ("flipflop-3bit.yaml", "include cycle"),  # itself
+    ("missing.yaml", "must name a .yaml file beside it"),
+])
+def test_a_task_config_include_cannot_leave_the_folder_or_loop(subs, tmp_path, include, why):
+    name = unique_name()
+    make_model(subs, name)
+    configs = subs / name / "configs"
+    configs.mkdir()
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("quick: {config: {N: 1}}\n")
+    (configs / "outside.yaml").symlink_to(secret)  # read only through the include
+    (configs / "flipflop-3bit.yaml").write_text(f"include: {include!r}\n")
+    (configs / "flipflop-3bit-fixed.yaml").write_text("include: flipflop-3bit.yaml\n")
+    _, broken = registry.scan()
+    assert "include" in one_line_error_text(broken[name])
+    assert why in str(broken[name]) and name not in registry.discover()
+
+
+def test_a_task_config_that_is_a_link_is_refused(subs, tmp_path):
+    name = unique_name()
+    make_model(subs, name)
+    (subs / name / "configs").mkdir()
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("quick: {config: {N: 1}}\n")
+    (subs / name / "configs" / "flipflop-3bit.yaml").symlink_to(secret)
+    _, broken = registry.scan()
+    assert "is a link" in one_line_error_text(broken[name])
+
+
 def test_config_named_after_no_task_is_reported(subs):
     name = unique_name()
     make_model(subs, name)
