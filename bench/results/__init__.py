@@ -8,6 +8,7 @@ from bench.results.files import (
     REQUIRED,
     SCHEMA_VERSION,
     cell_path,
+    dumps,
     load_all,
     load_each,
     plain,
@@ -19,5 +20,5 @@ from bench.results.files import (
     write_atomic,
 )
 
-__all__ = ["REQUIRED", "SCHEMA_VERSION", "cell_path", "load_all", "load_each", "plain",
-           "problem", "read", "result_files", "upgraded", "validate", "write_atomic"]
+__all__ = ["REQUIRED", "SCHEMA_VERSION", "cell_path", "dumps", "load_all", "load_each",
+           "plain", "problem", "read", "result_files", "upgraded", "validate", "write_atomic"]

@@ -137,13 +137,36 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _holds_mapping(value: Any) -> bool:
+    if isinstance(value, dict):
+        return True
+    return isinstance(value, list | tuple) and any(_holds_mapping(v) for v in value)
+
+
+def _layout(value: Any, depth: int) -> str:
+    pad = " " * (depth + 1)
+    if isinstance(value, dict) and value:
+        items = [f"{pad}{json.dumps(k)}: {_layout(value[k], depth + 1)}" for k in sorted(value)]
+        return "{\n" + ",\n".join(items) + "\n" + " " * depth + "}"
+    if isinstance(value, list | tuple) and _holds_mapping(value):
+        items = [pad + _layout(v, depth + 1) for v in value]
+        return "[\n" + ",\n".join(items) + "\n" + " " * depth + "]"
+    return json.dumps(value, allow_nan=False, separators=(",", ":"))
+
+
+def dumps(result: dict[str, Any]) -> str:
+    """A result file's text: one key per line, sorted, and each list of numbers (a curve, a
+    trajectory) on one line, which keeps a file about a third smaller than one number per line
+    and its diff readable. NaN and infinity become null."""
+    return _layout(_clean(result), 0) + "\n"
+
+
 def write_atomic(path: Path, result: dict[str, Any]) -> None:
     """Write to a temporary file in the same folder, flush to disk, then rename over ``path``.
 
     A crash leaves either the old file or the new one, never half of one.
     """
-    text = json.dumps(_clean(result), indent=1, sort_keys=True, allow_nan=False) + "\n"
-    write_bytes_atomic(Path(path), text.encode())
+    write_bytes_atomic(Path(path), dumps(result).encode())
 
 
 def _values(doc: Any, path: str) -> list[tuple[str, Any]]:

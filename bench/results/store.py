@@ -18,7 +18,8 @@ plot pairs outputs with another trial's targets.
 :func:`migrate` (``python -m bench migrate-store``) converts a results folder written before
 this layout, and is safe to rerun. It writes float32 curves and outputs in their short forms
 (:func:`bench.results.numbers.shorten`) and re-encodes phase portraits with a palette
-(:func:`bench.analysis.portraits.compact`). Each result file is rewritten together with its
+(:func:`bench.analysis.portraits.compact`), and rewrites a file in an older text layout in the
+present one (the same document, fewer bytes). Each result file is rewritten together with its
 ledger line under the folder's lock, so a verified file stays verified and an unverified one
 stays unverified.
 """
@@ -185,8 +186,9 @@ def _size(paths: list[Path]) -> int:
 
 def migrate(results_dir: Path, echo=print) -> Migration:
     """Move the shared trials of every result under ``results_dir`` to their task's files,
-    shorten the recorded numbers and re-encode the phase portraits; rerunnable (what is done
-    already is left alone)."""
+    shorten the recorded numbers, write each file in the present layout
+    (:func:`bench.results.files.dumps`) and re-encode the phase portraits; rerunnable (what is
+    done already is left alone)."""
     results_dir = Path(results_dir)
     m = Migration()
     paths = results.result_files(results_dir)
@@ -227,8 +229,8 @@ def migrate(results_dir: Path, echo=print) -> Migration:
             numbers.shorten(doc)
             name = p.relative_to(results_dir).as_posix()
             m.kept += [f"{name}: {k} {why}" for k, why in kept.items()]
-            if doc == json.loads(raw):
-                continue  # nothing moved
+            if doc == json.loads(raw) and raw == results.dumps(doc).encode():
+                continue  # nothing moved, and already in the present layout
             table = ledger.entries(results_dir)
             was = table.get(name) == hashlib.sha256(raw).hexdigest()
             results.write_atomic(p, doc)

@@ -39,6 +39,26 @@ def test_write_atomic_creates_folders_and_valid_json(tmp_path):
     assert path.read_text().endswith("\n")
 
 
+def test_a_result_file_puts_each_list_of_numbers_on_one_line(tmp_path):
+    """Keys one per line and sorted, for diffs; a curve or a trajectory on one line, not one
+    number per line; lists that hold mappings are laid out like mappings."""
+    doc = minimal(curve={"val_loss": [0.5, 0.25, 0.125]},
+                  trajectories={"outputs": [[[0.1, -0.2], [0.3, 0.4]]]},
+                  tuning={"trials": [{"lr": 0.01, "score": [1, 2]}, {}]}, empty={})
+    path = tmp_path / "cell.json"
+    results.write_atomic(path, doc)
+    text = path.read_text()
+    assert json.loads(text) == doc
+    lines = text.splitlines()
+    assert '  "val_loss": [0.5,0.25,0.125]' in lines
+    assert '  "outputs": [[[0.1,-0.2],[0.3,0.4]]]' in lines
+    assert '  "trials": [' in lines and '    "lr": 0.01,' in lines and '   {}' in lines
+    keys = [line.split('"')[1] for line in lines if line.startswith(' "')]
+    assert keys == sorted(doc)
+    pretty = json.dumps(doc, indent=1, sort_keys=True) + "\n"  # the layout before 2026-12
+    assert len(text) < len(pretty)
+
+
 def test_write_atomic_replaces_an_existing_file(tmp_path):
     path = tmp_path / "cell.json"
     results.write_atomic(path, minimal(seed=1))

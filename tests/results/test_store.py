@@ -133,6 +133,31 @@ def test_migration_keeps_verification_and_is_idempotent(tmp_path):
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == snapshot
 
 
+def test_migration_rewrites_the_older_text_layout_and_keeps_verification(tmp_path):
+    """A file written one number per line (before 2026-12) is rewritten in the present layout:
+    the same document, fewer bytes; a verified file stays verified, a hand-edited one does
+    not become verified."""
+    rels = [f"{FLIPFLOP}/gnode-torch-seed0.json", f"{FLIPFLOP}/gru-torch-seed0.json"]
+    paths = old_folder(tmp_path, rels)
+    store.migrate(tmp_path)  # the trial store first, so only the layout is left to change
+    docs = {rel: json.loads(p.read_text()) for rel, p in paths.items()}
+    docs[rels[1]]["metrics"]["mse"] = 0.0  # a hand edit besides the layout
+    with ledger.locked(tmp_path):
+        for rel, p in paths.items():
+            p.write_text(json.dumps(docs[rel], indent=1, sort_keys=True) + "\n")
+            if rel.endswith("gnode-torch-seed0.json"):
+                ledger.enter(tmp_path, p)  # as the harness wrote it then
+    sizes = {rel: p.stat().st_size for rel, p in paths.items()}
+    m = store.migrate(tmp_path)
+    assert m.rewritten == 2 and (m.verified, m.unverified) == (1, 1)
+    for rel, p in paths.items():
+        assert json.loads(p.read_text()) == docs[rel] and p.stat().st_size < sizes[rel]
+    table = ledger.entries(tmp_path)
+    assert ledger.verified(tmp_path, paths[rels[0]], table)
+    assert not ledger.verified(tmp_path, paths[rels[1]], table)
+    assert store.migrate(tmp_path).rewritten == 0
+
+
 def test_migration_writes_float32s_short_and_each_stays_the_same_float32(tmp_path):
     """Curves and outputs were stored as float32s' float64 expansions (outputs rounded in
     float32); the migration writes their short forms, the same float32 each, and the files
