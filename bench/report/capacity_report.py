@@ -63,8 +63,7 @@ def summary(searches: pd.DataFrame, main: str | None = None) -> pd.DataFrame:
                      "seeds": f"{len(done)}" + ("" if len(done) == len(g)
                                                 else f" of {len(g)} finished"),
                      "n_params": g["n_params"].max(),
-                     "submission": bool((g["model_kind"] == "submission").any())
-                     if "model_kind" in g else False,
+                     "submission": bool((g["model_kind"] == "submission").any()),
                      "search_s": clock["train_total_s"].mean(), "timed_on": other,
                      "shared": machines.shared(clock)})
     return pd.DataFrame(rows)

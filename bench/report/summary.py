@@ -50,7 +50,7 @@ def _best_variant(rows: pd.DataFrame, column: str, higher: bool
     found: list[tuple[ranking.Interval, str, float | None]] = []
     for name, v in rows.groupby("variant", sort=True):
         iv = ranking.interval(v[column].to_numpy())
-        known = v["n_params"].dropna() if "n_params" in v else pd.Series(dtype=float)
+        known = v["n_params"].dropna()
         if iv is not None:
             found.append((iv, str(name), float(known.max()) if len(known) else None))
     if not found:

@@ -177,14 +177,15 @@ def _task_configs(folder: Path) -> dict[str, dict[str, Any]]:
     template for including, as ``tasks/_*.yaml``, not a task's config."""
     out: dict[str, dict[str, Any]] = {}
     for file in sorted((folder / "configs").glob("*.yaml")):
-        config = _read_task_config(file, ())
+        config = _read_task_config(file, (file.name,))
         if not file.name.startswith("_"):
             out[file.stem] = config
     return out
 
 
 def _read_task_config(file: Path, seen: tuple[str, ...]) -> dict[str, Any]:
-    from bench.spec.tasks import PROFILES
+    """One config file with its includes; ``seen``: the files on the way here, itself too."""
+    from bench.spec.tasks import PROFILES, merge
 
     def bad(msg: str) -> UserError:
         return UserError(f"{file}: {msg}; see submissions/README.md")
@@ -208,15 +209,9 @@ def _read_task_config(file: Path, seen: tuple[str, ...]) -> dict[str, Any]:
     if not (isinstance(inc, str) and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*\.yaml", inc)
             and (file.parent / inc).is_file() and not (file.parent / inc).is_symlink()):
         raise bad(f"include {inc!r} must name a .yaml file beside it in configs/")
-    if inc in seen or inc == file.name:
+    if inc in seen:
         raise bad(f"include cycle through {inc}")
-    base = _read_task_config(file.parent / inc, (*seen, file.name))
-    merged: dict[str, Any] = {}
-    for prof in [*base, *(p for p in raw if p not in base)]:
-        under, over = base.get(prof) or {}, raw.get(prof) or {}
-        merged[prof] = {k: {**(under.get(k) or {}), **(over.get(k) or {})}
-                        for k in ("config", "training", "sweep") if k in under or k in over}
-    return merged
+    return merge(_read_task_config(file.parent / inc, (*seen, inc)), raw)
 
 
 def orphan_configs(models: dict[str, ModelSpec]) -> list[str]:

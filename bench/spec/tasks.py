@@ -111,10 +111,12 @@ class Task:
         return arrays
 
 
-def _merge(base: dict, over: dict) -> dict:
+def merge(base: dict, over: dict) -> dict:
+    """``over`` on top of ``base``, mapping by mapping: what ``include:`` does (task files and
+    models' ``configs/<task>.yaml``)."""
     out = dict(base)
     for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
 
@@ -138,7 +140,7 @@ def _read(path: Path, seen: tuple[Path, ...] = ()) -> dict:
         return raw
     if not isinstance(inc, str) or not (path.parent / inc).is_file():
         raise UserError(f"task file {path}: include {inc!r} is not a file beside it")
-    return _merge(_read(path.parent / inc, (*seen, path)), raw)
+    return merge(_read(path.parent / inc, (*seen, path)), raw)
 
 
 def _validate(raw: dict, path: Path) -> Task:
