@@ -37,7 +37,7 @@ def search(entry: str, seed: int, hardware: str, seconds: float, k_star: int) ->
     return {"entry": entry, "model_name": entry, "framework": "torch", "N": 4, "L": 1,
             "seed": seed, "K_star": k_star, "complete": True, "tried": [(1, 0.99)],
             "threshold": 0.9, "failed_score": 0.5, "n_params": 100, "hardware": hardware,
-            "train_total_s": seconds, "largest": 8, "standard": True}
+            "train_total_s": seconds, "largest": 8, "standard": True, "model_kind": "baseline"}
 
 
 def test_the_capacity_table_times_each_row_on_one_machine_and_marks_the_others():
