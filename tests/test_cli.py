@@ -12,6 +12,7 @@ import yaml
 from conftest import BASELINES, ROOT
 
 from bench import cli, results
+from bench.cli import options, running
 from bench.errors import UserError
 from bench.spec import tasks as bench_tasks
 
@@ -130,35 +131,35 @@ def test_diverging_run_exits_nonzero_and_records_the_cell(tmp_path):
 # -- argument parsing helpers ----------------------------------------------------------------
 
 def test_seed_lists_and_ranges():
-    assert cli._seeds("0") == [0]
-    assert cli._seeds("0-2,5") == [0, 1, 2, 5]
-    assert cli._seeds(" 3, 1,3 ") == [1, 3]
+    assert options.seeds("0") == [0]
+    assert options.seeds("0-2,5") == [0, 1, 2, 5]
+    assert options.seeds(" 3, 1,3 ") == [1, 3]
     for bad in ("", "x", "1-x", "-2"):
         with pytest.raises(UserError):
-            cli._seeds(bad)
+            options.seeds(bad)
 
 
 def test_framework_lists():
-    assert cli._frameworks("all") == ["torch", "jax"]
-    assert cli._frameworks("jax, torch") == ["torch", "jax"]
-    assert cli._frameworks("jax") == ["jax"]
+    assert options.frameworks("all") == ["torch", "jax"]
+    assert options.frameworks("jax, torch") == ["torch", "jax"]
+    assert options.frameworks("jax") == ["jax"]
     with pytest.raises(UserError, match="pytorch"):
-        cli._frameworks("pytorch")
+        options.frameworks("pytorch")
 
 
 def test_config_settings():
-    assert cli._settings(["solver=dopri5", "N=16", "rtol=1e-4", "widths=[8, 8]",
+    assert options.settings(["solver=dopri5", "N=16", "rtol=1e-4", "widths=[8, 8]",
                           "tau= 0.5"]) == {"solver": "dopri5", "N": 16, "rtol": 1e-4,
                                            "widths": [8, 8], "tau": 0.5}
     with pytest.raises(UserError, match="KEY=VALUE"):
-        cli._settings(["novalue"])
+        options.settings(["novalue"])
     with pytest.raises(UserError, match="cannot read"):
-        cli._settings(["widths=[8,"])
+        options.settings(["widths=[8,"])
 
 
 def test_unreadable_exponent_setting_is_a_user_error():
     with pytest.raises(UserError):
-        cli._settings(["lr=1.2.3e4"])
+        options.settings(["lr=1.2.3e4"])
 
 
 def test_zero_epochs_is_a_user_error(tmp_path, capsys):
@@ -259,12 +260,12 @@ def test_analyze_bad_arguments(args, expected):
 
 def test_declared_sweep_becomes_cells_and_the_command_line_wins(models):
     args = cli.parser().parse_args(["run", "--profile", "quick"])
-    assert cli._sweep(models["gru"], bench_tasks.get_task("flipflop-3bit-fixed"), args) == [
+    assert running._sweep(models["gru"], bench_tasks.get_task("flipflop-3bit-fixed"), args) == [
         {"N": 6}, {"N": 12}, {"N": 18}]
-    assert cli._sweep(models["gru"], bench_tasks.get_task("flipflop-3bit"), args) == [{}]
+    assert running._sweep(models["gru"], bench_tasks.get_task("flipflop-3bit"), args) == [{}]
     args = cli.parser().parse_args(["run", "--profile", "quick", "--set", "N=4"])
     fixed = bench_tasks.get_task("flipflop-3bit-fixed")
-    assert cli._sweep(models["gru"], fixed, args) == [{}]  # one cell, N = 4
+    assert running._sweep(models["gru"], fixed, args) == [{}]  # one cell, N = 4
 
 
 @pytest.mark.parametrize("args,expected", [
