@@ -29,7 +29,7 @@ from bench.report import (
 from bench.report.frame import flatten, label
 from bench.results import capacity_scores, load_each, store, trust
 from bench.results.environment import ROOT
-from bench.spec.tasks import TUNABLE
+from bench.spec.task_schema import TUNABLE
 
 PROFILE_ORDER = {"paper": 0, "quick": 1, "smoke": 2}
 CLASS_ORDER = {"gpu": 0, "cpu": 1}

@@ -31,7 +31,8 @@ from bench.errors import UserError
 from bench.run import harness
 from bench.spec.cells import Cell
 from bench.spec.registry import ModelSpec
-from bench.spec.tasks import TUNABLE, Task
+from bench.spec.task_schema import TUNABLE
+from bench.spec.tasks import Task
 
 ORDER = tuple(TUNABLE)  # lr, weight_decay, batch_size: the grid's axes, in this order
 
