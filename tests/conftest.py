@@ -215,3 +215,15 @@ def capacity_run(tmp_path_factory, capacity_setup):
     report = capacity.run([capacity.Search(model, "torch", task, 0, {})], "smoke", "cpu", out,
                           echo=lines.append, isolate=False)
     return out, report, lines
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """The searches run many tiny steps: one intra-op thread is much faster for them, and it
+    keeps the timings sane when other processes hold the cores."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
