@@ -227,3 +227,30 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def fake_submissions(tmp_path_factory, monkeypatch):
+    """Make submission folders in a tmp dir that the registry scans beside the baselines
+    (apart from the tests' results folders, which the sandbox hides); ``add(code)`` makes one
+    from a ``torch_model.py`` and returns its name."""
+    import uuid
+
+    import yaml
+
+    from bench.spec import registry
+
+    folder = tmp_path_factory.mktemp("submissions")
+    monkeypatch.setattr(registry, "SOURCES", {"baseline": ROOT / "baselines",
+                                              "submission": folder})
+
+    def add(code: str) -> str:
+        name = f"fake-{uuid.uuid4().hex[:10]}"  # modules are cached by name: never reuse
+        (folder / name).mkdir()
+        (folder / name / "metadata.yaml").write_text(yaml.safe_dump({
+            "name": name, "authors": "Test", "framework": "torch",
+            "description": "A fake model.", "link": "-", "config": {}}))
+        (folder / name / "torch_model.py").write_text(code)
+        return name
+
+    return add

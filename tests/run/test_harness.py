@@ -1,5 +1,6 @@
-"""The harness (``bench.run.harness``) on the smoke profile: result files, resume, divergence,
-failures, and what the trainer is (not) given."""
+"""The harness (``bench.run.harness``) on the smoke profile: result files, what the trainer is
+(not) given, devices and overrides, isolation. Resuming is in ``test_resume.py``, models that
+misbehave in ``test_misbehaving_models.py``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import os
 import platform
 import re
 import subprocess
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +21,8 @@ from conftest import ROOT, SMOKE_CELLS, SMOKE_TASK
 
 from bench import results
 from bench.errors import UserError
-from bench.results import ledger
 from bench.run import harness
-from bench.spec import registry
-from bench.spec.cells import Cell, device_class, fingerprint, resolve_training, variant
+from bench.spec.cells import Cell, device_class, resolve_training, variant
 from bench.spec.tasks import get_task
 from bench.train.training import Outcome
 from tasks.flipflop import generate
@@ -189,164 +187,6 @@ def test_provenance(smoke_run):
     assert start <= end and start.tzinfo is not None
 
 
-# -- resume and force ------------------------------------------------------------------------
-
-def test_resume_skips_done_cells_and_force_reruns(tmp_path, models):
-    task = get_task(SMOKE_TASK)
-    cells = [Cell(models["gru"], "torch", task, 0)]
-    first = harness.run(cells, "smoke", "cpu", tmp_path, echo=lambda s: None)
-    assert len(first.done) == 1
-    (path,) = results.result_files(tmp_path)
-    stat, text = path.stat(), path.read_text()
-
-    lines: list[str] = []
-    again = harness.run(cells, "smoke", "cpu", tmp_path, echo=lines.append)
-    assert again.done == [] and len(again.skipped) == 1 and again.problems == []
-    assert lines == ["1 cell done already, skipped (the result on file is current); FORCE=1 "
-                     "reruns them"]  # one summary line, none per cell
-    after = path.stat()
-    assert (after.st_mtime_ns, after.st_ino) == (stat.st_mtime_ns, stat.st_ino)
-    assert path.read_text() == text
-
-    forced = harness.run(cells, "smoke", "cpu", tmp_path, force=True, echo=lambda s: None)
-    assert len(forced.done) == 1 and forced.skipped == []
-    assert path.stat().st_ino != stat.st_ino  # a new file was renamed over the old one
-    # an official rerun is scored on a new secret draw; its training is the same
-    old, new = json.loads(text), json.loads(path.read_text())
-    assert new["data_seeds"] != old["data_seeds"]
-    assert new["curve"]["train_loss"] == old["curve"]["train_loss"]
-    # the open run on the public seeds reproduces the first run's hold metric (fixed probe)
-    opened = harness.run(cells, "smoke", "cpu", tmp_path, force=True, echo=lambda s: None,
-                         test_data="public")
-    assert len(opened.done) == 1
-    doc = json.loads(path.read_text())
-    assert doc["test_data"] == "public" and doc["hold"] == old["hold"]
-
-
-# -- divergence and failures -----------------------------------------------------------------
-
-NAN_MODEL = '''
-import torch
-
-
-class NaNModel(torch.nn.Module):
-    def __init__(self, n_outputs):
-        super().__init__()
-        self.w = torch.nn.Parameter(torch.ones(1))
-        self.n_outputs = n_outputs
-
-    def forward(self, x, dt):
-        return x.new_full((*x.shape[:2], self.n_outputs), float("nan")) * self.w
-
-
-def build(config, n_inputs, n_outputs):
-    return NaNModel(n_outputs)
-'''
-
-RAISING_MODEL = '''
-import torch
-
-
-class Broken(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.w = torch.nn.Parameter(torch.ones(1))
-
-    def forward(self, x, dt):
-        raise RuntimeError("this model is broken")
-
-
-def build(config, n_inputs, n_outputs):
-    return Broken()
-'''
-
-WRONG_SHAPE_MODEL = '''
-import torch
-
-
-class OneOutput(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.w = torch.nn.Parameter(torch.zeros(1))
-
-    def forward(self, x, dt):
-        return x[..., :1] * self.w
-
-
-def build(config, n_inputs, n_outputs):
-    return OneOutput()
-'''
-
-
-@pytest.fixture
-def fake_submissions(tmp_path_factory, monkeypatch):
-    """Make submission folders in a tmp dir that the registry scans beside the baselines
-    (apart from the tests' results folders, which the sandbox hides)."""
-    folder = tmp_path_factory.mktemp("submissions")
-    monkeypatch.setattr(registry, "SOURCES", {"baseline": ROOT / "baselines",
-                                              "submission": folder})
-
-    def add(code: str) -> str:
-        name = f"fake-{uuid.uuid4().hex[:10]}"  # modules are cached by name: never reuse
-        (folder / name).mkdir()
-        (folder / name / "metadata.yaml").write_text(yaml.safe_dump({
-            "name": name, "authors": "Test", "framework": "torch",
-            "description": "A fake model.", "link": "-", "config": {}}))
-        (folder / name / "torch_model.py").write_text(code)
-        return name
-
-    return add
-
-
-def test_nan_model_is_diverged_and_other_cells_still_run(tmp_path, fake_submissions):
-    name = fake_submissions(NAN_MODEL)
-    models = registry.discover()
-    task = get_task(SMOKE_TASK)
-    cells = [Cell(models[name], "torch", task, 0),
-             Cell(models["gru"], "torch", task, 0)]
-    report = harness.run(cells, "smoke", "cpu", tmp_path / "res", echo=lambda s: None)
-    assert len(report.done) == 1 and "gru" in report.done[0]
-    assert len(report.problems) == 1 and name in report.problems[0]
-    assert "diverged" in report.problems[0]
-    bad = json.loads(next((tmp_path / "res").rglob(f"{name}-torch-seed0.json")).read_text())
-    assert bad["status"] == "diverged" and "nan" in bad["reason"].lower()
-    assert bad["metrics"] == {} and bad["model_kind"] == "submission"
-    good = json.loads(next((tmp_path / "res").rglob("gru-torch-seed0.json")).read_text())
-    assert good["status"] == "ok"
-
-
-def test_huge_learning_rate_diverges_as_a_variant(tmp_path, models):
-    task = get_task(SMOKE_TASK)
-    cells = [Cell(models["gru"], "torch", task, 0)]
-    report = harness.run(cells, "smoke", "cpu", tmp_path, overrides={"lr": 1e30},
-                         echo=lambda s: None)
-    assert report.done == [] and len(report.problems) == 1
-    (path,) = list(tmp_path.rglob("*.json"))
-    assert path.name == "gru+lr=1e+30-torch-seed0.json"  # never mixed with the standard run
-    doc = json.loads(path.read_text())
-    assert doc["status"] == "diverged"
-    assert doc["variant"] == "lr=1e+30"
-    assert doc["config"]["training"]["lr"] == 1e30
-
-
-def test_raising_and_misshaped_models_are_failed_cells(tmp_path, fake_submissions):
-    raising, misshaped = fake_submissions(RAISING_MODEL), fake_submissions(WRONG_SHAPE_MODEL)
-    models = registry.discover()
-    task = get_task(SMOKE_TASK)
-    cells = [Cell(models[raising], "torch", task, 0),
-             Cell(models[misshaped], "torch", task, 0)]
-    report = harness.run(cells, "smoke", "cpu", tmp_path, echo=lambda s: None)
-    assert report.done == [] and len(report.problems) == 2
-    docs = {d["model"]: d for d in map(json.loads, (p.read_text()
-                                                    for p in tmp_path.rglob("*.json")))}
-    assert docs[raising]["status"] == "failed"
-    assert re.search(r"RuntimeError: this model is broken \(torch_model\.py:\d+\)",
-                     docs[raising]["reason"])
-    assert docs[misshaped]["status"] == "failed"
-    assert "(100, 100, 1)" in docs[misshaped]["reason"]
-    assert "(100, 100, 2)" in docs[misshaped]["reason"]
-
-
 # -- what the trainer sees -------------------------------------------------------------------
 
 def test_trainer_never_sees_test_targets_and_metrics_come_from_predictions(
@@ -432,33 +272,7 @@ def test_unsupported_optimizer_is_a_user_error(models):
         resolve_training(task, models["gru"], "smoke", {})
 
 
-# -- isolation and fingerprints ------------------------------------------------------------
-
-CRASHING_MODEL = '''
-import os
-
-
-def build(config, n_inputs, n_outputs):
-    os._exit(7)  # as a segfault or an OOM kill would: no exception, no goodbye
-'''
-
-
-LINEAR_MODEL = '''
-import torch
-
-
-class Linear(torch.nn.Module):
-    def __init__(self, n_inputs, n_outputs):
-        super().__init__()
-        self.lin = torch.nn.Linear(n_inputs, n_outputs)
-
-    def forward(self, x, dt):
-        return self.lin(x)
-
-
-def build(config, n_inputs, n_outputs):
-    return Linear(n_inputs, n_outputs)
-'''
+# -- isolation ------------------------------------------------------------
 
 
 def test_isolated_and_in_process_runs_agree(tmp_path, models):
@@ -473,67 +287,6 @@ def test_isolated_and_in_process_runs_agree(tmp_path, models):
     da, db = json.loads(a.read_text()), json.loads(b.read_text())
     assert da["metrics"] == db["metrics"] and da["curve"] == db["curve"]
     assert da["provenance"]["isolated"] is True and db["provenance"]["isolated"] is False
-
-
-def test_a_dying_cell_is_failed_and_the_rest_go_on(tmp_path, fake_submissions):
-    name = fake_submissions(CRASHING_MODEL)
-    models = registry.discover()
-    task = get_task(SMOKE_TASK)
-    cells = [Cell(models[name], "torch", task, 0),
-             Cell(models["gru"], "torch", task, 0)]
-    report = harness.run(cells, "smoke", "cpu", tmp_path, echo=lambda s: None)
-    assert len(report.done) == 1 and "gru" in report.done[0]
-    doc = json.loads(next(tmp_path.rglob(f"{name}-torch-seed0.json")).read_text())
-    assert doc["status"] == "failed" and "exit code 7" in doc["reason"]
-    assert doc["config"]["training"]["epochs"] == 2  # a complete document all the same
-
-
-def test_changed_config_or_failed_cell_runs_again(tmp_path, fake_submissions):
-    name = fake_submissions(LINEAR_MODEL)
-    task = get_task(SMOKE_TASK)
-
-    def run():
-        lines: list[str] = []
-        cell = Cell(registry.discover()[name], "torch", task, 0)
-        report = harness.run([cell], "smoke", "cpu", tmp_path, echo=lines.append)
-        return report, lines
-
-    first, _ = run()
-    assert len(first.done) == 1
-    again, _ = run()
-    assert again.skipped and not again.done
-    meta = next(registry.SOURCES["submission"].glob(f"{name}/metadata.yaml"))
-    meta.write_text(meta.read_text().replace("config: {}", "config: {N: 3}"))
-    changed, lines = run()
-    assert len(changed.done) == 1 and "changed" in lines[0]
-    (path,) = results.result_files(tmp_path)
-    doc = json.loads(path.read_text())
-    ledger.write_result(tmp_path, path, {**doc, "status": "failed", "reason": "test"})
-    retried, lines = run()
-    assert len(retried.done) == 1 and "failed last time" in lines[0]
-    path.write_text(path.read_text().replace('"ok"', '"ok" '))  # edited by hand: not the suite's
-    redone, lines = run()
-    assert len(redone.done) == 1 and "not one the suite wrote" in lines[0]
-
-
-def test_fingerprint_ignores_prose_but_not_config(tmp_path, fake_submissions):
-    name = fake_submissions(LINEAR_MODEL)
-    task = get_task(SMOKE_TASK)
-
-    def fp():
-        return fingerprint(Cell(registry.discover()[name], "torch", task, 0),
-                                   "smoke", {})
-
-    meta = next(registry.SOURCES["submission"].glob(f"{name}/metadata.yaml"))
-    before = fp()
-    meta.write_text(meta.read_text().replace("A fake model.", "A fake model, described anew."))
-    assert fp() == before
-    meta.write_text(meta.read_text().replace("config: {}", "config: {N: 3}"))
-    assert fp() != before
-    code = meta.parent / "torch_model.py"
-    changed = fp()
-    code.write_text(code.read_text() + "\n# a change to the model's code\n")
-    assert fp() != changed
 
 
 def test_thinned_curve_keeps_every_kth_epoch_and_the_last():
