@@ -14,7 +14,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from bench.report import machines, plotting, ranking
-from bench.results.capacity_scores import over_seeds, search_key
+from bench.results.capacity_scores import lower_median, over_seeds, search_key
 
 HEATMAP_MODELS = ("gnode", "node")  # side by side: the same F, with and without the gate
 CONFIG = ["entry", "model_name", "framework", "N", "L"]
@@ -33,6 +33,22 @@ def _k_star(values: pd.Series) -> str:
         return "unfinished"
     k = f"{over_seeds(v)}"
     return k if len(v) == 1 else f"{k} ({', '.join(_int(x) for x in v)})"
+
+
+def _median_interval(k_stars: np.ndarray) -> ranking.Interval | None:
+    """The median K* over seeds with its bootstrap interval, the bounds widened to K* values
+    the seeds reached (a percentile can fall between two of them)."""
+    iv = ranking.interval(k_stars, lower_median)
+    if iv is None:
+        return None
+    low = k_stars[k_stars <= iv.low + 1e-9].max()
+    high = k_stars[k_stars >= iv.high - 1e-9].min()
+    return ranking.Interval(iv.center, float(low), float(high), iv.n)
+
+
+def _k_interval(iv: ranking.Interval | None) -> str:
+    """The bootstrap interval of the median K*, in whole K; "—" for one seed or none."""
+    return "—" if iv is None or iv.n < 2 else f"[{iv.low:.0f}, {iv.high:.0f}]"
 
 
 def _tried(tried: list[tuple[int, float | str]], threshold: float) -> str:
@@ -54,6 +70,7 @@ def summary(searches: pd.DataFrame, main: str | None = None) -> pd.DataFrame:
         rows.append({**dict(zip(CONFIG, key)),
                      "K_star": float(over_seeds(done)) if len(done) else np.nan,
                      "K* (seeds)": _k_star(g["K_star"]),
+                     "interval": _median_interval(done.to_numpy()),
                      # how close the next K came, over finished seeds (+inf: every K passed)
                      "failed_score": float(np.median(
                          g.loc[g["complete"], "failed_score"].fillna(np.inf)))
@@ -70,22 +87,25 @@ def summary(searches: pd.DataFrame, main: str | None = None) -> pd.DataFrame:
 
 
 def table(searches: pd.DataFrame, main: str | None = None) -> str:
-    """Ranked by median K* (higher first); ties by the score at the first K that failed (how
-    close the next K came), then by fewer parameters. Times come from ``main``
+    """Ordered by median K* (higher first); ties by the score at the first K that failed (how
+    close the next K came), then by fewer parameters. Entries whose bootstrap intervals of the
+    median K* overlap share a rank (``bench.report.ranking``). Times come from ``main``
     (:func:`summary`)."""
     s = summary(searches, main)
     s["_k"] = s["K_star"].fillna(-1)
     s = s.sort_values(["_k", "failed_score", "n_params", "entry", "framework"],
                       ascending=[False, False, True, True, True], kind="stable")
-    rows = [{"rank": str(i + 1) if r.K_star == r.K_star else "—",  # NaN: unfinished
+    ranks = ranking.tied_ranks(list(s["interval"]), higher_is_better=True)  # None: unfinished
+    rows = [{"rank": rank,
              "model": r.entry + (" (submission)" if r.submission else ""),
              "framework": r.framework, "N": _int(r.N), "L": _int(r.L),
-             "params": _int(r.n_params), "K* ↑": r["K* (seeds)"], "seeds": r.seeds,
+             "params": _int(r.n_params), "K* ↑": r["K* (seeds)"],
+             "K* 95% CI": _k_interval(r.interval), "seeds": r.seeds,
              "K tried: trajectory R²": r.tried,
              "train (s)": ("—" if pd.isna(r.search_s) else f"{r.search_s:.1f}")
              + (f" {machines.SHARED}" if r.shared else "")
              + (f" {machines.MARK}" if isinstance(r.timed_on, str) else "")}
-            for i, (_, r) in enumerate(s.iterrows())]
+            for rank, (_, r) in zip(ranks, s.iterrows(), strict=True)]
     elsewhere: dict[str, list[str]] = {}
     for r in s.itertuples():
         if isinstance(r.timed_on, str):  # None for the main machine (NaN in the frame)

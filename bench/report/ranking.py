@@ -1,18 +1,19 @@
-"""Ranks that respect uncertainty: a mean over seeds with its bootstrap interval, and ranks
-that entries share when their intervals overlap.
+"""Ranks that respect uncertainty: a statistic over seeds (the mean, or a capacity's median
+K*) with its bootstrap interval, and ranks that entries share when their intervals overlap.
 
 With the few seeds a leaderboard has, two means that differ in the third digit are often not
 different at all. Each entry's primary metric gets a 95% percentile-bootstrap interval of its
-mean over seeds (``scipy.stats.bootstrap``, as rliable recommends for few runs; a fixed
-generator, so that the leaderboard is byte-stable). Ranks are then given in order of the mean,
-best first: an entry whose interval overlaps the interval of the first entry of the current
-rank shares that rank (``2=``); one that does not starts a new rank at its position.
+statistic over seeds (``scipy.stats.bootstrap``, as rliable recommends for few runs; a fixed
+generator, so that the leaderboard is byte-stable). Ranks are then given in order of the
+statistic, best first: an entry whose interval overlaps the interval of the first entry of the
+current rank shares that rank (``2=``); one that does not starts a new rank at its position.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,9 +24,10 @@ RESAMPLES = 4000
 
 @dataclass(frozen=True)
 class Interval:
-    """A mean over seeds and its bootstrap interval; one seed: the value itself."""
+    """A statistic over seeds (``center``: the mean unless another was asked for) and its
+    bootstrap interval; one seed: the value itself."""
 
-    mean: float
+    center: float
     low: float
     high: float
     n: int
@@ -34,34 +36,37 @@ class Interval:
         return self.low <= other.high and other.low <= self.high
 
 
-def interval(values: np.ndarray | list[float]) -> Interval | None:
-    """The mean of the finite ``values`` and its 95% percentile-bootstrap interval; None when
-    there are none."""
+def interval(values: np.ndarray | list[float],
+             statistic: Callable[..., np.ndarray] = np.mean) -> Interval | None:
+    """``statistic`` of the finite ``values`` and its 95% percentile-bootstrap interval; None
+    when there are none. ``statistic(x, axis=-1)`` must reduce along ``axis`` (scipy resamples
+    in batches)."""
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     if v.size == 0:
         return None
-    mean = float(v.mean())
-    if v.size == 1 or np.ptp(v) <= 1e-12 * max(1.0, abs(mean)):  # nothing to resample
-        return Interval(mean, mean, mean, int(v.size))
+    center = float(statistic(v, axis=-1))
+    if v.size == 1 or np.ptp(v) <= 1e-12 * max(1.0, abs(center)):  # nothing to resample
+        return Interval(center, center, center, int(v.size))
     from scipy import stats
 
     rng = np.random.default_rng(0)
     kwargs = dict(n_resamples=RESAMPLES, confidence_level=LEVEL, method="percentile")
     try:  # scipy >= 1.15 names the generator rng
-        result = stats.bootstrap((v,), np.mean, rng=rng, **kwargs)
+        result = stats.bootstrap((v,), statistic, rng=rng, **kwargs)
     except TypeError:
-        result = stats.bootstrap((v,), np.mean, random_state=rng, **kwargs)
+        result = stats.bootstrap((v,), statistic, random_state=rng, **kwargs)
     ci = result.confidence_interval
-    return Interval(mean, float(ci.low), float(ci.high), int(v.size))
+    return Interval(center, float(ci.low), float(ci.high), int(v.size))
 
 
 def tied_ranks(entries: list[Interval | None], higher_is_better: bool) -> list[str]:
     """Ranks for ``entries`` in their given order: ``"1"``, ``"2="`` (shared), or ``"—"``
-    (no value). Entries are ranked by mean; see the module's docstring for the ties."""
+    (no value). Entries are ranked by ``center``, the given order breaking its ties; see the
+    module's docstring for the shared ranks."""
     sign = -1.0 if higher_is_better else 1.0
     order = sorted((i for i, e in enumerate(entries) if e is not None),
-                   key=lambda i: sign * entries[i].mean)  # type: ignore[union-attr]
+                   key=lambda i: sign * entries[i].center)  # type: ignore[union-attr]
     rank_of: dict[int, int] = {}
     leader: Interval | None = None
     rank = 0
@@ -82,7 +87,7 @@ def places(iv: Interval) -> int:
     half = (iv.high - iv.low) / 2
     if half > 0 and math.isfinite(half):
         return max(0, 1 - math.floor(math.log10(half)))
-    scale = abs(iv.mean)
+    scale = abs(iv.center)
     return max(0, 3 - math.floor(math.log10(scale))) if scale > 0 else 0
 
 

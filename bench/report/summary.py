@@ -35,7 +35,7 @@ def _cell(iv: ranking.Interval | None, rank: str) -> str:
     if iv is None:
         return "—"
     p = ranking.places(iv) if iv.n > 1 else max(2, ranking.places(iv) - 1)
-    text = f"{iv.mean:.{p}f}" + ("" if iv.n < 2 else f" [{iv.low:.{p}f}, {iv.high:.{p}f}]")
+    text = f"{iv.center:.{p}f}" + ("" if iv.n < 2 else f" [{iv.low:.{p}f}, {iv.high:.{p}f}]")
     if rank == "1":
         return f"**{text}**"
     if rank == "1=":
@@ -55,7 +55,7 @@ def _best_variant(rows: pd.DataFrame, column: str, higher: bool
             found.append((iv, str(name), float(known.max()) if len(known) else None))
     if not found:
         return None, "", None
-    best = (max if higher else min)(found, key=lambda f: f[0].mean)
+    best = (max if higher else min)(found, key=lambda f: f[0].center)
     return best[0], best[1] if len(found) > 1 else "", best[2]
 
 

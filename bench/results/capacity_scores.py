@@ -48,13 +48,20 @@ def search_key(doc_or_row: Any) -> tuple:
     return (r["entry"], r["framework"], _whole(r["N"]), _whole(r["L"]), int(r["seed"]))
 
 
+def lower_median(values: Any, axis: int = -1) -> np.ndarray:
+    """The lower median along ``axis``: with an even count, the smaller middle value, so that
+    it is always one of the values (for K*: a K that was tried)."""
+    v = np.sort(np.asarray(values, dtype=float), axis=axis)
+    return np.take(v, (v.shape[axis] - 1) // 2, axis=axis)
+
+
 def over_seeds(k_stars: Any) -> int:
     """A configuration's K* over seeds: the lower median, so that with an even number of seeds
     it is still a K that was tried, and one reached by at least half the seeds."""
-    values = np.sort(np.asarray(k_stars, dtype=float))
+    values = np.asarray(k_stars, dtype=float)
     if values.size == 0:
         raise ValueError("no finished search")
-    return int(values[(values.size - 1) // 2])
+    return int(lower_median(values))
 
 
 def passes(doc: dict[str, Any], capacity: dict[str, Any]) -> bool:

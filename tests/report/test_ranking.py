@@ -33,7 +33,7 @@ def test_the_interval_width_matches_the_standard_error_on_many_seeds():
     iv = ranking.interval(v)
     expected = 2 * 1.96 * v.std(ddof=1) / np.sqrt(v.size)
     assert iv.high - iv.low == pytest.approx(expected, rel=0.15)
-    assert iv.low < iv.mean < iv.high
+    assert iv.low < iv.center < iv.high
 
 
 def test_overlapping_intervals_share_a_rank_and_separated_ones_do_not():
