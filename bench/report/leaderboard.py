@@ -204,9 +204,11 @@ def build(results_dir: Path, out_dir: Path, problems: list[str] | None = None) -
         "cued target trajectories (K = 1, 2, 4, …) the model generates with trajectory R² at "
         "or above the task's threshold (0.9) within the profile's training budget. The search "
         "stops at the first K that fails; every K tried is listed with its score. K* is found "
-        "per seed (shown: the lower median over seeds, then each seed's); read it beside the "
-        "parameter count. Rank: K*, then the score at the first K that failed (how close the "
-        "next K came), then fewer parameters. `train (s)`: the whole search, mean over seeds.",
+        "per seed (shown: the lower median over seeds, then each seed's, and the 95% bootstrap "
+        "interval of that median); read it beside the parameter count. Order: K*, then the "
+        "score at the first K that failed (how close the next K came), then fewer parameters; "
+        "entries whose intervals overlap share a rank. `train (s)`: the whole search, mean "
+        "over seeds.",
         "",
     ]
     lines += skipped
@@ -240,8 +242,11 @@ def build(results_dir: Path, out_dir: Path, problems: list[str] | None = None) -
                  "interval overlaps the best one's (tied: these seeds do not order them). "
                  "`params`: the range of trainable parameters over the row's entries (sizes "
                  "differ by task). The latest task versions, default settings, ranked results "
-                 "only; capacity tasks have their own tables below.", "",
+                 "only. On the capacity tasks, each entry's best configuration: its median K* "
+                 "over seeds and the 95% bootstrap interval of that median; each configuration "
+                 "has its row in the task's own table below.", "",
                  *summary.matrices(df, higher, latest),
+                 *summary.capacity_matrices(df, latest),
                  "## Contents", "",
                  *[f"- [{t}](#{summary.anchor(t)})" for t in tasks_in_order],
                  "- [How to read the tables](#how-to-read-the-tables)", "",

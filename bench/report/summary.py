@@ -8,6 +8,10 @@ one model's two implementations sit side by side, never ranked apart. ``params``
 of trainable parameters over the entries shown (the sizes differ by task: the paper's N per
 task, a sweep's best setting), so a large model's lead is read beside its size. Only what the
 detailed tables rank enters: the latest task version, default settings, ranked results.
+
+The capacity tasks (expressivity) have a matrix of their own: each entry's best configuration
+(N, L) by the detailed table's order, its median K* over seeds and the bootstrap interval of
+that median, ranked and marked the same way.
 """
 
 from __future__ import annotations
@@ -15,11 +19,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from bench.report import ranking
+from bench.report import capacity_report, ranking
+from bench.results import capacity_scores
 
+CAPACITY_FAMILY = "Expressivity: capacity K* (the best configuration of each entry)"
 FAMILIES = (  # (title, task-name pattern)
     ("Continuous memory: the flip-flop family", r"flipflop-"),
     ("Real-world sequences", r"(vowels|pickup-gesture|walker2d)"),
@@ -111,4 +118,57 @@ def matrices(df: pd.DataFrame, higher: dict[str, bool], latest: dict[str, int]) 
             lines += [f"{profile} profile · {str(dclass).upper()}", "",
                       tabulate(pd.DataFrame(rows).to_dict("list"), headers="keys",
                                tablefmt="github", showindex=False, disable_numparse=True), ""]
+    return lines
+
+
+def _capacity_cell(best: pd.Series | None, rank: str) -> str:
+    if best is None:
+        return "—"
+    iv = best["interval"]
+    text = f"{int(best['K_star'])}" + ("" if iv.n < 2 else f" [{iv.low:.0f}, {iv.high:.0f}]")
+    text = f"**{text}**" if rank == "1" else f"**{text}** ≈" if rank == "1=" else text
+    size = ", ".join(f"{k}={int(best[k])}" for k in ("N", "L") if pd.notna(best[k]))
+    return f"{text} ({size})" if size else text
+
+
+def capacity_matrices(df: pd.DataFrame, latest: dict[str, int]) -> list[str]:
+    """Markdown lines: one K* matrix per profile and hardware class of the capacity tasks, from
+    flattened results; an entry's cell is its best configuration's (ranked results, default
+    settings, standard runs, the latest task versions)."""
+    ranked = df[(df["unranked"] == "") & (df["ruleset"] == "default") & df["K"].notna()
+                & (df["task_version"] == df["task"].map(latest))]
+    lines: list[str] = []
+    for (profile, dclass), g in ranked.groupby(["profile", "device_class"], sort=True):
+        tasks = sorted(g["task"].unique())
+        best: dict[str, dict[tuple[str, str], pd.Series]] = {}
+        for task in tasks:
+            configs = capacity_report.summary(
+                capacity_scores.capacities(g[g["task"] == task]))
+            configs = configs[(configs["entry"] == configs["model_name"])
+                              & configs["K_star"].notna()]  # standard runs, finished
+            configs = configs.assign(_fail=configs["failed_score"].fillna(np.inf)).sort_values(
+                ["K_star", "_fail", "n_params"], ascending=[False, False, True], kind="stable")
+            best[task] = {}
+            for _, r in configs.iterrows():
+                best[task].setdefault((r["model_name"], r["framework"]), r)
+        entries = sorted({e for b in best.values() for e in b})
+        if not entries:
+            continue
+        cells: dict[tuple[str, str], dict[str, str]] = {e: {} for e in entries}
+        for task in tasks:
+            chosen = [best[task].get(e) for e in entries]
+            ranks = ranking.tied_ranks([None if c is None else c["interval"] for c in chosen],
+                                       higher_is_better=True)
+            for e, c, rank in zip(entries, chosen, ranks, strict=True):
+                cells[e][task] = _capacity_cell(c, rank)
+        kind = dict(zip(g["model_name"], g["model_kind"]))
+        rows = [{"model": m + ("" if kind[m] == "baseline" else " (submission)"),
+                 "framework": fw,
+                 "params": _span([float(best[t][(m, fw)]["n_params"]) for t in tasks
+                                  if (m, fw) in best[t]]),
+                 **{f"{task} (K* ↑)": cells[(m, fw)][task] for task in tasks}}
+                for m, fw in entries]
+        lines += [f"#### {CAPACITY_FAMILY}", "", f"{profile} profile · {str(dclass).upper()}", "",
+                  tabulate(pd.DataFrame(rows).to_dict("list"), headers="keys",
+                           tablefmt="github", showindex=False, disable_numparse=True), ""]
     return lines

@@ -141,6 +141,22 @@ def test_capacity_table_orders_by_median_k_star_then_failed_score_then_params(bo
     assert rows[1]["train (s)"] == f"{4 * t:.1f}"
 
 
+def test_the_summary_shows_each_entrys_best_configuration_with_its_interval(board):
+    """The front page's K* matrix: gnode's best is L = 1 (K* 4 like L = 2, but its next K came
+    closer: 0.3 against 0.2), node's L = 1 (2 against 1); [0, 4] takes in the 2 of node and
+    gru, so all three are tied with the best; lstm never finished a search and is left out."""
+    root, _, _ = board
+    front = (root / "out" / "README.md").read_text().split("## Contents")[0]
+    matrix = front.split("#### Expressivity: capacity K*")[1]
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")]
+            for line in matrix.splitlines() if line.startswith("|")]
+    header, body = rows[0], rows[2:]
+    assert header == ["model", "framework", "params", f"{TASK} (K* ↑)"]
+    assert body == [["gnode", "jax", "200", "**4 [0, 4]** ≈ (N=4, L=1)"],
+                    ["gru", "jax", "100", "**2** ≈ (N=4)"],
+                    ["node", "jax", "300", "**2** ≈ (N=4, L=1)"]]
+
+
 def test_entries_share_a_rank_only_where_the_intervals_of_their_median_k_star_overlap(base):
     """K* 8, 8, 8 is alone at the top; 4, 0, 4 ([0, 4]) is apart from it and takes in 2, 2, 2
     ([2, 2]) below it, and 1, 1, 1 ([1, 1]) as well, though not [2, 2]: the first entry of a
