@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
@@ -146,8 +145,8 @@ def capacity_matrices(df: pd.DataFrame, latest: dict[str, int]) -> list[str]:
                 capacity_scores.capacities(g[g["task"] == task]))
             configs = configs[(configs["entry"] == configs["model_name"])
                               & configs["K_star"].notna()]  # standard runs, finished
-            configs = configs.assign(_fail=configs["failed_score"].fillna(np.inf)).sort_values(
-                ["K_star", "_fail", "n_params"], ascending=[False, False, True], kind="stable")
+            configs = configs.sort_values(["K_star", "failed_score", "n_params"],
+                                          ascending=[False, False, True], kind="stable")
             best[task] = {}
             for _, r in configs.iterrows():
                 best[task].setdefault((r["model_name"], r["framework"]), r)
