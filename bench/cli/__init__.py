@@ -1,9 +1,9 @@
 """Command line: ``python -m bench COMMAND``.
 
-``parser`` declares the commands; ``running`` (run, sweep, tune), ``reporting`` (analyze,
-leaderboard, perf, screenshots) and ``maintenance`` (list, check, data, migrate-store, restamp,
-gpu-check) carry them out; ``options`` reads their values. User errors end as one line on
-stderr and exit status 2, never as a traceback.
+``commands`` declares them (``parser``); ``running`` (run, sweep, tune), ``reporting``
+(analyze, leaderboard, perf, screenshots) and ``maintenance`` (list, check, data,
+migrate-store, restamp, gpu-check) carry them out; ``options`` reads their values. User
+errors end as one line on stderr and exit status 2, never as a traceback.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-from bench.cli.parser import parser
+from bench.cli.commands import parser
 from bench.errors import UserError
 
 __all__ = ["main", "parser"]

@@ -155,19 +155,22 @@ def capacity_matrices(df: pd.DataFrame, latest: dict[str, int]) -> list[str]:
             continue
         cells: dict[tuple[str, str], dict[str, str]] = {e: {} for e in entries}
         for task in tasks:
-            chosen = [best[task].get(e) for e in entries]
-            ranks = ranking.tied_ranks([None if c is None else c["interval"] for c in chosen],
-                                       higher_is_better=True)
-            for e, c, rank in zip(entries, chosen, ranks, strict=True):
-                cells[e][task] = _capacity_cell(c, rank)
+            # ranked in the capacity table's order (the dict's), which breaks ties in the median
+            order = list(best[task])
+            ranks = dict(zip(order, ranking.tied_ranks(
+                [best[task][e]["interval"] for e in order], higher_is_better=True)))
+            for e in entries:
+                cells[e][task] = _capacity_cell(best[task].get(e), ranks.get(e, "—"))
         kind = dict(zip(g["model_name"], g["model_kind"]))
         rows = [{"model": m + ("" if kind[m] == "baseline" else " (submission)"),
                  "framework": fw,
                  "params": _span([float(best[t][(m, fw)]["n_params"]) for t in tasks
-                                  if (m, fw) in best[t]]),
+                                  if (m, fw) in best[t]
+                                  and pd.notna(best[t][(m, fw)]["n_params"])]),
                  **{f"{task} (K* ↑)": cells[(m, fw)][task] for task in tasks}}
                 for m, fw in entries]
-        lines += [f"#### {CAPACITY_FAMILY}", "", f"{profile} profile · {str(dclass).upper()}", "",
-                  tabulate(pd.DataFrame(rows).to_dict("list"), headers="keys",
-                           tablefmt="github", showindex=False, disable_numparse=True), ""]
+        lines += ([f"#### {CAPACITY_FAMILY}", ""] if not lines else []) + [
+            f"{profile} profile · {str(dclass).upper()}", "",
+            tabulate(pd.DataFrame(rows).to_dict("list"), headers="keys", tablefmt="github",
+                     showindex=False, disable_numparse=True), ""]
     return lines

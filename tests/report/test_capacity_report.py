@@ -146,15 +146,39 @@ def test_the_summary_shows_each_entrys_best_configuration_with_its_interval(boar
     closer: 0.3 against 0.2), node's L = 1 (2 against 1); [0, 4] takes in the 2 of node and
     gru, so all three are tied with the best; lstm never finished a search and is left out."""
     root, _, _ = board
-    front = (root / "out" / "README.md").read_text().split("## Contents")[0]
-    matrix = front.split("#### Expressivity: capacity K*")[1]
-    rows = [[c.strip() for c in line.strip().strip("|").split("|")]
-            for line in matrix.splitlines() if line.startswith("|")]
-    header, body = rows[0], rows[2:]
+    header, *body = front_matrix((root / "out" / "README.md").read_text())
     assert header == ["model", "framework", "params", f"{TASK} (K* ↑)"]
     assert body == [["gnode", "jax", "200", "**4 [0, 4]** ≈ (N=4, L=1)"],
                     ["gru", "jax", "100", "**2** ≈ (N=4)"],
                     ["node", "jax", "300", "**2** ≈ (N=4, L=1)"]]
+
+
+def front_matrix(readme: str) -> list[list[str]]:
+    """The rows of the front page's K* matrix, header first."""
+    matrix = readme.split("## Contents")[0].split("#### Expressivity: capacity K*")[1]
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")]
+            for line in matrix.splitlines() if line.startswith("|")]
+    return [rows[0], *rows[2:]]
+
+
+def test_the_summary_breaks_ties_in_the_median_as_the_table_does(tmp_path, base):
+    """node and gru share the median K* 4; node's next K came closer (0.8 against 0.3), so the
+    table puts it first, where its interval [4, 16] reaches gnode's [8, 8]: node shares rank 1
+    and gru, [4, 4], starts rank 3. Taken in the order of their names, gru would have started
+    rank 2 and taken node in. The summary must rank as the table."""
+    docs = [*(d for s in range(3) for d in search(base, "gnode", 4, 1, s, upto(8))),
+            *(d for s, k in enumerate((4, 4, 16))
+              for d in search(base, "node", 4, 1, s, upto(k, 0.8))),
+            *(d for s in range(3) for d in search(base, "gru", 4, None, s, upto(4, 0.3)))]
+    write(tmp_path / "results", docs)
+    build(tmp_path / "results", tmp_path / "out")
+    readme = (tmp_path / "out" / "README.md").read_text()
+    table = tables(readme)[heading(TASK)]
+    assert [(r["rank"], r["model"], r["K* 95% CI"]) for r in table] == [
+        ("1=", "gnode", "[8, 8]"), ("1=", "node", "[4, 16]"), ("3", "gru", "[4, 4]")]
+    assert front_matrix(readme)[1:] == [["gnode", "jax", "100", "**8 [8, 8]** ≈ (N=4, L=1)"],
+                                        ["gru", "jax", "100", "4 [4, 4] (N=4)"],
+                                        ["node", "jax", "100", "**4 [4, 16]** ≈ (N=4, L=1)"]]
 
 
 def test_entries_share_a_rank_only_where_the_intervals_of_their_median_k_star_overlap(base):

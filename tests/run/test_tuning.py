@@ -162,11 +162,11 @@ def test_tune_command_line_errors_are_one_line(argv, message, capsys, tmp_path):
 
 
 def test_task_files_reject_a_malformed_grid(tmp_path):
-    from bench.spec.tasks import _tuning_problem
+    from bench.spec.task_schema import tuning_problem
 
-    assert _tuning_problem({"paper": {"lr": [1e-3], "momentum": [0.9]}}) is not None
-    assert "positive numbers" in _tuning_problem({"p": {"lr": [0.0]}})
-    assert "integers >= 1" in _tuning_problem({"p": {"batch_size": [10.5]}})
-    assert _tuning_problem({"p": {"lr": [1e-3], "weight_decay": [0.0], "batch_size": [1]}}) \
+    assert tuning_problem({"paper": {"lr": [1e-3], "momentum": [0.9]}}) is not None
+    assert "positive numbers" in tuning_problem({"p": {"lr": [0.0]}})
+    assert "integers >= 1" in tuning_problem({"p": {"batch_size": [10.5]}})
+    assert tuning_problem({"p": {"lr": [1e-3], "weight_decay": [0.0], "batch_size": [1]}}) \
         is None
     assert np.isinf(tuning.best_val_loss({"status": "diverged", "curve": {}}))
