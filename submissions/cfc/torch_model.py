@@ -1,11 +1,12 @@
 """CfC (Hasani et al., "Closed-form continuous-time neural networks", Nature Machine
 Intelligence 2022) from ncps 1.0.1 under the suite's contract.
 
-ncps's ``CfCCell`` maps (x, h, t) to the next state in closed form (its Eq. 10):
+ncps's ``CfCCell`` maps (x, h, t) to the next state in closed form (its "default" mode):
 
     z = backbone([x, h]);  s = sigmoid(a(z) t + b(z));  h' = tanh(f1(z)) (1 - s) + s tanh(f2(z))
 
-with t the interval's elapsed time, dt / tau. ncps's sequence module ``CfC`` is not used: it
+with t the interval's elapsed time, dt / tau. The paper's Eq. 10 gates with sigmoid(-f t);
+ncps's gate adds the bias head b. ncps's sequence module ``CfC`` is not used: it
 squeezes each step's timespans to shape (B,), which broadcasts wrongly against (B, N) for a
 batch of irregular intervals; here the cell is stepped with t of shape (B, 1).
 

@@ -6,7 +6,8 @@ One LRU layer (the paper's Eq. 6-7 and Section 3), on inputs u_k of width H:
 
     x_k = Lambda_k x_{k-1} + gamma * (B u_k),   y_k = Re(C x_k) + D * u_k
     Lambda_k = exp((dt_k / tau) lambda),   lambda = -exp(nu) + i exp(theta)   (diagonal, N)
-    gamma = sqrt(1 - |exp(lambda)|^2)   (the paper's normalisation, fixed at dt = tau)
+    gamma: trained, started at sqrt(1 - |exp(lambda)|^2)   (the paper's normalisation; the
+           same for every interval)
 
 With dt = tau it is the paper's exponential parameterisation, Lambda = exp(-exp(nu) + i
 exp(theta)); other intervals decay and rotate the state for their own length, as a

@@ -1,9 +1,11 @@
 """LTC (Hasani et al., "Liquid time-constant networks", AAAI 2021) from ncps 1.0.1 under the
 suite's contract.
 
-ncps's ``LTCCell`` integrates the LTC ODE (the paper's Eq. 1)
+ncps's ``LTCCell`` integrates the LTC ODE (the paper's Eq. 1) in its conductance form, per
+neuron i:
 
-    C dv/dt = g_leak (v_leak - v) + sum_j w_j sigma(v_j) (E_j - v) + sensory terms of x
+    C_i dv_i/dt = g_leak,i (v_leak,i - v_i) + sum_j w_ij sigmoid(s_ij (v_j - mu_ij)) (E_ij - v_i)
+                  + the same synapse terms from the (affinely mapped) inputs x
 
 over an interval of elapsed time t = dt / tau in ``ode_unfolds`` fused semi-implicit Euler
 steps (its Eq. 3). The wiring is fully connected; positivity of the conductances and the
