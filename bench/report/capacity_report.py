@@ -86,15 +86,20 @@ def summary(searches: pd.DataFrame, main: str | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def ordered(configs: pd.DataFrame) -> pd.DataFrame:
+    """:func:`summary`'s rows best first: median K* (unfinished last), then the score at the
+    first K that failed (how close the next K came), then fewer parameters."""
+    return configs.assign(_k=configs["K_star"].fillna(-1)).sort_values(
+        ["_k", "failed_score", "n_params", "entry", "framework"],
+        ascending=[False, False, True, True, True], kind="stable").drop(columns="_k")
+
+
 def table(searches: pd.DataFrame, main: str | None = None) -> str:
     """Ordered by median K* (higher first); ties by the score at the first K that failed (how
     close the next K came), then by fewer parameters. Entries whose bootstrap intervals of the
     median K* overlap share a rank (``bench.report.ranking``). Times come from ``main``
     (:func:`summary`)."""
-    s = summary(searches, main)
-    s["_k"] = s["K_star"].fillna(-1)
-    s = s.sort_values(["_k", "failed_score", "n_params", "entry", "framework"],
-                      ascending=[False, False, True, True, True], kind="stable")
+    s = ordered(summary(searches, main))
     ranks = ranking.tied_ranks(list(s["interval"]), higher_is_better=True)  # None: unfinished
     rows = [{"rank": rank,
              "model": r.entry + (" (submission)" if r.submission else ""),

@@ -41,12 +41,13 @@ def _cell(iv: ranking.Interval | None, rank: str) -> str:
     if iv is None:
         return "—"
     p = ranking.places(iv) if iv.n > 1 else max(2, ranking.places(iv) - 1)
-    text = f"{iv.center:.{p}f}" + ("" if iv.n < 2 else f" [{iv.low:.{p}f}, {iv.high:.{p}f}]")
-    if rank == "1":
-        return f"**{text}**"
-    if rank == "1=":
-        return f"**{text}** ≈"  # tied with the best
-    return text
+    return _marked(f"{iv.center:.{p}f}"
+                   + ("" if iv.n < 2 else f" [{iv.low:.{p}f}, {iv.high:.{p}f}]"), rank)
+
+
+def _marked(text: str, rank: str) -> str:
+    """Bold for the best entry, and ``≈`` beside every entry tied with it."""
+    return f"**{text}**" if rank == "1" else f"**{text}** ≈" if rank == "1=" else text
 
 
 def _best_variant(rows: pd.DataFrame, column: str, higher: bool
@@ -125,7 +126,7 @@ def _capacity_cell(best: pd.Series | None, rank: str) -> str:
         return "—"
     iv = best["interval"]
     text = f"{int(best['K_star'])}" + ("" if iv.n < 2 else f" [{iv.low:.0f}, {iv.high:.0f}]")
-    text = f"**{text}**" if rank == "1" else f"**{text}** ≈" if rank == "1=" else text
+    text = _marked(text, rank)
     size = ", ".join(f"{k}={int(best[k])}" for k in ("N", "L") if pd.notna(best[k]))
     return f"{text} ({size})" if size else text
 
@@ -145,8 +146,7 @@ def capacity_matrices(df: pd.DataFrame, latest: dict[str, int]) -> list[str]:
                 capacity_scores.capacities(g[g["task"] == task]))
             configs = configs[(configs["entry"] == configs["model_name"])
                               & configs["K_star"].notna()]  # standard runs, finished
-            configs = configs.sort_values(["K_star", "failed_score", "n_params"],
-                                          ascending=[False, False, True], kind="stable")
+            configs = capacity_report.ordered(configs)
             best[task] = {}
             for _, r in configs.iterrows():
                 best[task].setdefault((r["model_name"], r["framework"]), r)
