@@ -159,40 +159,80 @@ def heatmap(searches: pd.DataFrame, title: str, path: Path) -> bool:
     return True
 
 
-def params_plot(searches: pd.DataFrame, title: str, path: Path) -> bool:
-    """K* against the parameter count: one line per model (and depth, and framework)."""
+def _params_lines(s: pd.DataFrame) -> list[dict[str, Any]]:
+    """One line per model (and depth, and framework) of K* against the parameter count, with
+    its label and style; in label order."""
+    models = sorted(s["entry"].unique())
+    lines = []
+    for (model, L, fw), g in s.groupby(["entry", "L", "framework"], dropna=False, sort=True):
+        depth = None if pd.isna(cast(float, L)) else int(cast(float, L))
+        lines.append(dict(
+            label=f"{model}" + ("" if depth is None else f" L={depth}") + f" / {fw}",
+            points=g.sort_values("n_params")[["n_params", "K_star"]].to_numpy(float),
+            color=models.index(model), marker="os^vD"[(depth or 0) % 5],
+            ls="-" if fw == "jax" else "--"))
+    return lines
+
+
+def params_figure(searches: pd.DataFrame, title: str) -> Any | None:
+    """K* against the parameter count. Above, on a log2 axis, the lines of the configurations
+    that reached K* ≥ 1; below, one row per line, the configurations at K* = 0 (K = 1 failed),
+    which on one axis would all sit on a single line and hide each other."""
     s = summary(searches).dropna(subset=["K_star", "n_params"])
     if s.empty:
-        return False
+        return None
     plt = plotting.pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 5.0))
-    lines = s.groupby(["entry", "L", "framework"], dropna=False, sort=True)
-    models = sorted(s["entry"].unique())
-    for (model, L, fw), g in lines:
-        g = g.sort_values("n_params")
-        depth = None if pd.isna(cast(float, L)) else int(cast(float, L))
-        label = f"{model}" + ("" if depth is None else f" L={depth}") + f" / {fw}"
-        ax.plot(g["n_params"], g["K_star"], marker="os^vD"[(depth or 0) % 5],
-                color=plt.get_cmap("tab10")(models.index(model) % 10),
-                ls="-" if fw == "jax" else "--", label=label)
-    ax.set_xscale("log")
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    ax.xaxis.set_minor_formatter(NullFormatter())
+    lines = _params_lines(s)
+    colors = plt.get_cmap("tab10" if max(ln["color"] for ln in lines) < 10 else "tab20")
+    zero = [ln for ln in lines if (ln["points"][:, 1] == 0).any()]
+    fig, (ax, strip) = plt.subplots(
+        2, 1, sharex=True, figsize=(6.4, 4.2 + 0.2 * len(zero)), layout="constrained",
+        gridspec_kw=dict(height_ratios=[4.0, 0.6 + 0.2 * len(zero)]))
+    top = max(int(s["K_star"].max()), 1)
+    for ln in lines:
+        x, k = ln["points"].T
+        style = dict(marker=ln["marker"], color=colors(ln["color"]), ls=ln["ls"])
+        if (k > 0).any():  # a segment down to K* = 0 leaves the axis at its bottom edge
+            ax.plot(x, k, label=ln["label"], **style)
     ax.set_yscale("symlog", base=2, linthresh=1, linscale=0.5)
-    top = int(s["K_star"].max())
-    ticks = [0, *(2**i for i in range(int(np.log2(max(top, 1))) + 1))]
+    ticks = [2**i for i in range(int(np.log2(top)) + 1)]
     ax.set_yticks(ticks, [f"{t}" for t in ticks])
-    ax.set_ylim(-0.3, max(top, 1) * 1.4)
-    ax.set_xlabel("parameters")
+    ax.set_ylim(0.75, top * 1.4)
     ax.set_ylabel("capacity K*")
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.14),
-              frameon=False)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="upper left")
+    else:
+        ax.text(0.5, 0.5, "no configuration reached K* = 1", transform=ax.transAxes,
+                ha="center", va="center", fontsize=8)
+    for row, ln in enumerate(zero):
+        x, k = ln["points"][ln["points"][:, 1] == 0].T
+        strip.plot(x, np.full_like(x, row), ls="none", marker=ln["marker"],
+                   color=colors(ln["color"]))
+    strip.set_yticks(range(len(zero)), [ln["label"] for ln in zero], fontsize=7)
+    strip.set_ylim(max(len(zero), 1) - 0.5, -0.5)
+    if not zero:
+        strip.text(0.5, 0.5, "no configuration at K* = 0", transform=strip.transAxes,
+                   ha="center", va="center", fontsize=8)
+    strip.set_ylabel("K* = 0", fontsize=8)
+    strip.set_xscale("log")
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    strip.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    strip.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    strip.xaxis.set_minor_formatter(NullFormatter())
+    strip.set_xlabel("parameters")
+    for a in (ax, strip):
+        a.grid(alpha=0.3)
+    fig.align_ylabels([ax, strip])
+    return fig
+
+
+def params_plot(searches: pd.DataFrame, title: str, path: Path) -> bool:
+    """:func:`params_figure` saved to ``path``; False where there is nothing to draw."""
+    fig = params_figure(searches, title)
+    if fig is None:
+        return False
     plotting.save(fig, path)
     return True
 

@@ -256,6 +256,32 @@ def test_build_writes_the_capacity_plots_and_a_csv_with_k(board):
     assert sorted(gnode2.K.astype(int)) == [1, 2, 4, 8]
 
 
+def test_the_params_plot_draws_k_star_zero_in_its_own_strip(base):
+    """Configurations at K* = 0 would share one line of the log axis: they get a row each in
+    a strip below, and only lines that reach K* = 1 are drawn (and named) above."""
+    docs = [*search(base, "gru", 2, None, 0, upto(0), params=120),
+            *search(base, "gru", 4, None, 0, upto(2), params=600),
+            *search(base, "node", 2, 1, 0, upto(0), params=300),
+            *search(base, "lstm", 4, None, 0, upto(1), params=800)]
+    fig = capacity_report.params_figure(searches(docs), "t")
+    top, strip = fig.axes
+    assert [t.get_text() for t in top.get_legend().get_texts()] == ["gru / jax", "lstm / jax"]
+    assert [t.get_text() for t in strip.get_yticklabels()] == ["gru / jax", "node L=1 / jax"]
+    assert [tuple(ln.get_xydata().ravel()) for ln in strip.get_lines()] == [(120, 0), (300, 1)]
+    gru = top.get_lines()[0].get_xydata()
+    assert gru.tolist() == [[120, 0], [600, 2]]  # its segment to K* = 0 leaves the axis
+    assert top.get_ylim()[0] > 0
+    plotting.pyplot().close(fig)
+
+    nothing = capacity_report.params_figure(searches(docs[:1]), "t")
+    assert "no configuration reached" in nothing.axes[0].texts[0].get_text()
+    plotting.pyplot().close(nothing)
+    reached = [d for d in docs if d["model"] == "lstm" or d["config"]["model"]["N"] == 4]
+    none_at_zero = capacity_report.params_figure(searches(reached), "t")
+    assert "no configuration at K* = 0" in none_at_zero.axes[1].texts[0].get_text()
+    plotting.pyplot().close(none_at_zero)
+
+
 def test_build_passes_capacity_results_to_claim_3(board):
     text = (board[0] / "out" / "claims.md").read_text()
     claim3 = text.split("#### Claim 3.")[1].split("#### Claim 4.")[0]
