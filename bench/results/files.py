@@ -73,6 +73,7 @@ FIELDS: tuple[tuple[str, tuple, bool], ...] = (
     ("timing.cells_beside", (_maybe(lambda v: _int(v) and v >= 0), "an integer >= 0"), False),
     ("timing.ensemble_members", (_maybe(lambda v: _int(v) and v >= 1), "an integer >= 1"),
      False),
+    ("timing.threads", (_maybe(lambda v: _int(v) and v >= 1), "an integer >= 1"), False),
     ("timing.other_cpu_share", (_maybe(lambda v: _number(v) and 0 <= v <= 1),
                                 "a number from 0 to 1 or null"), False),
     ("peak_memory", MAPPING_OR_NULL, False), ("peak_memory.*", NUMBER_OR_NULL, False),

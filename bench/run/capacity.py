@@ -68,8 +68,9 @@ def run(searches: list[Search], profile: str, device: str, results_dir: Path,
     from bench.results import ledger
 
     ledger.entries(results_dir)  # a bad ledger line stops the run now, not after a cell trained
+    executor = executor or executors.Local(1)
     settings = Settings(profile, device, Path(results_dir), force, dict(overrides or {}),
-                        isolate, limits)
+                        isolate, limits, executor.threads_per_cell())
 
     def lost(s: Search, why: str) -> RunReport:  # K at which the worker died: unknown
         report = RunReport()
@@ -77,7 +78,7 @@ def run(searches: list[Search], profile: str, device: str, results_dir: Path,
                                "rerun to resume it")
         return report
 
-    return scheduler.schedule(executor or executors.Local(1),
+    return scheduler.schedule(executor,
                               functools.partial(run_search, settings=settings), searches,
                               gpu=device == "cuda", echo=echo, lost=lost)
 

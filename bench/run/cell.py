@@ -151,11 +151,12 @@ class Prepared:
     spec: TrainSpec
     analysis: dict[str, Any] | None
 
-    def job(self, scratch: Path) -> model_process.ModelJob:
+    def job(self, scratch: Path, threads: int | None = None) -> model_process.ModelJob:
         return model_process.ModelJob(self.cell.model, self.cell.framework, self.spec,
                                       self.train, self.validation, self.sets, scratch,
                                       self.path.name if self.path else "cell.json",
-                                      self.analysis, save=self.path is not None)
+                                      self.analysis, save=self.path is not None,
+                                      threads=threads)
 
 
 def prepare(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
@@ -215,7 +216,7 @@ def _data(cell: Cell, profile: str, kind: str) -> tuple:
 def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
              path: Path | None = None, isolate: bool = True,
              limits: model_process.Limits | None = None,
-             results_dir: Path | None = None) -> dict[str, Any]:
+             results_dir: Path | None = None, threads: int | None = None) -> dict[str, Any]:
     """Run one cell; return its result document.
 
     This process generates the data and keeps the test targets. The model is built, trained
@@ -223,12 +224,13 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
     (``isolate``, the default), or here (tests). With ``path`` (where the result will be
     written), the trained parameters and the attractor analysis are placed beside it. A
     tuning cell keeps only what selection needs: no probes, parameters or analysis.
+    ``threads``: the most intra-op threads the model's PyTorch may use.
     """
     if isolate:  # the child's libraries load while this process makes the data
         isolation.warm([cell.framework])
     p = prepare(cell, profile, device, overrides, path)
     with isolation.scratch_folder() as scratch:
-        job = p.job(Path(scratch))
+        job = p.job(Path(scratch), threads)
         if isolate:
             out, confinement = model_process.run_isolated(
                 job, limits or model_process.LIMITS[profile],
@@ -241,7 +243,8 @@ def run_cell(cell: Cell, profile: str, device: str, overrides: dict[str, Any],
 def run_cells_together(cells: list[tuple[Cell, dict[str, Any], Path | None]], profile: str,
                        device: str, isolate: bool = True,
                        limits: model_process.Limits | None = None,
-                       results_dir: Path | None = None) -> list[dict[str, Any]]:
+                       results_dir: Path | None = None,
+                       threads: int | None = None) -> list[dict[str, Any]]:
     """Run cells (each with its overrides and result path) as one program
     (``bench.train.ensemble_jax``, ``ensemble_torch``); their result documents, in order.
 
@@ -256,7 +259,7 @@ def run_cells_together(cells: list[tuple[Cell, dict[str, Any], Path | None]], pr
     prepared = [lead] + [prepare(c, profile, device, o, p, data_of=lead)
                          for c, o, p in cells[1:]]
     with isolation.scratch_folder() as scratch:
-        job = model_process.EnsembleJob([p.job(Path(scratch)) for p in prepared])
+        job = model_process.EnsembleJob([p.job(Path(scratch), threads) for p in prepared])
         if isolate:
             outs, confinement = model_process.run_ensemble_isolated(
                 job, limits or model_process.LIMITS[profile],

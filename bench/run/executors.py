@@ -80,6 +80,12 @@ def _started(pid: int) -> str | None:
     return None if fields is None else fields[19]
 
 
+def available_cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+
+
 def beside(others: Callable[[], int], before: int) -> int:
     """How many cells ran beside this one: the most seen at its start and at its end."""
     return max(before, others())
@@ -93,6 +99,10 @@ class Local:
         if jobs < 1:
             raise UserError(f"--jobs {jobs}: must be at least 1")
         self.jobs = jobs
+
+    def threads_per_cell(self) -> int:
+        """Each cell's share of this machine's cores: ``jobs`` cells run at once."""
+        return max(1, available_cores() // self.jobs)
 
     def map(self, fn: Callable[[Any], Any], units: list[Any], *, gpu: bool = False,
             on_result: Callable[[Any, Any], None] = lambda u, r: None) -> None:
@@ -137,6 +147,10 @@ class Ray:
                                 f": {str(e).splitlines()[0]}; check --ray-address / "
                                 "RAY_ADDRESS, or drop them for a local instance") from None
         self.retries, self.share, self.cpus = retries, share, cpus
+
+    def threads_per_cell(self) -> int:
+        """The CPUs each task reserves (:meth:`_cpus`)."""
+        return max(1, int(self._cpus()))
 
     def _cpus(self) -> float:
         if self.share:

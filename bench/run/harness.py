@@ -135,7 +135,7 @@ def process(cell: Cell, settings: Settings, report: RunReport,
     with executors.running() as others:  # cells beside this one on this node, for timing
         at_start = others()
         doc = run_cell(cell, s.profile, s.device, overrides, path, s.isolate, s.limits,
-                       s.results_dir)
+                       s.results_dir, s.threads)
         doc.setdefault("timing", {})["cells_beside"] = executors.beside(others, at_start)
     _write(cell, doc, path, name, s, ledger.forged_since(s.results_dir, before), report, echo)
     return doc
@@ -171,7 +171,7 @@ def process_group(group: ensembles.Group, settings: Settings, report: RunReport,
     with executors.running() as others:
         at_start = others()
         docs = run_cells_together([(c, o, p) for c, o, p, _ in todo], s.profile, s.device,
-                                  s.isolate, s.limits, s.results_dir)
+                                  s.isolate, s.limits, s.results_dir, s.threads)
         beside = executors.beside(others, at_start)
     forged = ledger.forged_since(s.results_dir, before)
     reasons = {(d["status"], d["reason"]) for d in docs}
@@ -263,8 +263,9 @@ def run(cells: list[Cell], profile: str, device: str, results_dir: Path, force: 
     differ only in seed, learning rate and weight decay train as one program, up to
     ``ensemble`` of them (``bench.run.ensembles``; 1: every cell alone).
     """
+    executor = executor or executors.Local(1)
     settings = Settings(profile, device, Path(results_dir), force, dict(overrides or {}),
-                        isolate, limits)
+                        isolate, limits, executor.threads_per_cell())
     if test_data is not None:  # the whole run's: secret (official) or public (open)
         cells = [dataclasses.replace(c, test_data=test_data) for c in cells]
     _REFUSED.clear()
@@ -280,7 +281,7 @@ def run(cells: list[Cell], profile: str, device: str, results_dir: Path, force: 
              "security modules): model code runs unconfined, and results record "
              "sandbox.enforced: false (a submission's result is then never ranked)")
     return scheduler.schedule(
-        executor or executors.Local(1), functools.partial(run_unit, settings=settings),
+        executor, functools.partial(run_unit, settings=settings),
         ensembles.grouped(cells, profile, settings.overrides, ensemble),
         gpu=device == "cuda", echo=echo,
         lost=lambda cell, why: record_failure(cell, settings, why))

@@ -59,6 +59,7 @@ class ModelJob:
     result_name: str  # the result file's name, e.g. gnode-torch-seed0.json
     analysis: dict[str, Any] | None = None  # task, profile, device, title, test, probe
     save: bool = True  # leave the trained parameters (and the analysis) in ``scratch``
+    threads: int | None = None  # the most intra-op threads PyTorch may use (cores / cells)
 
 
 @dataclass
@@ -87,9 +88,12 @@ def run_job(job: ModelJob) -> ModelReport:
     try:
         module = job.model.load(job.framework)
         trainer = importlib.import_module(TRAINERS[job.framework])
+        threads = limit_threads(job)
         load = OtherLoad()
         out = trainer.fit_predict(module, job.spec, job.train, job.validation, job.inputs)
         out.timing["other_cpu_share"] = load.share()  # contention the times carry
+        if threads is not None:
+            out.timing["threads"] = threads
     except Exception as e:
         return _failure(e)
     return _finished(out, job)
@@ -104,6 +108,7 @@ def run_ensemble(job: EnsembleJob) -> list[ModelReport]:
     try:
         module = first.model.load(first.framework)
         trainer = importlib.import_module(ENSEMBLE_TRAINERS[first.framework])
+        threads = limit_threads(first)
         load = OtherLoad()
         outs = trainer.fit_predict_ensemble(module, [m.spec for m in job.members],
                                             first.train, first.validation, first.inputs)
@@ -111,12 +116,28 @@ def run_ensemble(job: EnsembleJob) -> list[ModelReport]:
         for out in outs:
             if not isinstance(out, Diverged):
                 out.timing["other_cpu_share"] = share
+                if threads is not None:
+                    out.timing["threads"] = threads
     except CannotEnsemble as e:  # the harness trains the cells one by one
         return [ModelReport(status="failed", reason=str(e))] * len(job.members)
     except Exception as e:  # the program failed: every member with it
         return [_failure(e)] * len(job.members)
     return [ModelReport(status="diverged", reason=str(out)) if isinstance(out, Diverged)
             else _finished(out, member) for member, out in zip(job.members, outs, strict=True)]
+
+
+def limit_threads(job: ModelJob) -> int | None:
+    """Hold PyTorch to ``job.threads`` intra-op threads (never more than it has); the number
+    it then uses, or None where nothing was limited. Cells run side by side each keep their
+    share of the cores: PyTorch's default, a thread per core in every cell, oversubscribes
+    them, and its waiting threads spin (a torchcde model ran 20-30x slower, two cells on two
+    cores; docs/performance.md)."""
+    if job.threads is None or job.framework != "torch":
+        return None
+    import torch
+
+    torch.set_num_threads(max(1, min(job.threads, torch.get_num_threads())))
+    return torch.get_num_threads()
 
 
 def _failure(e: BaseException) -> ModelReport:

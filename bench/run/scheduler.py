@@ -32,6 +32,7 @@ class Settings:
     overrides: Mapping[str, Any] = field(default_factory=dict)  # the command line's
     isolate: bool = True  # each cell's model in a sandboxed process of its own
     limits: Limits | None = None  # that process's limits (None: the profile's)
+    threads: int | None = None  # each cell's PyTorch threads at most (the executor's share)
 
 
 @dataclass

@@ -5,6 +5,7 @@ mid-cell retried, an interrupted driver resumed."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -19,7 +20,7 @@ import pytest
 
 from bench import results
 from bench.results import ledger
-from bench.run import executors, harness, isolation
+from bench.run import executors, harness, isolation, model_process
 from bench.spec.cells import Cell
 from bench.spec.registry import discover
 from bench.spec.tasks import get_task
@@ -72,6 +73,23 @@ def test_local_jobs_give_the_same_results_and_say_they_shared(tmp_path):
     beside = [results.read(p)["timing"]["cells_beside"] for p in results.result_files(two)]
     alone = [results.read(p)["timing"]["cells_beside"] for p in results.result_files(one)]
     assert alone == [0, 0] and max(beside) >= 1
+    # two cells at once share the cores: PyTorch's default, a thread per core each, spins
+    threads = [results.read(p)["timing"]["threads"] for p in results.result_files(two)]
+    assert threads == [max(1, executors.available_cores() // 2)] * 2
+
+
+def test_a_cells_threads_are_limited_never_raised(one_torch_thread):
+    """The limit is an upper bound: a process already held to fewer threads keeps them."""
+    import torch
+
+    job = model_process.ModelJob(discover()["gru"], "torch", None, {}, {}, {}, Path("."), "x",
+                                 threads=4)
+    assert model_process.limit_threads(job) == 1 and torch.get_num_threads() == 1
+    torch.set_num_threads(3)
+    assert model_process.limit_threads(dataclasses.replace(job, threads=2)) == 2
+    assert model_process.limit_threads(dataclasses.replace(job, threads=None)) is None
+    assert model_process.limit_threads(dataclasses.replace(job, framework="jax")) is None
+    assert torch.get_num_threads() == 2
 
 
 def test_ray_gives_the_same_results_as_the_local_executor(tmp_path, ray_session):
