@@ -241,10 +241,11 @@ def build(results_dir: Path, out_dir: Path, problems: list[str] | None = None) -
                  "interval. The best entry of a task is **bold**; `≈` marks an entry whose "
                  "interval overlaps the best one's (tied: these seeds do not order them). "
                  "`params`: the range of trainable parameters over the row's entries (sizes "
-                 "differ by task). The latest task versions, default settings, ranked results "
-                 "only. On the capacity tasks, each entry's best configuration: its median K* "
-                 "over seeds and the 95% bootstrap interval of that median; each configuration "
-                 "has its row in the task's own table below.", "",
+                 "differ by task). The latest task versions, default settings, standard runs "
+                 "(a `--set` override has its own row in the task's table, not here), ranked "
+                 "results only. On the capacity tasks, each entry's best configuration: its "
+                 "median K* over seeds and the 95% bootstrap interval of that median; each "
+                 "configuration has its row in the task's own table below.", "",
                  *summary.matrices(df, higher, latest),
                  *summary.capacity_matrices(df, latest),
                  "## Contents", "",

@@ -7,7 +7,9 @@ one's is marked ``≈`` (tied: the seeds do not establish the order). Framework 
 one model's two implementations sit side by side, never ranked apart. ``params`` is the range
 of trainable parameters over the entries shown (the sizes differ by task: the paper's N per
 task, a sweep's best setting), so a large model's lead is read beside its size. Only what the
-detailed tables rank enters: the latest task version, default settings, ranked results.
+detailed tables rank enters: the latest task version, default settings, standard runs (a
+task's declared sweep, never a command-line override: one model's overridden run must not pick
+its best against the others' declared ones), ranked results.
 
 The capacity tasks (expressivity) have a matrix of their own: each entry's best configuration
 (N, L) by the detailed table's order, its median K* over seeds and the bootstrap interval of
@@ -84,7 +86,7 @@ def matrices(df: pd.DataFrame, higher: dict[str, bool], latest: dict[str, int]) 
     (``bench.report.frame.flatten``). ``higher``: per task, whether its primary metric
     is better higher; ``latest``: each task's newest version."""
     ranked = df[(df["unranked"] == "") & (df["ruleset"] == "default") & (df["status"] == "ok")
-                & df["K"].isna()
+                & df["K"].isna() & df["standard"].astype(bool)
                 & (df["task_version"] == df["task"].map(latest))]
     lines: list[str] = []
     for title, pattern in FAMILIES:
@@ -136,7 +138,7 @@ def capacity_matrices(df: pd.DataFrame, latest: dict[str, int]) -> list[str]:
     flattened results; an entry's cell is its best configuration's (ranked results, default
     settings, standard runs, the latest task versions)."""
     ranked = df[(df["unranked"] == "") & (df["ruleset"] == "default") & df["K"].notna()
-                & (df["task_version"] == df["task"].map(latest))]
+                & df["standard"].astype(bool) & (df["task_version"] == df["task"].map(latest))]
     lines: list[str] = []
     for (profile, dclass), g in ranked.groupby(["profile", "device_class"], sort=True):
         tasks = sorted(g["task"].unique())

@@ -10,11 +10,12 @@ from bench.report import summary
 
 
 def _rows(task, model, values, variant="", framework="torch", kind="baseline", unranked="",
-          n_params=None):
+          n_params=None, standard=True):
     return [{"n_params": n_params, "task": task, "task_version": 2, "profile": "quick",
              "device_class": "cpu", "hardware": "Test CPU", "ruleset": "default",
              "status": "ok", "K": None,
-             "unranked": unranked, "model_name": model, "model_kind": kind, "variant": variant,
+             "unranked": unranked, "standard": standard, "model_name": model,
+             "model_kind": kind, "variant": variant,
              "framework": framework, "primary_metric": "mse", "metric.mse": v}
             for v in values]
 
@@ -57,6 +58,20 @@ def test_the_best_is_bold_ties_are_marked_and_a_sweep_shows_its_best_setting():
     assert flip["gru/torch"]["params"] == "44–1.3k" and flip["gnode/torch"]["params"] == "—"
     real = _table(lines[lines.index("#### Real-world sequences"):])
     assert "cornn (submission)/torch" in real
+
+
+def test_a_command_line_override_stays_off_the_front_page():
+    """A `--set` run (not standard) keeps its row in the task's table; the front page shows
+    each model's declared settings only, so an override cannot pick one model's best."""
+    df = pd.DataFrame([
+        *_rows("flipflop-2bit-ring", "ncde", [0.80, 0.82]),
+        *_rows("flipflop-2bit-ring", "ncde", [0.009, 0.011], variant="tau=0.25", standard=False),
+        *_rows("flipflop-2bit-ring", "gru", [0.30, 0.31]),
+    ])
+    flip = _table(summary.matrices(df, {"flipflop-2bit-ring": False}, {"flipflop-2bit-ring": 2}))
+    ring = "flipflop-2bit-ring (mse ↓)"
+    assert flip["ncde/torch"][ring].startswith("0.81") and "tau" not in flip["ncde/torch"][ring]
+    assert flip["gru/torch"][ring].startswith("**0.30")
 
 
 def test_a_heading_anchor_is_githubs():
