@@ -100,12 +100,17 @@ def _ram_gb() -> float | None:
     return None
 
 
+def cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+
+
 @functools.cache
 def hardware(device_class: str) -> dict[str, Any]:
     hw: dict[str, Any] = {
         "cpu": _cpu_model(),
-        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-        else os.cpu_count(),
+        "cores": cores(),
         "ram_gb": _ram_gb(),
         "platform": platform.platform(),
         "gpu": None, "gpu_memory_gb": None, "driver": None,

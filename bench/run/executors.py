@@ -80,12 +80,6 @@ def _started(pid: int) -> str | None:
     return None if fields is None else fields[19]
 
 
-def available_cores() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-        os.cpu_count() or 1)
-
-
 def beside(others: Callable[[], int], before: int) -> int:
     """How many cells ran beside this one: the most seen at its start and at its end."""
     return max(before, others())
@@ -102,7 +96,9 @@ class Local:
 
     def threads_per_cell(self) -> int:
         """Each cell's share of this machine's cores: ``jobs`` cells run at once."""
-        return max(1, available_cores() // self.jobs)
+        from bench.results.environment import cores
+
+        return max(1, cores() // self.jobs)
 
     def map(self, fn: Callable[[Any], Any], units: list[Any], *, gpu: bool = False,
             on_result: Callable[[Any, Any], None] = lambda u, r: None) -> None:

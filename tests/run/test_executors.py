@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bench import results
-from bench.results import ledger
+from bench.results import environment, ledger
 from bench.run import executors, harness, isolation, model_process
 from bench.spec.cells import Cell
 from bench.spec.registry import discover
@@ -75,7 +75,7 @@ def test_local_jobs_give_the_same_results_and_say_they_shared(tmp_path):
     assert alone == [0, 0] and max(beside) >= 1
     # two cells at once share the cores: PyTorch's default, a thread per core each, spins
     threads = [results.read(p)["timing"]["threads"] for p in results.result_files(two)]
-    assert threads == [max(1, executors.available_cores() // 2)] * 2
+    assert threads == [max(1, environment.cores() // 2)] * 2
 
 
 def test_a_cells_threads_are_limited_never_raised(one_torch_thread):
