@@ -119,9 +119,11 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("--out", default="leaderboard", help="where the pages and plots go")
     f.add_argument("--no-sweeps", action="store_true",
                    help="only the fixed sizes, not the sweeps over T and N")
-    f.add_argument("--part", choices=("all", "steps", "ensembles"), default="all",
+    f.add_argument("--part", choices=("all", "steps", "ensembles", "side-by-side"),
+                   default="all",
                    help="steps: the step times (and sweeps); ensembles: cells per hour of "
-                        "ensembles of 1, 9 and 27 (default: all)")
+                        "ensembles of 1, 9 and 27; side-by-side: two cells at once, default "
+                        "threads against a share of the cores each (default: all)")
     f.set_defaults(func=reporting.cmd_perf)
     c = sub.add_parser("check", help="check a submission folder against the contract")
     c.add_argument("folder", help="e.g. submissions/example-ctrnn")

@@ -96,7 +96,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 def cmd_perf(args: argparse.Namespace) -> int:
     """Time one training step of every baseline (``make perf``); write records and perf.md."""
-    from bench.perf import ensemble_throughput, perf_sweeps, step_time
+    from bench.perf import ensemble_throughput, perf_sweeps, side_by_side, step_time
     from bench.report import perf_report
     from bench.results import environment
     from bench.run import harness
@@ -107,8 +107,8 @@ def cmd_perf(args: argparse.Namespace) -> int:
     dclass = device_class(device)
     models = {m.name: m for m in select_models(args.model)}
     todo = (step_time.cases(models, frameworks, step_time.SIZES[dclass], device)
-            if args.part != "ensembles" else [])
-    if not args.no_sweeps and args.part != "ensembles":
+            if args.part in ("all", "steps") else [])
+    if not args.no_sweeps and args.part in ("all", "steps"):
         todo += [c for c in perf_sweeps.cases(dclass)
                  if c.model in models and c.framework in frameworks]
     if dclass == "cpu":
@@ -120,25 +120,40 @@ def cmd_perf(args: argparse.Namespace) -> int:
         what = record.get("error") or f"{record['step_median_ms']:.2f} ms"
         print(f"[{i}/{len(todo)}] {case.label}: {what}", flush=True)
     together = (ensemble_throughput.cases(dclass, list(models), tuple(frameworks))
-                if args.part != "steps" else [])
+                if args.part in ("all", "ensembles") else [])
     startup = {f: ensemble_throughput.startup_s(f) for f in {c.framework for c in together}}
     ensembles = []
     for i, program in enumerate(together, 1):
         ensembles.append(ensemble_throughput.measure(program, startup[program.framework]))
         print(f"[{i}/{len(together)}] {program.label}: "
               f"{ensembles[-1]['cells_per_hour']:.0f} cells/hour", flush=True)
+    cores = environment.cores()
+    pairs = (side_by_side.cases(list(models), tuple(frameworks))
+             if args.part in ("all", "side-by-side") and dclass == "cpu" and cores >= 2 else [])
+    if args.part == "side-by-side" and not pairs:
+        print("perf: cells side by side are measured on a CPU of at least 2 cores; "
+              f"this run has {cores} and DEVICE={args.device}")
+    beside = []
+    for i, pair in enumerate(pairs, 1):
+        beside.append(side_by_side.measure(pair, cores))
+        r = beside[-1]
+        what = r.get("error") or (f"{1000 * r['default_s']:.1f} ms a step with default "
+                                  f"threads, {1000 * r['share_s']:.1f} ms with "
+                                  f"{r['share_threads']} each ({r['x_share']:.2f}x)")
+        print(f"[{i}/{len(pairs)}] {pair.label}: {what}", flush=True)
     prov = {**environment.git_state(), **environment.software(),
             "hardware": environment.hardware(dclass), "command": environment.command_line()}
     out = Path(args.results_dir) / "perf" / dclass
     named = [(step_time.record_name(r), r) for r in step_time.with_ratios(records)]
     named += [(ensemble_throughput.record_name(r), r)
               for r in ensemble_throughput.with_speedups(ensembles)]
+    named += [(side_by_side.record_name(r), r) for r in beside]
     for name, r in named:
         atomic.write_bytes_atomic(out / f"{name}.json", (json.dumps(
             {**r, "device": device, "device_class": dclass, **prov}, indent=1,
             sort_keys=True) + "\n").encode())
     page = perf_report.build(Path(args.results_dir) / "perf", Path(args.out) / "perf.md")
-    print(f"perf: {len(records) + len(ensembles)} measured; wrote {out} and {page}"
+    print(f"perf: {len(records) + len(ensembles) + len(beside)} measured; wrote {out} and {page}"
           f"{_site(Path(args.out))}")
     return 0
 

@@ -28,6 +28,7 @@ import multiprocessing
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,18 +99,22 @@ def _specs(case: Case) -> tuple[Any, list, dict, int]:
     return model.load(case.framework), specs, train, steps
 
 
-def _measure(case: Case) -> dict[str, Any]:
-    """In this (fresh) process: the real trainer for the few epochs that make ``TIMED`` steps
+def short_run(case: Case, timed: int = TIMED,
+              ready: Callable[[], None] | None = None) -> dict[str, Any]:
+    """In this (fresh) process: the real trainer for the few epochs that make ``timed`` steps
     (the solo cell's own trainer for one member, the ensemble trainer for more); its compile
-    and its median step time."""
+    and its median step time. ``ready`` is called once everything is loaded, just before the
+    training starts."""
     import importlib
 
     module, specs, train, steps = _specs(case)
     per_epoch = steps // specs[0].training["epochs"]
-    short = [dataclasses.replace(s, training={**s.training, "epochs": math.ceil(TIMED / per_epoch)})
+    short = [dataclasses.replace(s, training={**s.training, "epochs": math.ceil(timed / per_epoch)})
              for s in specs]
     few = {k: v[:EVAL] for k, v in train.items()}  # validation and test: not what is timed
     evaluate = {"test": {k: few[k] for k in ("inputs", "dt")}}
+    if ready is not None:
+        ready()
     if case.members == 1:
         solo = importlib.import_module(f"bench.train.train_{case.framework}")
         timing = solo.fit_predict(module, short[0], train, few, evaluate).timing
@@ -125,7 +130,7 @@ def measure(case: Case, startup: float) -> dict[str, Any]:
     """One size, measured in a process of its own."""
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(1) as pool:
-        part = pool.apply(_measure, (case,))
+        part = pool.apply(short_run, (case,))
     per_program = startup + part["compile_s"] + part["steps_per_cell"] * part["step_median_s"]
     return {"kind": "ensemble", "model": case.model, "framework": case.framework,
             "task": case.task, "profile": PROFILE, "members": case.members,

@@ -159,6 +159,27 @@ def _ensemble_rows(rs: list[dict[str, Any]]) -> list[str]:
     return ["### Many cells as one program", "", ENSEMBLE_INTRO, "", *_table(rows)]
 
 
+SIDE_BY_SIDE_INTRO = (
+    "`bench/perf/side_by_side.py`: what `--jobs 2` costs a cell. The real trainer of one "
+    "quick-profile cell, each way in fresh processes: `alone`, one cell with the framework's "
+    "default threads; `default`, two identical cells training at once, default threads in "
+    "each; `share`, two at once, each held to cores / 2 threads (PyTorch: `set_num_threads`, "
+    "as the harness does; JAX: `XLA_FLAGS`). Median training step; a side-by-side time is the "
+    "mean of the two cells'. `× share` = default / share: above 1, holding each cell to its "
+    "share speeds a side-by-side run.")
+
+
+def _side_by_side_rows(rs: list[dict[str, Any]]) -> list[str]:
+    rows = [{"model": r["model"], "framework": r["framework"], "task": r["task"],
+             "cores": str(r["cores"]), "threads each (share)": str(r["share_threads"]),
+             "alone (ms)": _fmt(1000 * r["alone_s"] if "alone_s" in r else None, ".2f"),
+             "default (ms)": _fmt(1000 * r["default_s"] if "default_s" in r else None, ".2f"),
+             "share (ms)": _fmt(1000 * r["share_s"] if "share_s" in r else None, ".2f"),
+             "× share": _fmt(r.get("x_share"), ".2f"), "error": r.get("error") or ""}
+            for r in sorted(rs, key=lambda r: (r["framework"], r["model"], r["task"]))]
+    return ["### Cells side by side", "", SIDE_BY_SIDE_INTRO, "", *_table(rows)]
+
+
 WALLCLOCK_INTRO = (
     "A slice of the quick profile run from cold by two revisions of the suite, each in a "
     "worktree of its own with an empty compile cache, on the same machine in one session "
@@ -192,13 +213,13 @@ def _wallclock_rows(rs: list[dict[str, Any]]) -> list[str]:
 def build(perf_dir: Path, out: Path) -> Path:
     everything = load(perf_dir)
     ensembles = [r for r in everything if r.get("kind") == "ensemble"]
-    wallclocks = [r for r in everything if r.get("kind") == "wallclock"]
+    others = [r for r in everything if r.get("kind") in ("wallclock", "side_by_side")]
     records = [r for r in everything if r.get("kind") is None]
     lines = ["# Performance: one training step", "", INTRO, ""]
     if not records:
         lines.append("No measurements yet: run `make perf`.")
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for r in records + ensembles + wallclocks:
+    for r in records + ensembles + others:
         groups.setdefault((r["device_class"], hardware_label(r["hardware"])), []).append(r)
     if records and not any(k[0] == "gpu" for k in groups):
         lines += ["GPU rows need a GPU: run `make perf DEVICE=cuda` on a machine with one and "
@@ -226,6 +247,8 @@ def build(perf_dir: Path, out: Path) -> Path:
             lines += _sweep_table(rs, sweep)
         together = [r for r in both if r.get("kind") == "ensemble"]
         lines += _ensemble_rows(together) if together else []
+        beside = [r for r in both if r.get("kind") == "side_by_side"]
+        lines += _side_by_side_rows(beside) if beside else []
         timed = [r for r in both if r.get("kind") == "wallclock"]
         lines += _wallclock_rows(timed) if timed else []
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -228,3 +228,52 @@ def test_wallclock_records_show_before_after_and_the_cells_outside_training(tmp_
     row = page.split("### The quick profile's wall-clock, before and after")[1]
     assert "aaaaaaa: 400 s" in row and "bbbbbbb: 200 s" in row and "2.00" in row
     assert "16.7 → 5.6" in row and "0.75" in row and "(18 cells)" in row
+
+
+def test_side_by_side_records_show_both_ways_and_their_ratio(tmp_path):
+    import json
+
+    from bench.perf import side_by_side
+    from bench.results import environment
+
+    record = {"kind": "side_by_side", "model": "gnode", "framework": "torch", "task": "t",
+              "profile": "quick", "cores": 2, "share_threads": 1, "timed_steps": 12,
+              "alone_s": 0.05, "default_s": 0.9, "share_s": 0.06, "x_share": 15.0,
+              "device_class": "cpu", "hardware": environment.hardware("cpu")}
+    failed = {**{k: v for k, v in record.items() if not k.endswith("_s")}, "model": "lstm",
+              "x_share": None, "error": "RuntimeError: boom"}
+    folder = tmp_path / "perf" / "cpu"
+    folder.mkdir(parents=True)
+    for r in (record, failed):
+        (folder / f"{side_by_side.record_name(r)}.json").write_text(json.dumps(r))
+    page = perf_report.build(tmp_path / "perf", tmp_path / "perf.md").read_text()
+    section = page.split("### Cells side by side")[1]
+    assert "| 50.00 " in section and "| 900.00 " in section and "| 60.00 " in section
+    assert "15.00" in section and "RuntimeError: boom" in section
+
+
+def test_side_by_side_failure_is_reported_not_waited_on():
+    """A cell that cannot load aborts the barrier: the run reports it, nothing hangs."""
+    from bench.perf import side_by_side
+
+    r = side_by_side.measure(side_by_side.Case("no-such-model", "torch"), 2)
+    assert "no-such-model" in r["error"] and "x_share" not in r
+    with pytest.raises(RuntimeError, match="no-such-model"):
+        side_by_side._together(side_by_side.Case("no-such-model", "jax"), 2, 1)
+
+
+def test_side_by_side_needs_two_cores(tmp_path):
+    """On one core there is nothing to share: the part says so and measures nothing."""
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        ["taskset", "-c", "0", sys.executable, "-m", "bench", "perf", "--part", "side-by-side",
+         "--results-dir", str(tmp_path / "r"), "--out", str(tmp_path / "lb")],
+        capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "at least 2 cores; this run has 1" in out.stdout
+    assert "perf: 0 measured" in out.stdout
+    assert not list((tmp_path / "r").rglob("side-by-side-*.json"))
