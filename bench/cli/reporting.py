@@ -128,11 +128,15 @@ def cmd_perf(args: argparse.Namespace) -> int:
         print(f"[{i}/{len(together)}] {program.label}: "
               f"{ensembles[-1]['cells_per_hour']:.0f} cells/hour", flush=True)
     cores = environment.cores()
+    shareable = dclass == "cpu" and cores >= 2
     pairs = (side_by_side.cases(list(models), tuple(frameworks))
-             if args.part in ("all", "side-by-side") and dclass == "cpu" and cores >= 2 else [])
-    if args.part == "side-by-side" and not pairs:
+             if args.part in ("all", "side-by-side") and shareable else [])
+    if args.part == "side-by-side" and not shareable:
         print("perf: cells side by side are measured on a CPU of at least 2 cores; "
               f"this run has {cores} and DEVICE={args.device}")
+    elif args.part == "side-by-side" and not pairs:
+        print("perf: no side-by-side case for these models and frameworks (the cases: "
+              + ", ".join(f"{m}/{f}" for m, f in side_by_side.CASES) + ")")
     beside = []
     for i, pair in enumerate(pairs, 1):
         beside.append(side_by_side.measure(pair, cores))

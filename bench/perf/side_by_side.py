@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import statistics
 from dataclasses import dataclass
 from typing import Any
@@ -84,13 +85,24 @@ def _together(case: Case, copies: int, threads: int | None) -> float:
              for _ in range(copies)]
     for p in procs:
         p.start()
-    got = [answers.get() for _ in procs]
+    got: list[float | str] = []
+    while len(got) < copies:
+        try:
+            got.append(answers.get(timeout=5))
+        except queue.Empty:  # a process killed outright (signal, out of memory) never answers
+            dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+            if dead:
+                barrier.abort()
+                for p in procs:
+                    p.terminate()
+                got.append(f"a cell's process died (exit code {dead[0]})")
+                break
     for p in procs:
         p.join()
     errors = [g for g in got if isinstance(g, str)]
     if errors:
         raise RuntimeError(errors[0])
-    return statistics.mean(got)
+    return statistics.mean(g for g in got if isinstance(g, float))
 
 
 def measure(case: Case, cores: int) -> dict[str, Any]:
