@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.perf import ensemble_throughput
+from bench.run.executors import cell_share
 
 CASES = [("gnode", "torch"), ("lstm", "torch"), ("gnode", "jax"), ("lstm", "jax")]
 TASK = "flipflop-2bit-ring"
@@ -110,7 +111,7 @@ def measure(case: Case, cores: int) -> dict[str, Any]:
     record: dict[str, Any] = {"kind": "side_by_side", "model": case.model,
                               "framework": case.framework, "task": case.task,
                               "profile": ensemble_throughput.PROFILE, "cores": cores,
-                              "share_threads": max(1, cores // 2), "timed_steps": TIMED}
+                              "share_threads": cell_share(cores, 2), "timed_steps": TIMED}
     try:
         alone = _together(case, 1, None)
         default = _together(case, 2, None)

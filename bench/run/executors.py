@@ -85,6 +85,11 @@ def beside(others: Callable[[], int], before: int) -> int:
     return max(before, others())
 
 
+def cell_share(cores: int, jobs: int) -> int:
+    """Threads each of ``jobs`` cells running at once may use on ``cores`` cores (at least 1)."""
+    return max(1, cores // jobs)
+
+
 class Local:
     """Units here, one after another (``jobs=1``) or ``jobs`` at once (threads, each waiting
     on its cell's own process)."""
@@ -98,7 +103,7 @@ class Local:
         """Each cell's share of this machine's cores: ``jobs`` cells run at once."""
         from bench.results.environment import cores
 
-        return max(1, cores() // self.jobs)
+        return cell_share(cores(), self.jobs)
 
     def map(self, fn: Callable[[Any], Any], units: list[Any], *, gpu: bool = False,
             on_result: Callable[[Any, Any], None] = lambda u, r: None) -> None:
