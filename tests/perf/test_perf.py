@@ -262,6 +262,52 @@ def test_side_by_side_failure_is_reported_not_waited_on():
         side_by_side._together(side_by_side.Case("no-such-model", "jax"), 2, 1)
 
 
+def test_side_by_side_reports_a_cell_killed_outright():
+    """A cell killed by a signal never answers: the run notices the dead process, stops the
+    other and reports the exit code instead of waiting forever."""
+    import multiprocessing
+    import os
+    import signal
+    import threading
+    import time
+
+    from bench.perf import side_by_side
+
+    killed: list[int] = []
+
+    def kill_first_child() -> None:
+        deadline = time.monotonic() + 60
+        while not killed and time.monotonic() < deadline:
+            for child in multiprocessing.active_children():
+                os.kill(child.pid, signal.SIGKILL)
+                killed.append(child.pid)
+                break
+            time.sleep(0.01)
+
+    outcome: list[BaseException | float] = []
+
+    def run() -> None:
+        try:
+            outcome.append(side_by_side._together(side_by_side.Case("gnode", "torch"), 2, 1))
+        except BaseException as e:
+            outcome.append(e)
+
+    killer = threading.Thread(target=kill_first_child)
+    killer.start()
+    runner = threading.Thread(target=run, daemon=True)  # a hang must fail the test, not CI
+    runner.start()
+    runner.join(90)
+    killer.join()
+    hung, left = runner.is_alive(), multiprocessing.active_children()
+    for child in left:
+        child.kill()
+    assert not hung, "the run waited on a dead cell"
+    assert not left, "the surviving cell was left running"
+    assert len(killed) == 1
+    assert isinstance(outcome[0], RuntimeError)
+    assert "a cell's process died (exit code -9)" in str(outcome[0])
+
+
 def test_side_by_side_needs_two_cores(tmp_path):
     """On one core there is nothing to share: the part says so and measures nothing."""
     import os
