@@ -60,7 +60,7 @@ bench: setup
 expressivity: setup
 	@$(PY) -m bench sweep expressivity --framework '$(if $(call given,FRAMEWORK),$(FRAMEWORK),jax)' \
 		--device '$(DEVICE)' --profile '$(PROFILE)' --seeds '$(SEEDS)' --results-dir '$(RESULTS)' \
-		--impl '$(IMPL)' $(if $(call given,MODEL),--models '$(MODEL)') $(if $(N),--N '$(N)') $(if $(L),--L '$(L)') \
+		--impl '$(IMPL)' --ensemble '$(ENSEMBLE)' $(if $(call given,MODEL),--models '$(MODEL)') $(if $(N),--N '$(N)') $(if $(L),--L '$(L)') \
 		$(if $(filter 1 yes true,$(FORCE)),--force); status=$$?; \
 	if [ $$status -ne 2 ]; then \
 		$(PY) -m bench leaderboard --results-dir '$(RESULTS)' --out '$(OUTDIR)' || exit $$?; fi; \

@@ -56,8 +56,9 @@ def _common(r: argparse.ArgumentParser) -> None:
                         "results say so)")
     x.add_argument("--ensemble", type=int, default=27, metavar="N",
                    help="cells that differ only in seed, learning rate and weight decay "
-                        "train as one vmapped program of up to N members (default 27; 1: every "
-                        "cell alone); each keeps its own result (bench/run/ensembles.py)")
+                        "(and a capacity search's seeds, K by K) train as one vmapped program "
+                        "of up to N members (default 27; 1: every cell alone); each keeps its "
+                        "own result (bench/run/ensembles.py)")
     x.add_argument("--ray-address", help="ray: a cluster to join (default: $RAY_ADDRESS, else "
                    "a local Ray instance)")
     x.add_argument("--retries", type=int, default=2,

@@ -103,7 +103,8 @@ def _run(args: argparse.Namespace, models: list, tasks: list) -> int:
                          test_data="public" if args.open else None, ensemble=args.ensemble)
     if searches:
         more = capacity.run(searches, args.profile, device, Path(args.results_dir), args.force,
-                            overrides, echo=echo, limits=limits, executor=executor)
+                            overrides, echo=echo, limits=limits, executor=executor,
+                            ensemble=args.ensemble)
         report.extend(more)
     print(f"bench: {len(report.done)} done, {len(report.skipped)} already done, "
           f"{len(report.problems)} diverged or failed")

@@ -6,6 +6,11 @@ the first K whose score is below the task's threshold (or that diverged or faile
 capacity K* is the last K that passed, 0 when the first K fails. Every K tried is a result
 file, so an interrupted search resumes at the first missing K, and K* can be recomputed from
 the result files alone (:func:`bench.results.capacity_scores.capacities`).
+
+The searches of one configuration that differ only in their seed share their data at every K
+(the targets depend on the task's capacity seed, not the model's), so they run in lock-step as
+one :class:`Searches` unit: at each K the seeds still in the search train as one program
+(``bench.run.ensembles``), and a seed leaves the search at its first failure.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 
 from bench.errors import UserError
 from bench.results.capacity_scores import passes
-from bench.run import executors, harness, model_process, scheduler
+from bench.run import ensembles, executors, harness, model_process, scheduler
 from bench.run.scheduler import RunReport, Settings
 from bench.spec.cells import Cell, variant
 from bench.spec.registry import ModelSpec
@@ -58,13 +63,44 @@ class Search:
         label = self.model.name + (f"[{what}]" if what else "")
         return f"{self.task.key} {label}/{self.framework} seed {self.seed}"
 
+    def key(self) -> tuple[str, str, str, str]:
+        """What the searches that may run in lock-step share: all but the seed."""
+        return (self.model.name, self.framework, self.task.key, variant({"config": self.setting}))
+
+
+@dataclass(frozen=True)
+class Searches:
+    """Searches of one configuration that differ only in their seed, run in lock-step."""
+
+    members: tuple[Search, ...]
+
+
+def grouped(searches: list[Search], max_members: int = ensembles.MAX_MEMBERS
+            ) -> list[Search | Searches]:
+    """The run's units: the searches of one configuration together, at most ``max_members``
+    a unit (1: each alone), in the order of each unit's first search."""
+    if max_members <= 1:
+        return list(searches)
+    by_key: dict[tuple[str, str, str, str], list[Search]] = {}
+    for s in searches:
+        by_key.setdefault(s.key(), []).append(s)
+    units: list[Search | Searches] = []
+    for members in by_key.values():
+        for i in range(0, len(members), max_members):
+            chunk = tuple(members[i : i + max_members])
+            units.append(chunk[0] if len(chunk) == 1 else Searches(chunk))
+    return units
+
 
 def run(searches: list[Search], profile: str, device: str, results_dir: Path,
         force: bool = False, overrides: dict[str, Any] | None = None,
         echo: Callable[[str], None] = print, isolate: bool = True,
-        limits: model_process.Limits | None = None, executor=None) -> RunReport:
+        limits: model_process.Limits | None = None, executor=None,
+        ensemble: int = ensembles.MAX_MEMBERS) -> RunReport:
     """Run every search; each K is a harness cell, skipped when its result is current. An
-    ``executor`` (``bench.run.executors``) runs whole searches elsewhere or several at once."""
+    ``executor`` (``bench.run.executors``) runs whole searches elsewhere or several at once.
+    The seeds of one configuration run in lock-step, up to ``ensemble`` of them as one program
+    at each K (1: every search alone)."""
     from bench.results import ledger
 
     ledger.entries(results_dir)  # a bad ledger line stops the run now, not after a cell trained
@@ -72,31 +108,47 @@ def run(searches: list[Search], profile: str, device: str, results_dir: Path,
     settings = Settings(profile, device, Path(results_dir), force, dict(overrides or {}),
                         isolate, limits, executor.threads_per_cell())
 
-    def lost(s: Search, why: str) -> RunReport:  # K at which the worker died: unknown
+    def lost(unit: Search | Searches, why: str) -> RunReport:  # K it died at: unknown
         report = RunReport()
-        report.problems.append(f"{s.name()}: the worker running the search was lost: {why}; "
-                               "rerun to resume it")
+        for s in unit.members if isinstance(unit, Searches) else (unit,):
+            report.problems.append(f"{s.name()}: the worker running the search was lost: "
+                                   f"{why}; rerun to resume it")
         return report
 
+    harness.forget_refusals()
     return scheduler.schedule(executor,
-                              functools.partial(run_search, settings=settings), searches,
+                              functools.partial(run_search, settings=settings),
+                              grouped(searches, ensemble),
                               gpu=device == "cuda", echo=echo, lost=lost)
 
 
-def run_search(s: Search, settings: Settings, echo: Callable[[str], None] | None = None
-               ) -> tuple[RunReport, list[str]]:
-    """One search, K after K until one fails: its outcome, and the lines it echoes (kept and
-    returned when ``echo`` is None, as on a remote worker)."""
+def run_search(unit: Search | Searches, settings: Settings,
+               echo: Callable[[str], None] | None = None) -> tuple[RunReport, list[str]]:
+    """One search, or seeds in lock-step, K after K until each fails: its outcome, and the
+    lines it echoes (kept and returned when ``echo`` is None, as on a remote worker)."""
     report, lines = RunReport(), list[str]()
     say = lines.append if echo is None else echo
-    cap = s.task.capacity
-    assert cap is not None, f"{s.task.name} is not a capacity task"
-    passed = 0
+    searching = list(unit.members) if isinstance(unit, Searches) else [unit]
+    cap = searching[0].task.capacity
+    assert cap is not None, f"{searching[0].task.name} is not a capacity task"
+    passed = {id(s): 0 for s in searching}
     for K in cap["sizes"]:
-        cell = Cell(s.model, s.framework, s.task, s.seed, s.setting, size=K)
-        doc = harness.process(cell, settings, report, say)
-        if not passes(doc, cap):
+        cells = [Cell(s.model, s.framework, s.task, s.seed, s.setting, size=K)
+                 for s in searching]
+        if len(cells) == 1:
+            docs = [harness.process(cells[0], settings, report, say)]
+        else:
+            docs = harness.process_group(ensembles.Group(tuple(cells)), settings, report, say)
+        still = []
+        for s, doc in zip(searching, docs, strict=True):
+            if passes(doc, cap):
+                passed[id(s)] = K
+                still.append(s)
+            else:
+                say(f" {s.name()}: K* = {passed[id(s)]}")
+        searching = still
+        if not searching:
             break
-        passed = K
-    say(f" {s.name()}: K* = {passed}")
+    for s in searching:  # passed every K tried
+        say(f" {s.name()}: K* = {passed[id(s)]}")
     return report, lines

@@ -7,10 +7,13 @@ every other training setting. The authors' protocol is made of such cells: 9 opt
 per batch size, and seeds. :func:`grouped` turns a run's cells into units of work: a cell alone,
 or a :class:`Group` of at most ``max_members`` cells, in the run's order.
 
-Capacity searches (each K is its own data) and cells alone in their shape run as before, one
-model process each. So do the cells of a PyTorch model that ``torch.func.vmap`` cannot run
-(``torch.nn.GRU``, say): its program refuses itself on the first batch and the harness trains
-the cells one by one.
+Cells alone in their shape run as before, one model process each. So do the cells of a
+PyTorch model that ``torch.func.vmap`` cannot run (``torch.nn.GRU``, say): its program refuses
+itself on the first batch and the harness trains the cells one by one.
+
+A capacity search is not a list of cells known in advance (it stops at its first failure), so
+the cells of a capacity task are grouped by ``bench.run.capacity`` instead: the seeds of one
+configuration, K by K.
 """
 
 from __future__ import annotations
@@ -39,8 +42,8 @@ class Group:
 
 
 def shape(cell: Cell, profile: str, overrides: Mapping[str, Any]) -> str | None:
-    """What a cell shares with the cells it can train beside in one program; None when it
-    trains alone (a capacity search)."""
+    """What a cell shares with the cells it can train beside in one program; None for a
+    capacity task's cell (``bench.run.capacity`` groups those)."""
     if cell.task.capacity is not None:
         return None
     config, training = resolve_training(cell.task, cell.model, profile,

@@ -146,45 +146,53 @@ def process(cell: Cell, settings: Settings, report: RunReport,
 _REFUSED: dict[tuple[str, str], str] = {}
 
 
+def forget_refusals() -> None:
+    """A new run tries every model's program again."""
+    _REFUSED.clear()
+
+
 def process_group(group: ensembles.Group, settings: Settings, report: RunReport,
-                  echo: Callable[[str], None]) -> None:
+                  echo: Callable[[str], None]) -> list[dict[str, Any]]:
     """Run a group's cells that are not current as one program; each gets its own result and
     ledger line. A program that fails as a whole (every member failed alike, or out of memory:
-    a model that cannot be ``vmap``-ped, say) is retried one cell at a time."""
+    a model that cannot be ``vmap``-ped, say) is retried one cell at a time. Returns the
+    cells' result documents (old or new), in the group's order."""
     s = settings
-    todo = [(c, o, p, n) for c in group.cells
-            for o, p, n, run in [_todo(c, s, report, echo)] if run]
+    plans = [(c, *_todo(c, s, report, echo)) for c in group.cells]
+    todo = [(c, o, p, n) for c, o, p, n, run in plans if run]
+    docs = {p: results.read(p) for _, _, p, _, run in plans if not run}
     first = group.cells[0]
     refused = _REFUSED.get((first.model.name, first.framework))
 
-    def one_by_one() -> None:
-        for cell, *_ in todo:
-            process(cell, dataclasses.replace(s, force=True), report, echo)
+    def one_by_one() -> list[dict[str, Any]]:
+        for cell, _, path, _ in todo:
+            docs[path] = process(cell, dataclasses.replace(s, force=True), report, echo)
+        return [docs[p] for _, _, p, _, _ in plans]
 
     if len(todo) < 2 or refused:
         if refused and todo:
             echo(f" {group.label}: one cell at a time (its program failed earlier in this run: "
                  f"{refused})")
-        one_by_one()
-        return
+        return one_by_one()
     before = ledger.snapshot(s.results_dir)
     with executors.running() as others:
         at_start = others()
-        docs = run_cells_together([(c, o, p) for c, o, p, _ in todo], s.profile, s.device,
-                                  s.isolate, s.limits, s.results_dir, s.threads)
+        trained = run_cells_together([(c, o, p) for c, o, p, _ in todo], s.profile, s.device,
+                                     s.isolate, s.limits, s.results_dir, s.threads)
         beside = executors.beside(others, at_start)
     forged = ledger.forged_since(s.results_dir, before)
-    reasons = {(d["status"], d["reason"]) for d in docs}
-    if not forged and len(reasons) == 1 and docs[0]["status"] in ("failed", "oom"):
-        if docs[0]["status"] == "failed":  # not out of memory: other data would fail alike
-            _REFUSED[(first.model.name, first.framework)] = docs[0]["reason"]
-        echo(f" {group.label}: the program failed ({docs[0]['reason']}); running its "
+    reasons = {(d["status"], d["reason"]) for d in trained}
+    if not forged and len(reasons) == 1 and trained[0]["status"] in ("failed", "oom"):
+        if trained[0]["status"] == "failed":  # not out of memory: other data would fail alike
+            _REFUSED[(first.model.name, first.framework)] = trained[0]["reason"]
+        echo(f" {group.label}: the program failed ({trained[0]['reason']}); running its "
              f"{len(todo)} cells one by one")
-        one_by_one()
-        return
-    for (cell, _, path, name), doc in zip(todo, docs, strict=True):
+        return one_by_one()
+    for (cell, _, path, name), doc in zip(todo, trained, strict=True):
         doc.setdefault("timing", {})["cells_beside"] = beside
         _write(cell, doc, path, name, s, forged, report, echo)
+        docs[path] = doc
+    return [docs[p] for _, _, p, _, _ in plans]
 
 
 def _write(cell: Cell, doc: dict[str, Any], path: Path, name: str, settings: Settings,
@@ -268,7 +276,7 @@ def run(cells: list[Cell], profile: str, device: str, results_dir: Path, force: 
                         isolate, limits, executor.threads_per_cell())
     if test_data is not None:  # the whole run's: secret (official) or public (open)
         cells = [dataclasses.replace(c, test_data=test_data) for c in cells]
-    _REFUSED.clear()
+    forget_refusals()
     ledger.entries(results_dir)  # a bad ledger line stops the run now, not after a cell trained
     root = Path(results_dir).resolve()
     for model in {c.model.name: c.model for c in cells}.values():

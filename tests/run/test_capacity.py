@@ -3,6 +3,8 @@ recomputed from result files; against a model whose capacity is known (conftest)
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,6 +15,7 @@ from bench.errors import UserError
 from bench.report.frame import flatten
 from bench.results import capacity_scores, store
 from bench.run import capacity
+from bench.spec.registry import discover as discover_models
 from bench.spec.tasks import get_task
 
 pytestmark = pytest.mark.slow  # trains capacity searches
@@ -87,6 +90,77 @@ def test_rerun_skips_finished_cells_and_resumes_at_the_first_missing_k(
     resumed = capacity.run(search, "smoke", "cpu", out, echo=lambda s: None, isolate=False)
     assert [n.split(" K=")[1].split()[0] for n in resumed.done] == ["2"]
     assert {p.name: p.read_bytes() for p in out.rglob("*.json") if p != victim} == before
+
+
+def test_seeds_of_one_configuration_search_in_lock_step_as_one_program(
+        tmp_path, capacity_setup, capacity_run):
+    """Two seeds of the cue-lookup model: at every K they train as one program, and each K's
+    result equals the same seed's search alone (the solo seed 0 is the fixture's run, of the
+    same settings) to float32 tolerance; both find K* = cue_dim."""
+    task, model = capacity_setup
+    searches = [capacity.Search(model, "torch", task, s, {}) for s in (0, 1)]
+    together, alone = tmp_path / "together", tmp_path / "alone"
+    lines: list[str] = []
+    report = capacity.run(searches, "smoke", "cpu", together, echo=lines.append,
+                          isolate=False)
+    capacity.run(searches[1:], "smoke", "cpu", alone, echo=lambda s: None, isolate=False)
+    tried = sorted(_docs(capacity_run[0]))
+    assert not report.problems and len(report.done) == 2 * len(tried)
+    assert sum("(one program of 2)" in line for line in lines) == 2 * len(tried)
+    assert sum(line.endswith(f"K* = {CUE_DIM}") for line in lines) == 2
+    solo = {(d["seed"], d["K"]): d for d in [*results.load_all(capacity_run[0]),
+                                               *results.load_all(alone)]}
+    docs = results.load_all(together)
+    assert sorted((d["seed"], d["K"]) for d in docs) == sorted(solo)
+    for d in docs:
+        ref = solo[(d["seed"], d["K"])]
+        assert d["timing"]["ensemble_members"] == 2 and d["fingerprint"] == ref["fingerprint"]
+        for name, value in ref["metrics"].items():
+            assert d["metrics"][name] == pytest.approx(value, rel=1e-4, abs=1e-6), name
+
+
+def test_a_seed_leaves_the_lock_step_at_its_own_first_failure(monkeypatch):
+    """Three seeds with K* 0, 2 and 4 (scores made up per seed and K): each K trains only the
+    seeds still searching, one alone once the others have left; each K* is reported once."""
+    from bench.run import harness
+    from bench.run.scheduler import Settings
+
+    task = get_task("expressivity-smooth")
+    k_star = {0: 0, 1: 2, 2: 4}
+    asked: list[tuple[int, list[int]]] = []
+
+    def score(cell):
+        return {"status": "ok", "metrics": {"trajectory_r2": 0.95 if cell.size <= k_star[
+            cell.seed] else 0.5}}
+
+    def group(g, settings, report, echo):
+        asked.append((g.cells[0].size, [c.seed for c in g.cells]))
+        return [score(c) for c in g.cells]
+
+    def alone(cell, settings, report, echo):
+        asked.append((cell.size, [cell.seed]))
+        return score(cell)
+
+    monkeypatch.setattr(harness, "process_group", group)
+    monkeypatch.setattr(harness, "process", alone)
+    model = next(iter(discover_models().values()))
+    unit = capacity.Searches(tuple(capacity.Search(model, "jax", task, s, {"N": 2})
+                                   for s in k_star))
+    lines: list[str] = []
+    capacity.run_search(unit, Settings("quick", "cpu", Path("."), False, {}, False, None, 1),
+                        lines.append)
+    assert asked == [(1, [0, 1, 2]), (2, [1, 2]), (4, [1, 2]), (8, [2])]
+    assert sorted(line.rsplit("seed ", 1)[1] for line in lines) == [
+        f"{s}: K* = {k}" for s, k in k_star.items()]
+
+
+def test_grouped_searches_share_everything_but_the_seed(capacity_setup):
+    task, model = capacity_setup
+    a = [capacity.Search(model, "torch", task, s, {}) for s in (0, 1, 2)]
+    b = [capacity.Search(model, "torch", task, s, {"n_steps": 40}) for s in (0, 1)]
+    units = capacity.grouped(a + b, max_members=2)
+    assert units == [capacity.Searches(tuple(a[:2])), a[2], capacity.Searches(tuple(b))]
+    assert capacity.grouped(a + b, max_members=1) == a + b
 
 
 def _row(K, score, status="ok", seed=0, **kw):
