@@ -100,7 +100,8 @@ def run(searches: list[Search], profile: str, device: str, results_dir: Path,
     """Run every search; each K is a harness cell, skipped when its result is current. An
     ``executor`` (``bench.run.executors``) runs whole searches elsewhere or several at once.
     The seeds of one configuration run in lock-step, up to ``ensemble`` of them as one program
-    at each K (1: every search alone)."""
+    at each K (1: every search alone); with ``jobs`` local units at once, no more than makes
+    ``jobs`` units, so no job sits idle. A Ray unit is a configuration's seeds."""
     from bench.results import ledger
 
     ledger.entries(results_dir)  # a bad ledger line stops the run now, not after a cell trained
@@ -116,9 +117,11 @@ def run(searches: list[Search], profile: str, device: str, results_dir: Path,
         return report
 
     harness.forget_refusals()
+    jobs = getattr(executor, "jobs", 1)  # local units at once: keep each job a unit to run
+    members = min(ensemble, max(1, len(searches) // jobs))
     return scheduler.schedule(executor,
                               functools.partial(run_search, settings=settings),
-                              grouped(searches, ensemble),
+                              grouped(searches, members),
                               gpu=device == "cuda", echo=echo, lost=lost)
 
 

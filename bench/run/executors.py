@@ -1,6 +1,7 @@
 """Where a run's units of work execute: here (``local``) or as Ray tasks (``ray``).
 
-A unit is a harness cell, or a whole capacity search (its K are sequential). Every executor
+A unit is a harness cell, a group of cells trained as one program, or a capacity search (its
+K are sequential), or the seeds of one configuration's search in lock-step. Every executor
 calls the same function on a unit. That function skips a current result, runs the model in a
 child process of its own, and writes the result file and its ledger line into the results
 folder (``bench.run.harness.process``).

@@ -1,4 +1,4 @@
-"""The one way a run's units of work (cells, or capacity searches) are scheduled.
+"""The one way a run's units of work (cells, groups of cells, capacity searches) are scheduled.
 
 Every run goes through :func:`schedule` and an executor (``bench.run.executors``): a serial run
 is the local executor with one job. The scheduler shows one progress bar over all units, echoes

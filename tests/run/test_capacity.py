@@ -3,6 +3,7 @@ recomputed from result files; against a model whose capacity is known (conftest)
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +118,46 @@ def test_seeds_of_one_configuration_search_in_lock_step_as_one_program(
         assert d["timing"]["ensemble_members"] == 2 and d["fingerprint"] == ref["fingerprint"]
         for name, value in ref["metrics"].items():
             assert d["metrics"][name] == pytest.approx(value, rel=1e-4, abs=1e-6), name
+
+
+def test_lock_step_resumes_each_seed_at_its_own_k_and_ends_after_the_last_size(
+        tmp_path, capacity_setup):
+    """Sizes that all pass (K <= cue_dim), and seed 0's results on file but its K = 2: at
+    K = 1 and 4 seeds 1-2 train as one program and seed 0's file is read, at K = 2 all three
+    train; every seed passes every K and is reported once."""
+    task, model = capacity_setup
+    task = dataclasses.replace(task, extra={
+        **task.extra, "capacity": {**task.capacity, "sizes": [1, 2, 4]}})
+    out = tmp_path / "r"
+    capacity.run([capacity.Search(model, "torch", task, 0, {})], "smoke", "cpu", out,
+                 echo=lambda s: None, isolate=False)
+    next(out.rglob("*-K2-seed0.json")).unlink()
+    lines: list[str] = []
+    report = capacity.run([capacity.Search(model, "torch", task, s, {}) for s in (0, 1, 2)],
+                          "smoke", "cpu", out, echo=lines.append, isolate=False)
+    assert len(report.skipped) == 2 and len(report.done) == 7 and not report.problems
+    assert sum("(one program of 2)" in line for line in lines) == 4
+    assert sum("(one program of 3)" in line for line in lines) == 3
+    assert sorted(line.rsplit("seed ", 1)[1] for line in lines if "K* =" in line) == [
+        f"{s}: K* = 4" for s in (0, 1, 2)]
+    docs = results.load_all(out)
+    assert sorted((d["seed"], d["K"]) for d in docs) == [(s, k) for s in (0, 1, 2)
+                                                         for k in (1, 2, 4)]
+
+
+def test_local_jobs_keep_a_unit_each(tmp_path, capacity_setup, monkeypatch):
+    """Three seeds on two local jobs: one lock-step unit would leave a job idle, so each seed
+    is a unit of its own; on one job they make one unit."""
+    from bench.run import executors, scheduler
+
+    task, model = capacity_setup
+    searches = [capacity.Search(model, "torch", task, s, {}) for s in (0, 1, 2)]
+    units: list[list] = []
+    monkeypatch.setattr(scheduler, "schedule", lambda ex, fn, u, **kw: units.append(u))
+    for jobs in (2, 1):
+        capacity.run(searches, "smoke", "cpu", tmp_path, executor=executors.Local(jobs),
+                     isolate=False)
+    assert units == [searches, [capacity.Searches(tuple(searches))]]
 
 
 def test_a_seed_leaves_the_lock_step_at_its_own_first_failure(monkeypatch):
