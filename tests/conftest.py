@@ -207,13 +207,20 @@ def capacity_setup(tmp_path_factory):
 def capacity_run(tmp_path_factory, capacity_setup):
     """One capacity search of the cue-lookup model, in this process:
     (results_dir, report, echoed lines)."""
+    import torch
+
     from bench.run import capacity
 
     task, model = capacity_setup
     out = tmp_path_factory.mktemp("capacity-results")
     lines: list[str] = []
-    report = capacity.run([capacity.Search(model, "torch", task, 0, {})], "smoke", "cpu", out,
-                          echo=lines.append, isolate=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny steps: see one_torch_thread
+    try:
+        report = capacity.run([capacity.Search(model, "torch", task, 0, {})], "smoke", "cpu",
+                              out, echo=lines.append, isolate=False)
+    finally:
+        torch.set_num_threads(before)
     return out, report, lines
 
 

@@ -19,7 +19,8 @@ from bench.run import capacity
 from bench.spec.registry import discover as discover_models
 from bench.spec.tasks import get_task
 
-pytestmark = pytest.mark.slow  # trains capacity searches
+pytestmark = [pytest.mark.slow,  # trains capacity searches
+              pytest.mark.usefixtures("one_torch_thread")]
 
 CUE_DIM = CAPACITY_TASK["data"]["cue_dim"]
 
