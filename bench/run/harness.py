@@ -144,11 +144,13 @@ def process(cell: Cell, settings: Settings, report: RunReport,
 # Models whose program failed as a whole in this run (a PyTorch model torch.func.vmap cannot
 # run, say), with why: their later groups train one cell at a time without trying again.
 _REFUSED: dict[tuple[str, str], str] = {}
+_TOLD: set[tuple[str, str]] = set()  # said once a run: a capacity search has a group a K
 
 
 def forget_refusals() -> None:
     """A new run tries every model's program again."""
     _REFUSED.clear()
+    _TOLD.clear()
 
 
 def process_group(group: ensembles.Group, settings: Settings, report: RunReport,
@@ -170,9 +172,11 @@ def process_group(group: ensembles.Group, settings: Settings, report: RunReport,
         return [docs[p] for _, _, p, _, _ in plans]
 
     if len(todo) < 2 or refused:
-        if refused and todo:
-            echo(f" {group.label}: one cell at a time (its program failed earlier in this run: "
-                 f"{refused})")
+        key = (first.model.name, first.framework)
+        if refused and todo and key not in _TOLD:
+            _TOLD.add(key)
+            echo(f" {group.label}: one cell at a time, as its later groups in this run (its "
+                 f"program failed earlier in this run: {refused})")
         return one_by_one()
     before = ledger.snapshot(s.results_dir)
     with executors.running() as others:

@@ -108,8 +108,8 @@ def test_a_torch_model_vmap_cannot_run_falls_back_to_one_cell_at_a_time(models, 
 def test_a_program_that_fails_as_a_whole_reruns_its_cells_and_a_refusal_is_remembered(
         models, tmp_path, monkeypatch, status, remembered):
     """Every member failed alike, or out of memory: each cell runs alone. A refusal (failed) is
-    remembered for the model's later groups in the run; out of memory is not (other data may
-    fit)."""
+    remembered for the model's later groups in the run, and said once; out of memory is not
+    (other data may fit)."""
     calls: list[tuple[str, ...]] = []
 
     def together(todo, *args, **kwargs):
@@ -122,14 +122,17 @@ def test_a_program_that_fails_as_a_whole_reruns_its_cells_and_a_refusal_is_remem
     monkeypatch.setattr(harness, "run_cells_together", together)
     monkeypatch.setattr(harness, "process", alone)
     monkeypatch.setattr(harness, "_REFUSED", {})
+    monkeypatch.setattr(harness, "_TOLD", set())
     lines: list[str] = []
     settings = harness.Settings("smoke", "cpu", tmp_path, False, {}, False, None)
-    for epochs in (2, 1):  # two groups of one model
+    for epochs in (3, 2, 1):  # three groups of one model
         group = ensembles.Group(tuple(cell(models, seed=s, training={"epochs": epochs})
                                       for s in (0, 1)))
         harness.process_group(group, settings, harness.RunReport(), lines.append)
-    tried_twice = [("s0", "s1"), ("alone s0",), ("alone s1",)] * 2
-    tried_once = [("s0", "s1"), ("alone s0",), ("alone s1",), ("alone s0",), ("alone s1",)]
-    assert calls == (tried_once if remembered else tried_twice)
+    every_time = [("s0", "s1"), ("alone s0",), ("alone s1",)] * 3
+    once = [("s0", "s1")] + [("alone s0",), ("alone s1",)] * 3
+    assert calls == (once if remembered else every_time)
     assert sum("running its 2 cells one by one" in line for line in lines) == (
-        1 if remembered else 2)
+        1 if remembered else 3)
+    assert sum("failed earlier in this run" in line for line in lines) == (
+        1 if remembered else 0)
