@@ -200,7 +200,7 @@ def test_an_interrupted_ray_driver_resumes_with_the_missing_cells_only(tmp_path)
         time.sleep(0.2)
     os.kill(proc.pid, signal.SIGINT)  # Ctrl-C, to the driver
     out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and "interrupted" in out
+    assert proc.returncode == 130 and "interrupted" in out, out
     done = results.result_files(tmp_path)
     assert 1 <= len(done) < 4
     for p in done:
@@ -226,7 +226,7 @@ def test_ctrl_c_stops_a_run_with_several_jobs_at_once(tmp_path):
         time.sleep(0.2)
     os.kill(proc.pid, signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "interrupted" in out
+    assert proc.returncode == 130 and "interrupted" in out, out
     files = results.result_files(tmp_path)
     assert 1 <= len(files) < 18
     for p in files:
