@@ -84,12 +84,8 @@ def grouped(searches: list[Search], max_members: int = ensembles.MAX_MEMBERS
     by_key: dict[tuple[str, str, str, str], list[Search]] = {}
     for s in searches:
         by_key.setdefault(s.key(), []).append(s)
-    units: list[Search | Searches] = []
-    for members in by_key.values():
-        for i in range(0, len(members), max_members):
-            chunk = tuple(members[i : i + max_members])
-            units.append(chunk[0] if len(chunk) == 1 else Searches(chunk))
-    return units
+    return [u for members in by_key.values()
+            for u in ensembles.chunked(members, max_members, Searches)]
 
 
 def run(searches: list[Search], profile: str, device: str, results_dir: Path,
@@ -134,24 +130,21 @@ def run_search(unit: Search | Searches, settings: Settings,
     searching = list(unit.members) if isinstance(unit, Searches) else [unit]
     cap = searching[0].task.capacity
     assert cap is not None, f"{searching[0].task.name} is not a capacity task"
-    passed = {id(s): 0 for s in searching}
+    passed = {s.seed: 0 for s in searching}  # the seeds are what the searches differ in
     for K in cap["sizes"]:
-        cells = [Cell(s.model, s.framework, s.task, s.seed, s.setting, size=K)
-                 for s in searching]
-        if len(cells) == 1:
-            docs = [harness.process(cells[0], settings, report, say)]
-        else:
-            docs = harness.process_group(ensembles.Group(tuple(cells)), settings, report, say)
+        cells = tuple(Cell(s.model, s.framework, s.task, s.seed, s.setting, size=K)
+                      for s in searching)
+        docs = harness.process_group(ensembles.Group(cells), settings, report, say)
         still = []
         for s, doc in zip(searching, docs, strict=True):
             if passes(doc, cap):
-                passed[id(s)] = K
+                passed[s.seed] = K
                 still.append(s)
             else:
-                say(f" {s.name()}: K* = {passed[id(s)]}")
+                say(f" {s.name()}: K* = {passed[s.seed]}")
         searching = still
         if not searching:
             break
     for s in searching:  # passed every K tried
-        say(f" {s.name()}: K* = {passed[id(s)]}")
+        say(f" {s.name()}: K* = {passed[s.seed]}")
     return report, lines

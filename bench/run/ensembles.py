@@ -19,7 +19,7 @@ configuration, K by K.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,8 +76,12 @@ def grouped(cells: list[Cell], profile: str, overrides: Mapping[str, Any],
         if isinstance(item, Cell):
             units.append(item)
             continue
-        members = by_shape[item]
-        for i in range(0, len(members), max_members):
-            chunk = tuple(members[i : i + max_members])
-            units.append(chunk[0] if len(chunk) == 1 else Group(chunk))
+        units += chunked(by_shape[item], max_members, Group)
     return units
+
+
+def chunked(members: list[Any], max_members: int, make: Callable[[tuple], Any]) -> list[Any]:
+    """``members`` in runs of at most ``max_members``, each ``make(run)``; a run of one stays
+    the member itself."""
+    runs = [tuple(members[i : i + max_members]) for i in range(0, len(members), max_members)]
+    return [run[0] if len(run) == 1 else make(run) for run in runs]

@@ -179,12 +179,7 @@ def test_a_seed_leaves_the_lock_step_at_its_own_first_failure(monkeypatch):
         asked.append((g.cells[0].size, [c.seed for c in g.cells]))
         return [score(c) for c in g.cells]
 
-    def alone(cell, settings, report, echo):
-        asked.append((cell.size, [cell.seed]))
-        return score(cell)
-
     monkeypatch.setattr(harness, "process_group", group)
-    monkeypatch.setattr(harness, "process", alone)
     model = next(iter(discover_models().values()))
     unit = capacity.Searches(tuple(capacity.Search(model, "jax", task, s, {"N": 2})
                                    for s in k_star))
